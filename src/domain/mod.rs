@@ -1,0 +1,439 @@
+//! Provider-neutral model. Everything here is already sanitised (`SafeText`); provider
+//! adapters build it from their wire types and nothing else sees provider JSON.
+
+pub mod sanitize;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+pub use sanitize::{SafeText, sanitize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderId {
+    ComplyCube,
+    Credas,
+    IdWise,
+    Sumsub,
+    FrankieOne,
+}
+
+impl ProviderId {
+    pub const ALL: [ProviderId; 5] = [
+        ProviderId::ComplyCube,
+        ProviderId::Credas,
+        ProviderId::IdWise,
+        ProviderId::Sumsub,
+        ProviderId::FrankieOne,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderId::ComplyCube => "complycube",
+            ProviderId::Credas => "credas",
+            ProviderId::IdWise => "idwise",
+            ProviderId::Sumsub => "sumsub",
+            ProviderId::FrankieOne => "frankieone",
+        }
+    }
+
+    pub fn display_name(self) -> &'static str {
+        match self {
+            ProviderId::ComplyCube => "ComplyCube",
+            ProviderId::Credas => "Credas",
+            ProviderId::IdWise => "IDWise",
+            ProviderId::Sumsub => "Sumsub",
+            ProviderId::FrankieOne => "FrankieOne",
+        }
+    }
+}
+
+impl fmt::Display for ProviderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RefError {
+    #[error("unknown provider '{0}' (expected one of complycube, credas, idwise, sumsub, frankieone)")]
+    UnknownProvider(String),
+    #[error("a case reference looks like provider:id, e.g. complycube:5f1a…; got '{0}'")]
+    Malformed(String),
+}
+
+impl FromStr for ProviderId {
+    type Err = RefError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ProviderId::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| RefError::UnknownProvider(sanitize(s)))
+    }
+}
+
+/// A case as the provider names it: one id for ComplyCube, Sumsub and IDWise; a
+/// composite key (entity and elements, entity/profile/execution) for the others, which
+/// their adapters encode into `key` and decode again. Shown and typed as `provider:key`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CaseRef {
+    pub provider: ProviderId,
+    pub key: String,
+}
+
+impl CaseRef {
+    pub fn new(provider: ProviderId, key: impl Into<String>) -> Self {
+        Self { provider, key: key.into() }
+    }
+}
+
+impl fmt::Display for CaseRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.provider, self.key)
+    }
+}
+
+impl FromStr for CaseRef {
+    type Err = RefError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (provider, key) = s.split_once(':').ok_or_else(|| RefError::Malformed(sanitize(s)))?;
+        let key_ok = !key.is_empty()
+            && key.len() <= 256
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+        if !key_ok {
+            return Err(RefError::Malformed(sanitize(s)));
+        }
+        Ok(CaseRef::new(provider.parse()?, key))
+    }
+}
+
+/// Where a case stands in kycdesk's own queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueStatus {
+    /// Waiting for an analyst.
+    Pending,
+    /// Referred onwards: sits in the escalated lane for a senior reviewer.
+    Escalated,
+    /// A decision is saved in the outbox.
+    Decided,
+    /// The provider no longer reports it as needing review.
+    Closed,
+}
+
+impl QueueStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueStatus::Pending => "pending",
+            QueueStatus::Escalated => "escalated",
+            QueueStatus::Decided => "decided",
+            QueueStatus::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Escalated, Self::Decided, Self::Closed]
+            .into_iter()
+            .find(|q| q.as_str() == s)
+    }
+}
+
+/// A queue row: what intake learned about a case without opening it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QueueEntry {
+    pub case_ref: CaseRef,
+    pub applicant: SafeText,
+    pub check_type: SafeText,
+    pub why_referred: SafeText,
+    pub received_at: DateTime<Utc>,
+    pub status: QueueStatus,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Field {
+    pub name: SafeText,
+    pub value: SafeText,
+}
+
+impl Field {
+    pub fn new(name: &str, value: &str) -> Self {
+        Self { name: SafeText::new(name), value: SafeText::new(value) }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Applicant {
+    pub name: SafeText,
+    pub date_of_birth: Option<SafeText>,
+    pub nationality: Option<SafeText>,
+    pub fields: Vec<Field>,
+}
+
+/// An image the provider holds; `key` is opaque to everyone but the adapter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MediaRef {
+    pub provider: ProviderId,
+    pub key: String,
+    pub label: SafeText,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    pub id: String,
+    pub doc_type: SafeText,
+    pub country: Option<SafeText>,
+    pub number: Option<SafeText>,
+    pub expiry: Option<SafeText>,
+    pub sides: Vec<MediaRef>,
+    pub fields: Vec<Field>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LivenessResult {
+    Live,
+    NotLive,
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Liveness {
+    pub result: LivenessResult,
+    pub code: Option<SafeText>,
+    /// What the code means, in words an analyst can act on.
+    pub description: SafeText,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Selfie {
+    pub media: Option<MediaRef>,
+    pub liveness: Liveness,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleOutcome {
+    Passed,
+    Failed,
+    CouldNotApply,
+}
+
+impl RuleOutcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            RuleOutcome::Passed => "Passed",
+            RuleOutcome::Failed => "Failed",
+            RuleOutcome::CouldNotApply => "Could not apply",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleResult {
+    pub name: SafeText,
+    pub outcome: RuleOutcome,
+    pub description: SafeText,
+    pub details: Vec<Field>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaceMatch {
+    /// 0–100.
+    pub score: Option<f64>,
+    pub matched: Option<bool>,
+    pub images: Vec<MediaRef>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScreeningHit {
+    pub id: String,
+    pub name: SafeText,
+    pub score: Option<f64>,
+    pub datasets: Vec<SafeText>,
+    pub countries: Vec<SafeText>,
+    pub dates_of_birth: Vec<SafeText>,
+    /// Fields the adapter does not model, shown raw (but sanitised).
+    pub extra: Vec<Field>,
+    /// Already decided at the provider, if known.
+    pub resolution: Option<SafeText>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Verify,
+    Reject,
+    Refer,
+    Resubmit,
+    /// A screening hit is the applicant.
+    TrueMatch,
+    /// A screening hit is someone else.
+    FalsePositive,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Verify => "verify",
+            Verdict::Reject => "reject",
+            Verdict::Refer => "refer",
+            Verdict::Resubmit => "resubmit",
+            Verdict::TrueMatch => "true_match",
+            Verdict::FalsePositive => "false_positive",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Verify => "Verify",
+            Verdict::Reject => "Reject",
+            Verdict::Refer => "Refer",
+            Verdict::Resubmit => "Resubmit",
+            Verdict::TrueMatch => "True match",
+            Verdict::FalsePositive => "False positive",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Verify,
+            Self::Reject,
+            Self::Refer,
+            Self::Resubmit,
+            Self::TrueMatch,
+            Self::FalsePositive,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+}
+
+/// What a decision applies to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum TargetId {
+    /// The whole case.
+    Case,
+    /// One screening hit, decided as true match or false positive.
+    Hit(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DecisionTarget {
+    pub id: TargetId,
+    pub label: SafeText,
+    pub verdicts: Vec<Verdict>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReasonCode {
+    pub code: &'static str,
+    pub label: &'static str,
+}
+
+/// What a provider can do, declared by its adapter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Capabilities {
+    /// Verdicts the provider takes natively; the others are local to kycdesk.
+    pub native_verdicts: Vec<Verdict>,
+    /// Structured reasons the analyst may add on reject.
+    pub reject_reasons: Vec<ReasonCode>,
+    /// Longest reason the provider accepts, in characters.
+    pub max_reason_chars: usize,
+    pub idempotency_keys: bool,
+    /// Whether intake polls a list endpoint (otherwise the inbox feeds the queue).
+    pub lists_pending: bool,
+}
+
+/// A case opened for review: everything the detail panes show.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Case {
+    pub case_ref: CaseRef,
+    pub check_type: SafeText,
+    pub status: SafeText,
+    pub why_referred: SafeText,
+    pub created_at: Option<DateTime<Utc>>,
+    pub applicant: Applicant,
+    pub documents: Vec<Document>,
+    pub selfie: Option<Selfie>,
+    pub rules: Vec<RuleResult>,
+    pub face_match: Option<FaceMatch>,
+    pub screening: Vec<ScreeningHit>,
+    pub targets: Vec<DecisionTarget>,
+}
+
+impl Case {
+    /// Every image of the case, documents first, in display order.
+    pub fn media(&self) -> Vec<MediaRef> {
+        let mut all: Vec<MediaRef> = self.documents.iter().flat_map(|d| d.sides.clone()).collect();
+        if let Some(m) = self.selfie.as_ref().and_then(|s| s.media.clone()) {
+            all.push(m);
+        }
+        if let Some(fm) = &self.face_match {
+            for m in &fm.images {
+                if !all.contains(m) {
+                    all.push(m.clone());
+                }
+            }
+        }
+        all
+    }
+}
+
+/// A decision as the analyst made it. Saved to the outbox before anything is sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub id: String,
+    pub case_ref: CaseRef,
+    pub target: TargetId,
+    pub verdict: Verdict,
+    pub reason: String,
+    pub reason_codes: Vec<String>,
+    pub analyst: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One provider call a decision made, as recorded in the outbox and audit log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallRecord {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub answer: String,
+}
+
+/// What delivering a decision achieved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub calls: Vec<CallRecord>,
+    /// The case goes to the escalated lane (a local refer, alone or beside a provider call).
+    pub escalate: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_ref_round_trips() {
+        let r: CaseRef = "complycube:5f1a2b".parse().unwrap_or_else(|_| CaseRef::new(ProviderId::Sumsub, "x"));
+        assert_eq!(r, CaseRef::new(ProviderId::ComplyCube, "5f1a2b"));
+        assert_eq!(r.to_string(), "complycube:5f1a2b");
+    }
+
+    #[test]
+    fn case_ref_rejects_bad_input() {
+        assert!(matches!("nope".parse::<CaseRef>(), Err(RefError::Malformed(_))));
+        assert!(matches!("acme:1".parse::<CaseRef>(), Err(RefError::UnknownProvider(_))));
+        assert!(matches!("complycube:".parse::<CaseRef>(), Err(RefError::Malformed(_))));
+        assert!(matches!("complycube:a b".parse::<CaseRef>(), Err(RefError::Malformed(_))));
+        assert!(matches!("complycube:\u{1b}[2J".parse::<CaseRef>(), Err(RefError::Malformed(_))));
+    }
+
+    #[test]
+    fn verdict_names_round_trip() {
+        for v in [Verdict::Verify, Verdict::Reject, Verdict::Refer, Verdict::TrueMatch, Verdict::FalsePositive] {
+            assert_eq!(Verdict::parse(v.as_str()), Some(v));
+        }
+    }
+}

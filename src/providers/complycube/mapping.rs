@@ -1,0 +1,489 @@
+//! ComplyCube wire types -> domain. Every string is sanitised here, once.
+
+use super::{assumptions, is_screening, wire, ID};
+use crate::domain::{
+    Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Liveness, LivenessResult, MediaRef,
+    QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, ScreeningHit, Selfie, TargetId, Verdict,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::{Map, Value};
+
+pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+fn outcome_of(check: &wire::Check) -> &str {
+    check.result.as_ref().and_then(|r| r.outcome.as_deref()).unwrap_or_default()
+}
+
+pub fn is_referred(check: &wire::Check) -> bool {
+    check.status.as_deref() == Some("complete") && assumptions::REFERRED_OUTCOMES.contains(&outcome_of(check))
+}
+
+fn breakdown(check: &wire::Check) -> Option<&Map<String, Value>> {
+    check.result.as_ref()?.breakdown.as_ref()?.as_object()
+}
+
+pub fn match_ids(check: &wire::Check) -> Vec<String> {
+    matches(check).iter().filter_map(|m| m.get("id")?.as_str().map(str::to_string)).collect()
+}
+
+fn matches(check: &wire::Check) -> Vec<&Map<String, Value>> {
+    breakdown(check)
+        .and_then(|b| b.get("matches"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_object).collect())
+        .unwrap_or_default()
+}
+
+/// `faceAnalysis` -> `Face analysis`.
+fn humanize(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for (i, c) in key.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push(' ');
+            out.extend(c.to_lowercase());
+        } else if c == '_' {
+            out.push(' ');
+        } else if i == 0 {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn rule_outcome(value: &str) -> Option<RuleOutcome> {
+    match value {
+        "clear" => Some(RuleOutcome::Passed),
+        "attention" | "rejected" | "match_confirmed" => Some(RuleOutcome::Failed),
+        "not_processed" => Some(RuleOutcome::CouldNotApply),
+        _ => None,
+    }
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Object(o) => structured_date(o),
+        _ => None,
+    }
+}
+
+/// Dates inside results are `{day, month, year}` (documented).
+fn structured_date(o: &Map<String, Value>) -> Option<String> {
+    let n = |k: &str| o.get(k).and_then(Value::as_u64);
+    let (y, m, d) = (n("year")?, n("month")?, n("day")?);
+    NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, u32::try_from(m).ok()?, u32::try_from(d).ok()?)
+        .map(|date| date.format("%Y-%m-%d").to_string())
+}
+
+/// Turns a breakdown section into rule results: each leaf with an outcome word becomes a
+/// rule; other scalar leaves become that rule's details. Unknown keys render as found.
+fn rules_from(prefix: &str, section: &Map<String, Value>, out: &mut Vec<RuleResult>) {
+    let mut details = Vec::new();
+    let mut own_outcome = None;
+    for (key, value) in section {
+        match value {
+            Value::String(s) if rule_outcome(s).is_some() => {
+                let name = if prefix.is_empty() { humanize(key) } else { format!("{prefix} › {}", humanize(key)) };
+                let outcome = rule_outcome(s).unwrap_or(RuleOutcome::CouldNotApply);
+                if key == "outcome" || key == "result" {
+                    own_outcome = Some(outcome);
+                } else {
+                    out.push(RuleResult {
+                        name: SafeText::new(&name),
+                        outcome,
+                        description: SafeText::new(&describe(key, s)),
+                        details: vec![],
+                    });
+                }
+            }
+            Value::Object(inner) if structured_date(inner).is_none() => {
+                let name = if prefix.is_empty() { humanize(key) } else { format!("{prefix} › {}", humanize(key)) };
+                rules_from(&name, inner, out);
+            }
+            other => {
+                if let Some(text) = scalar(other) {
+                    details.push(Field::new(&humanize(key), &text));
+                }
+            }
+        }
+    }
+    if (own_outcome.is_some() || !details.is_empty()) && !prefix.is_empty() {
+        out.push(RuleResult {
+            name: SafeText::new(prefix),
+            outcome: own_outcome.unwrap_or(RuleOutcome::CouldNotApply),
+            description: SafeText::default(),
+            details,
+        });
+    }
+}
+
+/// What an analyst should read into a failed analysis.
+fn describe(key: &str, value: &str) -> String {
+    let what = match key {
+        "livenessCheck" => "the live photo may not be of a live person (photo of a screen, printout or mask)",
+        "spoofedImageAnalysis" => "the image may have been digitally altered or replayed",
+        "facialSimilarity" => "the selfie and the document portrait may not be the same person",
+        "faceDetection" => "a face could not be found reliably",
+        "previouslyEnrolledFace" => "this face was seen on another client",
+        "mrzAnalysis" => "the machine-readable zone did not read or check cleanly",
+        "consistencyAnalysis" => "data on the document is inconsistent across fields or sides",
+        "contentAnalysis" => "document content looks wrong (dates, expiry, checksums)",
+        "formatAnalysis" => "the layout does not match the template for this document",
+        "forensicAnalysis" => "signs of tampering were found",
+        _ => "",
+    };
+    match (value, what.is_empty()) {
+        ("clear", _) => "clear".to_string(),
+        ("not_processed", _) => "not processed by the provider".to_string(),
+        (_, true) => value.replace('_', " "),
+        (_, false) => what.to_string(),
+    }
+}
+
+fn why_referred(check: &wire::Check) -> String {
+    if is_screening(check.check_type.as_deref().unwrap_or_default()) {
+        let n = matches(check).len();
+        return format!("{n} screening match{}", if n == 1 { "" } else { "es" });
+    }
+    let mut flagged = Vec::new();
+    let mut rules = Vec::new();
+    if let Some(b) = breakdown(check) {
+        rules_from("", b, &mut rules);
+    }
+    for rule in &rules {
+        if rule.outcome != RuleOutcome::Passed {
+            let name = rule.name.as_str();
+            flagged.push(name.rsplit(" › ").next().unwrap_or(name).to_lowercase());
+        }
+    }
+    flagged.dedup();
+    if flagged.is_empty() {
+        format!("outcome {}", outcome_of(check))
+    } else {
+        flagged.join(", ")
+    }
+}
+
+pub fn queue_entry(check: &wire::Check) -> Option<QueueEntry> {
+    if !is_referred(check) {
+        return None;
+    }
+    let received = check.updated_at.as_deref().or(check.created_at.as_deref()).and_then(parse_time);
+    Some(QueueEntry {
+        case_ref: CaseRef::new(ID, check.id.clone()),
+        applicant: SafeText::new(check.entity_name.as_deref().unwrap_or("(unnamed)")),
+        check_type: SafeText::new(&check_label(check)),
+        why_referred: SafeText::new(&why_referred(check)),
+        received_at: received.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
+        status: QueueStatus::Pending,
+    })
+}
+
+fn check_label(check: &wire::Check) -> String {
+    check.check_type.as_deref().unwrap_or("check").trim_end_matches("_check").replace('_', " ")
+}
+
+pub fn download_path(media_key: &str) -> Option<String> {
+    let parts: Vec<&str> = media_key.split('/').collect();
+    let ok = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    match parts.as_slice() {
+        ["doc", id, side] if ok(id) && matches!(*side, "front" | "back") => {
+            Some(format!("documents/{id}/download/{side}"))
+        }
+        ["live", id] if ok(id) => Some(format!("livePhotos/{id}/download")),
+        _ => None,
+    }
+}
+
+fn applicant(check: &wire::Check, client: Option<&wire::Client>) -> Applicant {
+    let person = client.and_then(|c| c.person_details.as_ref());
+    let full_name = person
+        .map(|p| {
+            [p.first_name.as_deref(), p.middle_name.as_deref(), p.last_name.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| client.and_then(|c| c.entity_name.clone()))
+        .or_else(|| check.entity_name.clone())
+        .unwrap_or_else(|| "(unnamed)".into());
+    let mut fields = Vec::new();
+    if let Some(c) = client {
+        let mut push = |name: &str, v: &Option<String>| {
+            if let Some(v) = v {
+                fields.push(Field::new(name, v));
+            }
+        };
+        push("Client id", &Some(c.id.clone()));
+        push("Type", &c.client_type);
+        push("Email", &c.email);
+        push("Mobile", &c.mobile);
+        push("External id", &c.external_id);
+        if let Some(p) = person {
+            push("Gender", &p.gender);
+            push("Birth country", &p.birth_country);
+        }
+        push("Client since", &c.created_at);
+    }
+    Applicant {
+        name: SafeText::new(&full_name),
+        date_of_birth: person.and_then(|p| p.dob.as_deref()).map(SafeText::new),
+        nationality: person.and_then(|p| p.nationality.as_deref()).map(SafeText::new),
+        fields,
+    }
+}
+
+fn document(check: &wire::Check, doc: &wire::Document) -> Document {
+    let extracted = breakdown(check).and_then(|b| b.get("extractedData")).and_then(Value::as_object);
+    let details = extracted.and_then(|e| e.get("documentDetails")).and_then(Value::as_object);
+    let get = |k: &str| details.and_then(|d| d.get(k)).and_then(scalar).map(|s| SafeText::new(&s));
+    let mut fields = Vec::new();
+    if let Some(extracted) = extracted {
+        for (section, value) in extracted {
+            let Some(obj) = value.as_object() else { continue };
+            for (k, v) in obj {
+                let text = match v {
+                    Value::Array(items) => items.iter().filter_map(scalar).collect::<Vec<_>>().join(" "),
+                    other => scalar(other).unwrap_or_default(),
+                };
+                if !text.is_empty() {
+                    fields.push(Field::new(&format!("{} › {}", humanize(section), humanize(k)), &text));
+                }
+            }
+        }
+    }
+    let mut sides: Vec<MediaRef> = doc
+        .images
+        .iter()
+        .filter_map(|img| {
+            let side = img.document_side.as_deref()?;
+            matches!(side, "front" | "back").then(|| MediaRef {
+                provider: ID,
+                key: format!("doc/{}/{side}", doc.id),
+                label: SafeText::new(&format!("{} {side}", doc.doc_type.as_deref().unwrap_or("document").replace('_', " "))),
+            })
+        })
+        .collect();
+    sides.sort_by(|a, b| b.key.cmp(&a.key)); // front before back
+    Document {
+        id: doc.id.clone(),
+        doc_type: SafeText::new(&doc.doc_type.as_deref().unwrap_or("unknown").replace('_', " ")),
+        country: doc.issuing_country.as_deref().map(SafeText::new),
+        number: get("documentNumber"),
+        expiry: get("expirationDate").or_else(|| get("expiryDate")),
+        sides,
+        fields,
+    }
+}
+
+fn liveness_from(check: &wire::Check) -> Liveness {
+    let auth = breakdown(check).and_then(|b| b.get("authenticityAnalysis")).and_then(Value::as_object);
+    let value = auth.and_then(|a| a.get("livenessCheck")).and_then(Value::as_str);
+    let spoof = auth.and_then(|a| a.get("spoofedImageAnalysis")).and_then(Value::as_str);
+    match (value, spoof) {
+        (Some("clear"), Some("attention")) => Liveness {
+            result: LivenessResult::NotLive,
+            code: Some(SafeText::new("spoofedImageAnalysis: attention")),
+            description: SafeText::new(&describe("spoofedImageAnalysis", "attention")),
+        },
+        (Some("clear"), _) => Liveness {
+            result: LivenessResult::Live,
+            code: Some(SafeText::new("livenessCheck: clear")),
+            description: SafeText::new("ComplyCube found the live photo to be of a live person"),
+        },
+        (Some(v), _) => Liveness {
+            result: if v == "attention" { LivenessResult::NotLive } else { LivenessResult::Unknown },
+            code: Some(SafeText::new(&format!("livenessCheck: {v}"))),
+            description: SafeText::new(&describe("livenessCheck", v)),
+        },
+        (None, _) => Liveness {
+            result: LivenessResult::Unknown,
+            code: None,
+            description: SafeText::new("no liveness analysis in this check"),
+        },
+    }
+}
+
+fn face_match(check: &wire::Check, doc: Option<&Document>, selfie: Option<&MediaRef>) -> Option<FaceMatch> {
+    let face = breakdown(check)?.get("faceAnalysis")?.as_object()?;
+    let score = face
+        .get("breakdown")
+        .and_then(|b| b.get("facialSimilarityScore"))
+        .and_then(Value::as_f64)
+        .filter(|s| (0.0..=100.0).contains(s));
+    let matched = face.get("facialSimilarity").and_then(Value::as_str).map(|v| v == "clear");
+    let mut images: Vec<MediaRef> = doc.and_then(|d| d.sides.first().cloned()).into_iter().collect();
+    images.extend(selfie.cloned());
+    Some(FaceMatch { score, matched, images })
+}
+
+fn screening_hits(check: &wire::Check) -> Vec<ScreeningHit> {
+    let strings = |v: Option<&Value>| -> Vec<SafeText> {
+        match v {
+            Some(Value::Array(a)) => a.iter().filter_map(scalar).map(|s| SafeText::new(&s)).collect(),
+            Some(other) => scalar(other).map(|s| vec![SafeText::new(&s)]).unwrap_or_default(),
+            None => vec![],
+        }
+    };
+    matches(check)
+        .into_iter()
+        .filter_map(|m| {
+            let id = m.get("id")?.as_str()?.to_string();
+            let known = ["id", assumptions::MATCH_NAME, assumptions::MATCH_SCORE, assumptions::MATCH_TYPES, "countries", "dateOfBirth", "datesOfBirth", "resolution"];
+            let extra = m
+                .iter()
+                .filter(|(k, _)| !known.contains(&k.as_str()))
+                .map(|(k, v)| Field::new(&humanize(k), &scalar(v).unwrap_or_else(|| v.to_string())))
+                .collect();
+            let mut dobs = strings(m.get("datesOfBirth"));
+            dobs.extend(strings(m.get("dateOfBirth")));
+            Some(ScreeningHit {
+                name: SafeText::new(m.get(assumptions::MATCH_NAME).and_then(Value::as_str).unwrap_or("(no name)")),
+                score: m.get(assumptions::MATCH_SCORE).and_then(Value::as_f64),
+                datasets: strings(m.get(assumptions::MATCH_TYPES)),
+                countries: strings(m.get("countries")),
+                dates_of_birth: dobs,
+                extra,
+                resolution: m.get("resolution").and_then(Value::as_str).map(SafeText::new),
+                id,
+            })
+        })
+        .collect()
+}
+
+fn targets(check: &wire::Check, hits: &[ScreeningHit]) -> Vec<DecisionTarget> {
+    if is_screening(check.check_type.as_deref().unwrap_or_default()) {
+        let mut targets = vec![DecisionTarget {
+            id: TargetId::Case,
+            label: SafeText::new("Whole check (Verify dismisses every hit as a false positive)"),
+            verdicts: vec![Verdict::Verify, Verdict::Refer],
+        }];
+        targets.extend(hits.iter().map(|h| DecisionTarget {
+            id: TargetId::Hit(h.id.clone()),
+            label: SafeText::new(&format!("Hit: {}", h.name)),
+            verdicts: vec![Verdict::TrueMatch, Verdict::FalsePositive],
+        }));
+        targets
+    } else {
+        vec![DecisionTarget {
+            id: TargetId::Case,
+            label: SafeText::new("Whole check"),
+            verdicts: vec![Verdict::Verify, Verdict::Reject, Verdict::Refer],
+        }]
+    }
+}
+
+pub fn case(
+    check: &wire::Check,
+    client: Option<&wire::Client>,
+    doc: Option<&wire::Document>,
+    live_photo: Option<&wire::LivePhoto>,
+) -> Case {
+    let documents: Vec<Document> = doc.map(|d| document(check, d)).into_iter().collect();
+    let selfie_media = live_photo.map(|lp| MediaRef {
+        provider: ID,
+        key: format!("live/{}", lp.id),
+        label: SafeText::new("live photo"),
+    });
+    let selfie = live_photo.map(|_| Selfie { media: selfie_media.clone(), liveness: liveness_from(check) });
+    let mut rules = Vec::new();
+    if let Some(b) = breakdown(check) {
+        let skipped: Map<String, Value> = b
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "extractedData" | "matches"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        rules_from("", &skipped, &mut rules);
+    }
+    let hits = screening_hits(check);
+    Case {
+        case_ref: CaseRef::new(ID, check.id.clone()),
+        check_type: SafeText::new(&check_label(check)),
+        status: SafeText::new(&format!("{} / {}", check.status.as_deref().unwrap_or("?"), outcome_of(check))),
+        why_referred: SafeText::new(&why_referred(check)),
+        created_at: check.created_at.as_deref().and_then(parse_time),
+        applicant: applicant(check, client),
+        face_match: face_match(check, documents.first(), selfie_media.as_ref()),
+        documents,
+        selfie,
+        rules,
+        targets: targets(check, &hits),
+        screening: hits,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(v: Value) -> wire::Check {
+        serde_json::from_value(v).unwrap_or_default()
+    }
+
+    #[test]
+    fn referred_means_complete_and_attention() {
+        let c = |status: &str, outcome: &str| check(json!({"id":"c1","status":status,"result":{"outcome":outcome}}));
+        assert!(is_referred(&c("complete", "attention")));
+        assert!(is_referred(&c("complete", "not_processed")));
+        assert!(!is_referred(&c("complete", "clear")));
+        assert!(!is_referred(&c("pending", "attention")));
+    }
+
+    #[test]
+    fn identity_check_maps_liveness_face_match_and_rules() {
+        let c = check(json!({
+            "id":"chk1","clientId":"cl1","livePhotoId":"lp1","documentId":"d1","entityName":"Ada \u{1b}[2JLovelace",
+            "type":"identity_check","status":"complete","createdAt":"2026-11-01T10:00:00.000Z",
+            "result":{"outcome":"attention","breakdown":{
+                "faceAnalysis":{"faceDetection":"clear","facialSimilarity":"attention","breakdown":{"facialSimilarityScore":41}},
+                "authenticityAnalysis":{"livenessCheck":"attention","spoofedImageAnalysis":"clear"}}}
+        }));
+        let doc: wire::Document = serde_json::from_value(json!({"id":"d1","type":"passport","issuingCountry":"GB",
+            "images":[{"documentSide":"back"},{"documentSide":"front"}]})).unwrap_or_default();
+        let lp: wire::LivePhoto = serde_json::from_value(json!({"id":"lp1"})).unwrap_or_default();
+        let case = case(&c, None, Some(&doc), Some(&lp));
+        assert_eq!(case.applicant.name.as_str(), "Ada \u{FFFD}[2JLovelace");
+        let selfie = case.selfie.as_ref().map(|s| s.liveness.result);
+        assert_eq!(selfie, Some(LivenessResult::NotLive));
+        let fm = case.face_match.clone().unwrap_or(FaceMatch { score: None, matched: None, images: vec![] });
+        assert_eq!(fm.score, Some(41.0));
+        assert_eq!(fm.matched, Some(false));
+        assert_eq!(fm.images.len(), 2);
+        assert_eq!(case.documents[0].sides[0].key, "doc/d1/front");
+        let failed: Vec<&str> = case.rules.iter().filter(|r| r.outcome == RuleOutcome::Failed).map(|r| r.name.as_str()).collect();
+        assert_eq!(failed, vec!["Authenticity analysis › Liveness check", "Face analysis › Facial similarity"]);
+        assert_eq!(case.targets.len(), 1);
+        assert_eq!(why_referred(&c), "liveness check, facial similarity");
+    }
+
+    #[test]
+    fn screening_check_has_a_target_per_hit() {
+        let c = check(json!({"id":"chk2","type":"standard_screening_check","status":"complete","result":{"outcome":"attention",
+            "breakdown":{"summary":{"pep":{"level1":"attention"}},
+            "matches":[{"id":"m1","name":"J. Doe","score":87.5,"types":["pep"],"countries":["GB"],"dateOfBirth":{"day":1,"month":2,"year":1970}},{"id":"m2"}]}}}));
+        let case = case(&c, None, None, None);
+        assert_eq!(case.screening.len(), 2);
+        assert_eq!(case.screening[0].dates_of_birth[0].as_str(), "1970-02-01");
+        assert_eq!(case.targets.len(), 3);
+        assert_eq!(case.targets[1].verdicts, vec![Verdict::TrueMatch, Verdict::FalsePositive]);
+        assert_eq!(match_ids(&c), vec!["m1", "m2"]);
+        assert_eq!(why_referred(&c), "2 screening matches");
+    }
+
+    #[test]
+    fn media_keys_become_download_paths_and_nothing_else() {
+        assert_eq!(download_path("doc/d1/front").as_deref(), Some("documents/d1/download/front"));
+        assert_eq!(download_path("live/lp1").as_deref(), Some("livePhotos/lp1/download"));
+        assert_eq!(download_path("doc/../x/front"), None);
+        assert_eq!(download_path("doc/d1/side"), None);
+    }
+}

@@ -1,0 +1,319 @@
+//! ComplyCube adapter (`shared/providers/complycube.md`).
+
+pub mod assumptions;
+mod mapping;
+pub mod wire;
+
+use super::http::{HttpRequest, HttpResponse, HttpSettings, ProviderHttp};
+use super::{MediaBytes, MediaFormat, PendingScan, Provider, ProviderError};
+use crate::domain::{
+    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, ReasonCode, Receipt, SafeText,
+    TargetId, Verdict,
+};
+use async_trait::async_trait;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use reqwest::header::AUTHORIZATION;
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+const ID: ProviderId = ProviderId::ComplyCube;
+
+/// `rejectionReasons` accepted on `document_check` (documented).
+pub const REJECTION_REASONS: [ReasonCode; 6] = [
+    ReasonCode { code: "document_appears_fake", label: "Document appears fake" },
+    ReasonCode { code: "document_has_expired", label: "Document has expired" },
+    ReasonCode { code: "document_is_specimen", label: "Document is a specimen" },
+    ReasonCode { code: "document_is_blacklisted", label: "Document is blacklisted" },
+    ReasonCode { code: "document_age_below_threshold", label: "Holder below age threshold" },
+    ReasonCode { code: "document_misread", label: "Document misread" },
+];
+
+pub fn is_screening(check_type: &str) -> bool {
+    matches!(check_type, "standard_screening_check" | "extensive_screening_check")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyMode {
+    /// Test keys are limited to 5 requests per second.
+    #[default]
+    Test,
+    /// Live keys to 10.
+    Live,
+}
+
+pub struct ComplyCubeSettings {
+    pub base_url: String,
+    pub api_key: SecretString,
+    pub mode: KeyMode,
+    pub backoff_initial: Duration,
+}
+
+pub struct ComplyCube {
+    http: ProviderHttp,
+    capabilities: Capabilities,
+}
+
+/// One validate call the adapter will make for a decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedCall {
+    pub check_id: String,
+    pub body: wire::ValidateRequest,
+}
+
+/// Which calls a decision means for a check of this type and these matches: the
+/// verdict mapping of `complycube.md` §7.1, in one place.
+pub fn plan_decision(check: &wire::Check, decision: &Decision) -> Result<(Vec<PlannedCall>, bool), ProviderError> {
+    let refuse = |reason: String| ProviderError::Refused { provider: ID, reason };
+    let check_type = check.check_type.as_deref().unwrap_or_default();
+    let comment = Some(decision.reason.clone()).filter(|r| !r.is_empty());
+    let call = |outcome: &str, match_id: Option<String>, reasons: Option<Vec<String>>| PlannedCall {
+        check_id: check.id.clone(),
+        body: wire::ValidateRequest {
+            outcome: outcome.to_string(),
+            match_id,
+            rejection_reasons: reasons,
+            comment: comment.clone(),
+        },
+    };
+    if is_screening(check_type) {
+        let match_ids = mapping::match_ids(check);
+        return match (&decision.target, decision.verdict) {
+            // Clearing the applicant means dismissing every hit as a false positive.
+            (TargetId::Case, Verdict::Verify) => {
+                if match_ids.is_empty() {
+                    return Err(refuse("this screening check has no matches to dismiss".into()));
+                }
+                Ok((match_ids.into_iter().map(|id| call("rejected", Some(id), None)).collect(), false))
+            }
+            (TargetId::Case, Verdict::Refer) => Ok((vec![], true)),
+            (TargetId::Hit(id), Verdict::TrueMatch | Verdict::FalsePositive) => {
+                if !match_ids.contains(id) {
+                    return Err(refuse(format!("the check has no match '{}'", SafeText::new(id))));
+                }
+                let outcome = if decision.verdict == Verdict::TrueMatch { "confirmed" } else { "rejected" };
+                Ok((vec![call(outcome, Some(id.clone()), None)], false))
+            }
+            (target, verdict) => Err(refuse(format!(
+                "a screening check takes Verify or Refer on the case, or True match / False positive on a hit; not {} on {target:?}",
+                verdict.label()
+            ))),
+        };
+    }
+    if decision.target != TargetId::Case {
+        return Err(refuse("a document or identity check is decided as a whole".into()));
+    }
+    let is_document_check = check_type == "document_check";
+    if !decision.reason_codes.is_empty() && !(is_document_check && decision.verdict == Verdict::Reject) {
+        return Err(refuse("rejection reasons apply to rejecting a document check only".into()));
+    }
+    for code in &decision.reason_codes {
+        if !REJECTION_REASONS.iter().any(|r| r.code == code) {
+            return Err(refuse(format!("'{}' is not a ComplyCube rejection reason", SafeText::new(code))));
+        }
+    }
+    match decision.verdict {
+        Verdict::Verify => Ok((vec![call("confirmed", None, None)], false)),
+        Verdict::Reject => {
+            let reasons = Some(decision.reason_codes.clone()).filter(|r| !r.is_empty());
+            Ok((vec![call("rejected", None, reasons)], false))
+        }
+        // The provider records who referred it and why; kycdesk escalates it locally too.
+        Verdict::Refer => Ok((vec![call("attention", None, None)], true)),
+        other => Err(refuse(format!("ComplyCube has no '{}' for this check", other.label()))),
+    }
+}
+
+impl ComplyCube {
+    pub fn new(settings: ComplyCubeSettings) -> Result<Self, ProviderError> {
+        let requests_per_second = match settings.mode {
+            KeyMode::Test => assumptions::TEST_KEY_RPS,
+            KeyMode::Live => assumptions::LIVE_KEY_RPS,
+        };
+        let http = ProviderHttp::new(
+            ID,
+            &settings.base_url,
+            // The raw key, no scheme (documented).
+            vec![(AUTHORIZATION, settings.api_key.expose_secret().to_string())],
+            HttpSettings { requests_per_second, backoff_initial: settings.backoff_initial, ..HttpSettings::default() },
+        )?;
+        let capabilities = Capabilities {
+            native_verdicts: vec![Verdict::Verify, Verdict::Reject, Verdict::Refer, Verdict::TrueMatch, Verdict::FalsePositive],
+            reject_reasons: REJECTION_REASONS.to_vec(),
+            max_reason_chars: assumptions::MAX_COMMENT_CHARS,
+            idempotency_keys: false,
+            lists_pending: true,
+        };
+        Ok(Self { http, capabilities })
+    }
+
+    fn error_from(&self, response: &HttpResponse, what: &str) -> ProviderError {
+        let body: wire::ErrorBody = serde_json::from_slice(&response.body).unwrap_or_default();
+        let status = response.status.as_u16();
+        let message = SafeText::new(body.message.as_deref().unwrap_or("(no message)"));
+        match status {
+            401 | 403 => ProviderError::Auth { provider: ID, status, message },
+            404 => ProviderError::NotFound { provider: ID, what: what.to_string() },
+            _ => ProviderError::Api {
+                provider: ID,
+                status,
+                kind: SafeText::new(body.kind.as_deref().unwrap_or("error")),
+                message,
+                param: body.param.as_deref().map(SafeText::new),
+            },
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T, ProviderError> {
+        let response = self.http.send(&HttpRequest { method: Method::GET, path, json_body: None }).await?;
+        if !response.status.is_success() {
+            return Err(self.error_from(&response, what));
+        }
+        serde_json::from_slice(&response.body)
+            .map_err(|e| ProviderError::Decode { provider: ID, detail: format!("{what}: {e}") })
+    }
+
+    pub async fn check(&self, id: &str) -> Result<wire::Check, ProviderError> {
+        self.get(&format!("checks/{}", path_segment(id)?), "check").await
+    }
+
+    async fn validate(&self, call: &PlannedCall) -> Result<CallRecord, ProviderError> {
+        let body = serde_json::to_vec(&call.body)
+            .map_err(|e| ProviderError::Refused { provider: ID, reason: format!("cannot encode request: {e}") })?;
+        let path = format!("checks/{}/validate", path_segment(&call.check_id)?);
+        let response = self.http.send(&HttpRequest { method: Method::POST, path: &path, json_body: Some(body) }).await?;
+        if !response.status.is_success() {
+            return Err(self.error_from(&response, "check"));
+        }
+        Ok(CallRecord {
+            method: "POST".into(),
+            path: format!("/v1/{path}"),
+            status: response.status.as_u16(),
+            answer: SafeText::new(&String::from_utf8_lossy(&response.body)).one_line(),
+        })
+    }
+}
+
+/// Ids go into URL paths; anything but a plain id is refused rather than escaped.
+fn path_segment(id: &str) -> Result<&str, ProviderError> {
+    if !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        Ok(id)
+    } else {
+        Err(ProviderError::Decode { provider: ID, detail: format!("'{}' is not a ComplyCube id", SafeText::new(id)) })
+    }
+}
+
+#[async_trait]
+impl Provider for ComplyCube {
+    fn id(&self) -> ProviderId {
+        ID
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    async fn pending(&self, since: Option<DateTime<Utc>>) -> Result<PendingScan, ProviderError> {
+        let mut scan = PendingScan { watermark: since, ..PendingScan::default() };
+        let mut page = assumptions::FIRST_PAGE;
+        let window = since
+            .map(|t| format!("&updatedAfter={}", t.format(assumptions::TIME_FILTER_FORMAT)))
+            .unwrap_or_default();
+        loop {
+            let path = format!("checks?page={page}&pageSize={}{window}", assumptions::LIST_PAGE_SIZE);
+            let listing: wire::Page<wire::Check> = self.get(&path, "check list").await?;
+            for check in &listing.items {
+                if let Some(updated) = check.updated_at.as_deref().and_then(mapping::parse_time) {
+                    scan.watermark = Some(scan.watermark.map_or(updated, |w| w.max(updated)));
+                }
+                match mapping::queue_entry(check) {
+                    Some(entry) => scan.referred.push(entry),
+                    None => scan.settled.push(CaseRef::new(ID, check.id.clone())),
+                }
+            }
+            let last = listing.pages.unwrap_or(page);
+            if page >= last || listing.items.is_empty() {
+                break;
+            }
+            page += 1;
+        }
+        Ok(scan)
+    }
+
+    async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
+        let check = self.check(&case_ref.key).await?;
+        let client = match check.client_id.as_deref() {
+            Some(id) => Some(self.get::<wire::Client>(&format!("clients/{}", path_segment(id)?), "client").await?),
+            None => None,
+        };
+        let document = match check.document_id.as_deref() {
+            Some(id) => Some(self.get::<wire::Document>(&format!("documents/{}", path_segment(id)?), "document").await?),
+            None => None,
+        };
+        let live_photo = match check.live_photo_id.as_deref() {
+            Some(id) => Some(self.get::<wire::LivePhoto>(&format!("livePhotos/{}", path_segment(id)?), "live photo").await?),
+            None => None,
+        };
+        Ok(mapping::case(&check, client.as_ref(), document.as_ref(), live_photo.as_ref()))
+    }
+
+    async fn media(&self, media: &MediaRef) -> Result<MediaBytes, ProviderError> {
+        let path = mapping::download_path(&media.key)
+            .ok_or_else(|| ProviderError::Decode { provider: ID, detail: "unknown media reference".into() })?;
+        let download: wire::Download = self.get(&path, "image").await?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(download.data.trim())
+            .map_err(|e| ProviderError::Decode { provider: ID, detail: format!("image data is not base64: {e}") })?;
+        // `contentType` can be `images/jpg`; the bytes decide.
+        let format = MediaFormat::sniff(&bytes)
+            .ok_or_else(|| ProviderError::Decode { provider: ID, detail: "image is neither JPEG, PNG nor PDF".into() })?;
+        Ok(MediaBytes { bytes: bytes.into(), format })
+    }
+
+    fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError> {
+        let chars = decision.reason.chars().count();
+        if chars > assumptions::MAX_COMMENT_CHARS {
+            return Err(ProviderError::Refused {
+                provider: ID,
+                reason: format!(
+                    "the reason is {chars} characters; ComplyCube accepts at most {}",
+                    assumptions::MAX_COMMENT_CHARS
+                ),
+            });
+        }
+        if decision.reason.trim().is_empty() {
+            return Err(ProviderError::Refused { provider: ID, reason: "a decision needs a reason".into() });
+        }
+        Ok(())
+    }
+
+    async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError> {
+        self.check_decision(decision)?;
+        // Read the check first: its type and matches decide the calls, not what the
+        // console last showed.
+        let check = self.check(&decision.case_ref.key).await?;
+        let (calls, escalate) = plan_decision(&check, decision)?;
+        let mut records = Vec::with_capacity(calls.len());
+        for call in &calls {
+            records.push(self.validate(call).await?);
+        }
+        Ok(Receipt { calls: records, escalate })
+    }
+
+    async fn reconcile(&self, decision: &Decision) -> Result<bool, ProviderError> {
+        let check = self.check(&decision.case_ref.key).await?;
+        let outcome = check.result.as_ref().and_then(|r| r.outcome.as_deref()).unwrap_or_default();
+        let screening = is_screening(check.check_type.as_deref().unwrap_or_default());
+        Ok(match (screening, &decision.target, decision.verdict) {
+            (false, TargetId::Case, Verdict::Verify) => outcome == "clear",
+            (false, TargetId::Case, Verdict::Reject) => outcome == "rejected",
+            (true, TargetId::Case, Verdict::Verify) => outcome == "clear",
+            // Other outcomes cannot be told apart from "not yet applied"; resending is
+            // harmless (re-validation overwrites).
+            _ => false,
+        })
+    }
+}

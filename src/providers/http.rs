@@ -1,0 +1,231 @@
+//! The one HTTP client setup every provider uses: timeouts, https only (plain http for
+//! loopback only, for the emulator), no redirects, a response size cap, a per-provider
+//! rate limit, secret headers marked sensitive, and 429s waited out with backoff.
+
+use super::ProviderError;
+use crate::domain::ProviderId;
+use backon::{ExponentialBuilder, Retryable};
+use bytes::{Bytes, BytesMut};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+use url::Url;
+
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub total_timeout: Duration,
+    pub max_response_bytes: usize,
+    /// Requests per second this client will never exceed.
+    pub requests_per_second: u32,
+    /// First wait after a 429; doubles (with jitter) on each further 429.
+    pub backoff_initial: Duration,
+    pub max_rate_limit_retries: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(20),
+            total_timeout: Duration::from_secs(30),
+            max_response_bytes: 16 * 1024 * 1024,
+            requests_per_second: 5,
+            backoff_initial: Duration::from_secs(30),
+            max_rate_limit_retries: 5,
+        }
+    }
+}
+
+/// A response already read in full (within the size cap).
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+pub struct ProviderHttp {
+    provider: ProviderId,
+    client: reqwest::Client,
+    base: Url,
+    auth_headers: HeaderMap,
+    limiter: DefaultDirectRateLimiter,
+    settings: HttpSettings,
+}
+
+/// A request the adapter wants sent; rebuilt for every retry.
+pub struct HttpRequest<'a> {
+    pub method: Method,
+    /// Path below the base URL, with any query string.
+    pub path: &'a str,
+    pub json_body: Option<Vec<u8>>,
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+impl ProviderHttp {
+    /// `auth_headers` are sent on every request and marked sensitive so they never
+    /// appear in debug output.
+    pub fn new(
+        provider: ProviderId,
+        base_url: &str,
+        auth_headers: Vec<(HeaderName, String)>,
+        settings: HttpSettings,
+    ) -> Result<Self, ProviderError> {
+        let config = |detail: String| ProviderError::Config { provider, detail };
+        let mut base = Url::parse(base_url).map_err(|e| config(format!("base_url '{base_url}' is not a URL: {e}")))?;
+        match base.scheme() {
+            "https" => {}
+            "http" if is_loopback(&base) => {}
+            _ => return Err(config(format!("base_url '{base_url}' must be https (plain http is allowed for loopback only)"))),
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in auth_headers {
+            let mut value = HeaderValue::from_str(&value)
+                .map_err(|_| config(format!("credential for header {name} contains characters HTTP cannot carry")))?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .read_timeout(settings.read_timeout)
+            .timeout(settings.total_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("kycdesk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| config(format!("HTTP client setup failed: {e}")))?;
+        let rate = NonZeroU32::new(settings.requests_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
+        // Burst of one: requests are spaced evenly, so no one-second window ever holds
+        // more than the provider's limit.
+        let limiter = RateLimiter::direct(Quota::per_second(rate).allow_burst(NonZeroU32::MIN));
+        Ok(Self { provider, client, base, auth_headers: headers, limiter, settings })
+    }
+
+    pub fn provider(&self) -> ProviderId {
+        self.provider
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// Sends a request, waiting out 429s; any other status is returned to the adapter.
+    pub async fn send(&self, request: &HttpRequest<'_>) -> Result<HttpResponse, ProviderError> {
+        let url = self.base.join(request.path.trim_start_matches('/')).map_err(|e| ProviderError::Config {
+            provider: self.provider,
+            detail: format!("bad request path {}: {e}", request.path),
+        })?;
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.settings.backoff_initial)
+            .with_max_delay(self.settings.backoff_initial * 8)
+            .with_max_times(self.settings.max_rate_limit_retries)
+            .with_jitter();
+        let started = tokio::time::Instant::now();
+        let attempt = || async { self.attempt(request, url.clone()).await };
+        let result = attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(|e: &AttemptError| matches!(e, AttemptError::RateLimited { .. }))
+            .adjust(|e, planned| match e {
+                AttemptError::RateLimited { retry_after: Some(after) } => Some(*after),
+                _ => planned,
+            })
+            .notify(|_, wait| tracing::warn!(provider = %self.provider, wait_ms = wait.as_millis() as u64, "rate limited; backing off"))
+            .await;
+        match result {
+            Ok(response) => Ok(response),
+            Err(AttemptError::RateLimited { .. }) => Err(ProviderError::RateLimited {
+                provider: self.provider,
+                waited_secs: started.elapsed().as_secs(),
+            }),
+            Err(AttemptError::Other(e)) => Err(e),
+        }
+    }
+
+    async fn attempt(&self, request: &HttpRequest<'_>, url: Url) -> Result<HttpResponse, AttemptError> {
+        self.limiter.until_ready().await;
+        let mut builder = self.client.request(request.method.clone(), url).headers(self.auth_headers.clone());
+        if let Some(body) = &request.json_body {
+            builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
+        }
+        let transport = |e: reqwest::Error| {
+            AttemptError::Other(ProviderError::Transport {
+                provider: self.provider,
+                // without the URL: it may carry ids, and the caller knows the path
+                detail: e.without_url().to_string(),
+            })
+        };
+        let mut response = builder.send().await.map_err(transport)?;
+        let status = response.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| Duration::from_secs(s.min(300)));
+            return Err(AttemptError::RateLimited { retry_after });
+        }
+        let limit = self.settings.max_response_bytes;
+        if response.content_length().is_some_and(|len| len as usize > limit) {
+            return Err(AttemptError::Other(ProviderError::TooLarge { provider: self.provider, limit }));
+        }
+        let headers = response.headers().clone();
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            if body.len() + chunk.len() > limit {
+                return Err(AttemptError::Other(ProviderError::TooLarge { provider: self.provider, limit }));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse { status, headers, body: body.freeze() })
+    }
+}
+
+enum AttemptError {
+    RateLimited { retry_after: Option<Duration> },
+    Other(ProviderError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn try_new(url: &str) -> Result<ProviderHttp, ProviderError> {
+        ProviderHttp::new(ProviderId::ComplyCube, url, vec![], HttpSettings::default())
+    }
+
+    #[test]
+    fn https_or_loopback_only() {
+        assert!(try_new("https://api.complycube.com/v1").is_ok());
+        assert!(try_new("http://127.0.0.1:9000/complycube/v1").is_ok());
+        assert!(try_new("http://localhost:9000/x").is_ok());
+        assert!(try_new("http://[::1]:9000/x").is_ok());
+        assert!(matches!(try_new("http://api.complycube.com/v1"), Err(ProviderError::Config { .. })));
+        assert!(matches!(try_new("ftp://127.0.0.1/"), Err(ProviderError::Config { .. })));
+        assert!(matches!(try_new("not a url"), Err(ProviderError::Config { .. })));
+    }
+
+    #[test]
+    fn base_path_keeps_its_prefix() {
+        let http = try_new("http://127.0.0.1:1/complycube/v1");
+        let base = http.map(|h| h.base_url().to_string()).unwrap_or_default();
+        assert_eq!(base, "http://127.0.0.1:1/complycube/v1/");
+    }
+}

@@ -1,0 +1,147 @@
+//! The provider seam. Each provider module owns its wire types, their mapping to the
+//! domain, its decision calls and its documented-gap assumptions; nothing outside this
+//! folder sees a provider's JSON, and nothing inside it knows about the terminal.
+
+pub mod complycube;
+pub mod http;
+
+use crate::domain::{Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, QueueEntry, Receipt, SafeText};
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("could not reach {provider}: {detail}")]
+    Transport { provider: ProviderId, detail: String },
+    #[error("{provider} refused the credentials (HTTP {status}): {message}")]
+    Auth { provider: ProviderId, status: u16, message: SafeText },
+    #[error("{provider} has no such {what}")]
+    NotFound { provider: ProviderId, what: String },
+    #[error("{provider} is rate limiting kycdesk (HTTP 429) and kept doing so after {waited_secs} s of backing off")]
+    RateLimited { provider: ProviderId, waited_secs: u64 },
+    #[error("{provider} answered HTTP {status} {kind}: {message}{}", param.as_ref().map(|p| format!(" (field: {p})")).unwrap_or_default())]
+    Api { provider: ProviderId, status: u16, kind: SafeText, message: SafeText, param: Option<SafeText> },
+    #[error("{provider} sent a response kycdesk cannot read: {detail}")]
+    Decode { provider: ProviderId, detail: String },
+    #[error("{provider} sent more than {limit} bytes; the response was dropped")]
+    TooLarge { provider: ProviderId, limit: usize },
+    /// Refused by kycdesk before sending: retrying cannot help.
+    #[error("not sent to {provider}: {reason}")]
+    Refused { provider: ProviderId, reason: String },
+    #[error("{provider}: configuration problem: {detail}")]
+    Config { provider: ProviderId, detail: String },
+}
+
+impl ProviderError {
+    /// Worth retrying later: the network, a 5xx, a rate limit.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ProviderError::Transport { .. } | ProviderError::RateLimited { .. } => true,
+            ProviderError::Api { status, .. } => *status >= 500 || *status == 429 || *status == 409,
+            _ => false,
+        }
+    }
+}
+
+/// One pass of a list-capable provider over what changed since `since`.
+#[derive(Debug, Default)]
+pub struct PendingScan {
+    /// Cases the provider says need a human.
+    pub referred: Vec<QueueEntry>,
+    /// Cases seen in the scan that no longer need a human.
+    pub settled: Vec<CaseRef>,
+    /// Where the next scan starts.
+    pub watermark: Option<DateTime<Utc>>,
+}
+
+/// Image bytes with the format found by sniffing them, never by trusting a header.
+#[derive(Debug, Clone)]
+pub struct MediaBytes {
+    pub bytes: Bytes,
+    pub format: MediaFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaFormat {
+    Jpeg,
+    Png,
+    Pdf,
+}
+
+impl MediaFormat {
+    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(MediaFormat::Jpeg)
+        } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(MediaFormat::Png)
+        } else if bytes.starts_with(b"%PDF") {
+            Some(MediaFormat::Pdf)
+        } else {
+            None
+        }
+    }
+}
+
+#[async_trait]
+pub trait Provider: Send + Sync {
+    fn id(&self) -> ProviderId;
+    fn capabilities(&self) -> &Capabilities;
+    /// List-capable providers: what needs review since `since`. Others return an empty scan.
+    async fn pending(&self, since: Option<DateTime<Utc>>) -> Result<PendingScan, ProviderError>;
+    /// The case, mapped and sanitised.
+    async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError>;
+    async fn media(&self, media: &MediaRef) -> Result<MediaBytes, ProviderError>;
+    /// Checks a decision against the provider's rules without sending anything.
+    fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError>;
+    /// Applies a decision; may be several calls.
+    async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError>;
+    /// After an interrupted send: is the decision already applied?
+    async fn reconcile(&self, decision: &Decision) -> Result<bool, ProviderError>;
+}
+
+/// The configured providers, by id.
+#[derive(Clone, Default)]
+pub struct Providers {
+    by_id: BTreeMap<ProviderId, Arc<dyn Provider>>,
+}
+
+impl Providers {
+    pub fn insert(&mut self, provider: Arc<dyn Provider>) {
+        self.by_id.insert(provider.id(), provider);
+    }
+
+    pub fn get(&self, id: ProviderId) -> Option<&Arc<dyn Provider>> {
+        self.by_id.get(&id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
+        self.by_id.values()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn require(&self, id: ProviderId) -> Result<&Arc<dyn Provider>, ProviderError> {
+        self.get(id).ok_or(ProviderError::Config {
+            provider: id,
+            detail: "not configured in this kycdesk config".into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_formats_from_bytes() {
+        assert_eq!(MediaFormat::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(MediaFormat::Jpeg));
+        assert_eq!(MediaFormat::sniff(b"\x89PNG\r\n\x1a\n...."), Some(MediaFormat::Png));
+        assert_eq!(MediaFormat::sniff(b"%PDF-1.7"), Some(MediaFormat::Pdf));
+        assert_eq!(MediaFormat::sniff(b"GIF89a"), None);
+    }
+}
