@@ -82,20 +82,22 @@ fn structured_date(o: &Map<String, Value>) -> Option<String> {
 }
 
 /// Turns a breakdown section into rule results: each leaf with an outcome word becomes a
-/// rule; other scalar leaves become that rule's details. Unknown keys render as found.
-fn rules_from(prefix: &str, section: &Map<String, Value>, out: &mut Vec<RuleResult>) {
+/// rule; other scalar leaves become details of the section's first rule (or of the
+/// section above, when it has none). Unknown keys render as found.
+fn rules_from(prefix: &str, section: &Map<String, Value>, out: &mut Vec<RuleResult>) -> Vec<Field> {
+    let first_rule = out.len();
     let mut details = Vec::new();
     let mut own_outcome = None;
+    let name_of = |key: &str| if prefix.is_empty() { humanize(key) } else { format!("{prefix} › {}", humanize(key)) };
     for (key, value) in section {
         match value {
             Value::String(s) if rule_outcome(s).is_some() => {
-                let name = if prefix.is_empty() { humanize(key) } else { format!("{prefix} › {}", humanize(key)) };
                 let outcome = rule_outcome(s).unwrap_or(RuleOutcome::CouldNotApply);
                 if key == "outcome" || key == "result" {
                     own_outcome = Some(outcome);
                 } else {
                     out.push(RuleResult {
-                        name: SafeText::new(&name),
+                        name: SafeText::new(&name_of(key)),
                         outcome,
                         description: SafeText::new(&describe(key, s)),
                         details: vec![],
@@ -103,8 +105,8 @@ fn rules_from(prefix: &str, section: &Map<String, Value>, out: &mut Vec<RuleResu
                 }
             }
             Value::Object(inner) if structured_date(inner).is_none() => {
-                let name = if prefix.is_empty() { humanize(key) } else { format!("{prefix} › {}", humanize(key)) };
-                rules_from(&name, inner, out);
+                let leftover = rules_from(&name_of(key), inner, out);
+                details.extend(leftover);
             }
             other => {
                 if let Some(text) = scalar(other) {
@@ -113,13 +115,16 @@ fn rules_from(prefix: &str, section: &Map<String, Value>, out: &mut Vec<RuleResu
             }
         }
     }
-    if (own_outcome.is_some() || !details.is_empty()) && !prefix.is_empty() {
-        out.push(RuleResult {
-            name: SafeText::new(prefix),
-            outcome: own_outcome.unwrap_or(RuleOutcome::CouldNotApply),
-            description: SafeText::default(),
-            details,
-        });
+    if let Some(outcome) = own_outcome {
+        out.push(RuleResult { name: SafeText::new(prefix), outcome, description: SafeText::default(), details });
+        return vec![];
+    }
+    match out.get_mut(first_rule) {
+        Some(rule) => {
+            rule.details.extend(details);
+            vec![]
+        }
+        None => details,
     }
 }
 
@@ -154,7 +159,7 @@ fn why_referred(check: &wire::Check) -> String {
     let mut flagged = Vec::new();
     let mut rules = Vec::new();
     if let Some(b) = breakdown(check) {
-        rules_from("", b, &mut rules);
+        let _unplaced = rules_from("", b, &mut rules);
     }
     for rule in &rules {
         if rule.outcome != RuleOutcome::Passed {
@@ -401,7 +406,7 @@ pub fn case(
             .filter(|(k, _)| !matches!(k.as_str(), "extractedData" | "matches"))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        rules_from("", &skipped, &mut rules);
+        let _unplaced = rules_from("", &skipped, &mut rules);
     }
     let hits = screening_hits(check);
     Case {
