@@ -5,3 +5,4 @@ pub mod domain;
 pub mod providers;
 pub mod sender;
 pub mod store;
+pub mod emulator;
