@@ -6,3 +6,5 @@ pub mod providers;
 pub mod sender;
 pub mod store;
 pub mod emulator;
+pub mod config;
+pub mod intake;

@@ -1,0 +1,350 @@
+//! The config file, environment overrides and secret resolution.
+//!
+//! Credentials come from an environment variable, a command (`api_key_cmd`), or a file
+//! that is not group- or world-readable; never from argv. An inline `api_key` is allowed
+//! only in a config file that is itself private (as OpenSSH treats its keys).
+
+use crate::domain::ProviderId;
+use crate::providers::complycube::{ComplyCube, ComplyCubeSettings, KeyMode, assumptions as cc};
+use crate::providers::{ProviderError, Providers};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`")]
+    Permissions { path: PathBuf, mode: u32 },
+    #[error("{provider}: {detail}")]
+    Secret { provider: ProviderId, detail: String },
+    #[error("cannot write config {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("no home directory found; name the store and log paths in the config")]
+    NoHome,
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+}
+
+/// How images are drawn in the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageMode {
+    /// Ask the terminal which graphics protocol it speaks; halfblocks if none.
+    #[default]
+    Auto,
+    /// Unicode half blocks: works everywhere, including plain SSH and old tmux.
+    Halfblocks,
+    /// No images at all.
+    Off,
+}
+
+/// The file as written by people.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analyst: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_interval_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<ImageMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_cache_mb: Option<u64>,
+    #[serde(default)]
+    pub providers: ProvidersFile,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complycube: Option<ComplyCubeFile>,
+}
+
+/// Where a credential comes from; exactly one of the fields is set.
+#[derive(Debug, Default, Deserialize, Serialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SecretFile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_cmd: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplyCubeFile {
+    #[serde(default = "complycube_default_url")]
+    pub base_url: String,
+    #[serde(default)]
+    pub mode: KeyMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_initial_ms: Option<u64>,
+    #[serde(flatten)]
+    pub secret: SecretFile,
+}
+
+fn complycube_default_url() -> String {
+    "https://api.complycube.com/v1".into()
+}
+
+/// The resolved configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub path: Option<PathBuf>,
+    pub analyst: String,
+    pub store: PathBuf,
+    pub log: PathBuf,
+    pub poll_interval: Duration,
+    pub images: ImageMode,
+    pub image_cache_bytes: usize,
+    file: ConfigFile,
+    file_is_private: bool,
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "kycdesk")
+}
+
+pub fn default_config_path() -> Option<PathBuf> {
+    project_dirs().map(|d| d.config_dir().join("config.toml"))
+}
+
+fn is_private(path: &Path) -> Result<bool, std::io::Error> {
+    use std::os::unix::fs::PermissionsExt;
+    Ok(std::fs::metadata(path)?.permissions().mode() & 0o077 == 0)
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl Config {
+    /// Reads `path`, or the default config if there is one; no file means no providers.
+    /// `KYCDESK_STORE`, `KYCDESK_LOG` and `KYCDESK_ANALYST` override the file.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let (file, path, file_is_private) = match path.map(Path::to_path_buf).or_else(default_config_path) {
+            Some(p) if path.is_some() || p.exists() => {
+                let text = std::fs::read_to_string(&p).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+                let file: ConfigFile =
+                    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: p.clone(), message: e.to_string() })?;
+                let private = is_private(&p).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+                (file, Some(p), private)
+            }
+            _ => (ConfigFile::default(), None, false),
+        };
+        Self::from_file(file, path, file_is_private)
+    }
+
+    pub fn from_file(file: ConfigFile, path: Option<PathBuf>, file_is_private: bool) -> Result<Config, ConfigError> {
+        let dirs = project_dirs();
+        let data_dir = dirs.as_ref().map(|d| d.data_local_dir().to_path_buf());
+        let state_dir = dirs.as_ref().map(|d| d.state_dir().unwrap_or(d.data_local_dir()).to_path_buf());
+        let store = env_nonempty("KYCDESK_STORE")
+            .map(PathBuf::from)
+            .or_else(|| file.store.clone())
+            .or_else(|| data_dir.map(|d| d.join("kycdesk.sqlite3")))
+            .ok_or(ConfigError::NoHome)?;
+        let log = env_nonempty("KYCDESK_LOG")
+            .map(PathBuf::from)
+            .or_else(|| file.log.clone())
+            .or_else(|| state_dir.map(|d| d.join("kycdesk.log")))
+            .ok_or(ConfigError::NoHome)?;
+        let analyst = env_nonempty("KYCDESK_ANALYST")
+            .or_else(|| file.analyst.clone())
+            .or_else(|| env_nonempty("USER"))
+            .unwrap_or_else(|| "analyst".into());
+        let images = match env_nonempty("KYCDESK_IMAGES").as_deref() {
+            Some("halfblocks") => ImageMode::Halfblocks,
+            Some("off") => ImageMode::Off,
+            Some("auto") => ImageMode::Auto,
+            _ => file.images.unwrap_or_default(),
+        };
+        Ok(Config {
+            path,
+            analyst,
+            store,
+            log,
+            poll_interval: Duration::from_secs(file.poll_interval_secs.unwrap_or(30).max(5)),
+            images,
+            image_cache_bytes: file.image_cache_mb.unwrap_or(96).clamp(8, 4096) as usize * 1024 * 1024,
+            file,
+            file_is_private,
+        })
+    }
+
+    fn resolve_secret(&self, provider: ProviderId, secret: &SecretFile) -> Result<SecretString, ConfigError> {
+        let fail = |detail: String| ConfigError::Secret { provider, detail };
+        let sources = [secret.api_key_env.is_some(), secret.api_key_cmd.is_some(), secret.api_key_file.is_some(), secret.api_key.is_some()];
+        match sources.iter().filter(|s| **s).count() {
+            0 => return Err(fail("no credential: set one of api_key_env, api_key_cmd, api_key_file".into())),
+            1 => {}
+            _ => return Err(fail("more than one credential source; keep exactly one".into())),
+        }
+        let value = if let Some(var) = &secret.api_key_env {
+            std::env::var(var).map_err(|_| fail(format!("environment variable {var} is not set")))?
+        } else if let Some(cmd) = &secret.api_key_cmd {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(cmd)
+                .stdin(std::process::Stdio::null())
+                .stderr(std::process::Stdio::inherit())
+                .output()
+                .map_err(|e| fail(format!("api_key_cmd could not run: {e}")))?;
+            if !out.status.success() {
+                return Err(fail(format!("api_key_cmd failed ({})", out.status)));
+            }
+            String::from_utf8(out.stdout).map_err(|_| fail("api_key_cmd printed something that is not text".into()))?
+        } else if let Some(file) = &secret.api_key_file {
+            let private = is_private(file).map_err(|e| fail(format!("api_key_file {}: {e}", file.display())))?;
+            if !private {
+                return Err(ConfigError::Permissions { path: file.clone(), mode: file_mode(file) });
+            }
+            std::fs::read_to_string(file).map_err(|e| fail(format!("api_key_file {}: {e}", file.display())))?
+        } else {
+            if !self.file_is_private {
+                let path = self.path.clone().unwrap_or_default();
+                let mode = file_mode(&path);
+                return Err(ConfigError::Permissions { path, mode });
+            }
+            secret.api_key.clone().unwrap_or_default()
+        };
+        let value = value.trim().to_string();
+        if value.is_empty() {
+            return Err(fail("the credential is empty".into()));
+        }
+        Ok(SecretString::from(value))
+    }
+
+    /// Builds every configured provider, resolving its credential.
+    pub fn providers(&self) -> Result<Providers, ConfigError> {
+        let mut providers = Providers::default();
+        if let Some(c) = &self.file.providers.complycube {
+            let api_key = self.resolve_secret(ProviderId::ComplyCube, &c.secret)?;
+            let backoff = Duration::from_millis(c.backoff_initial_ms.unwrap_or(cc::BACKOFF_INITIAL_SECS * 1000));
+            providers.insert(Arc::new(ComplyCube::new(ComplyCubeSettings {
+                base_url: c.base_url.clone(),
+                api_key,
+                mode: c.mode,
+                backoff_initial: backoff,
+            })?));
+        }
+        Ok(providers)
+    }
+}
+
+fn file_mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0)
+}
+
+/// A config that points every provider at an emulator, with its test credentials.
+/// Written private (0600) because it holds them inline.
+pub fn emulator_config(base_url: &str, live: bool) -> ConfigFile {
+    use crate::emulator::complycube::{LIVE_KEY, TEST_KEY};
+    ConfigFile {
+        images: None,
+        providers: ProvidersFile {
+            complycube: Some(ComplyCubeFile {
+                base_url: format!("{base_url}/complycube/v1"),
+                mode: if live { KeyMode::Live } else { KeyMode::Test },
+                // The emulator answers a 429 for a moment only; waiting 30 s helps no one.
+                backoff_initial_ms: Some(250),
+                secret: SecretFile { api_key: Some(if live { LIVE_KEY } else { TEST_KEY }.into()), ..SecretFile::default() },
+            }),
+        },
+        ..ConfigFile::default()
+    }
+}
+
+pub fn write_private(path: &Path, file: &ConfigFile) -> Result<(), ConfigError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let text = toml::to_string_pretty(file).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+    let write = |source| ConfigError::Write { path: path.to_path_buf(), source };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(write)?;
+    }
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(write)?;
+    // An existing file keeps its mode on open; make sure it is private.
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(write)?;
+    f.write_all(b"# Written by `kycdesk emulator --write-config`: points kycdesk at a local emulator.\n").map_err(write)?;
+    f.write_all(text.as_bytes()).map_err(write)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn config_with(secret: SecretFile, private: bool) -> Result<Config, ConfigError> {
+        let mut file = emulator_config("http://127.0.0.1:9", false);
+        if let Some(c) = file.providers.complycube.as_mut() {
+            c.secret = secret;
+        }
+        Config::from_file(file, Some(PathBuf::from("/nonexistent/config.toml")), private)
+    }
+
+    #[test]
+    fn inline_key_needs_a_private_config() -> Result<(), ConfigError> {
+        let inline = SecretFile { api_key: Some("k".into()), ..SecretFile::default() };
+        assert!(config_with(inline.clone(), true)?.providers().is_ok());
+        assert!(matches!(config_with(inline, false)?.providers(), Err(ConfigError::Permissions { .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn key_file_must_be_private() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let key = dir.path().join("key");
+        std::fs::write(&key, "secret\n")?;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644))?;
+        let from_file = SecretFile { api_key_file: Some(key.clone()), ..SecretFile::default() };
+        assert!(matches!(config_with(from_file.clone(), false)?.providers(), Err(ConfigError::Permissions { .. })));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+        assert!(config_with(from_file, false)?.providers().is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn exactly_one_secret_source() -> Result<(), ConfigError> {
+        assert!(matches!(config_with(SecretFile::default(), true)?.providers(), Err(ConfigError::Secret { .. })));
+        let two = SecretFile { api_key: Some("k".into()), api_key_cmd: Some("echo k".into()), ..SecretFile::default() };
+        assert!(matches!(config_with(two, true)?.providers(), Err(ConfigError::Secret { .. })));
+        let cmd = SecretFile { api_key_cmd: Some("printf 'from-cmd\\n'".into()), ..SecretFile::default() };
+        assert!(config_with(cmd, false)?.providers().is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn written_config_round_trips_and_is_private() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("kycdesk.toml");
+        write_private(&path, &emulator_config("http://127.0.0.1:4000", false))?;
+        assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+        let config = Config::load(Some(&path))?;
+        assert!(config.providers()?.get(ProviderId::ComplyCube).is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_keys_are_an_error() {
+        let parsed: Result<ConfigFile, _> = toml::from_str("analyts = \"typo\"");
+        assert!(parsed.is_err());
+    }
+}

@@ -1,0 +1,306 @@
+//! The ComplyCube adapter against the emulator, over real HTTP on loopback.
+
+mod common;
+
+use chrono::Utc;
+use common::{TestResult, complycube, start_emulator};
+use kycdesk::domain::{CaseRef, Decision, LivenessResult, ProviderId, TargetId, Verdict};
+use kycdesk::emulator::complycube::{LIVE_KEY, TEST_KEY};
+use kycdesk::providers::complycube::KeyMode;
+use kycdesk::providers::{MediaFormat, Provider, ProviderError};
+use serde_json::{Value, json};
+
+fn decision(case_ref: &CaseRef, target: TargetId, verdict: Verdict, reason: &str) -> Decision {
+    Decision {
+        id: format!("d-{}", case_ref.key),
+        case_ref: case_ref.clone(),
+        target,
+        verdict,
+        reason: reason.into(),
+        reason_codes: vec![],
+        analyst: "ana".into(),
+        created_at: Utc::now(),
+    }
+}
+
+async fn referred_of_type(cc: &impl Provider, check_type: &str) -> Result<Vec<CaseRef>, ProviderError> {
+    let scan = cc.pending(None).await?;
+    Ok(scan.referred.into_iter().filter(|e| e.check_type.as_str() == check_type).map(|e| e.case_ref).collect())
+}
+
+async fn decisions(base: &str) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
+    Ok(reqwest::get(format!("{base}/_emulator/decisions")).await?.json().await?)
+}
+
+#[tokio::test]
+async fn lists_every_referred_check_across_pages() -> TestResult {
+    let emu = start_emulator(130).await?;
+    let cc = complycube(&emu, KeyMode::Live)?;
+    let scan = cc.pending(None).await?;
+    assert_eq!(scan.referred.len(), 130, "all referred checks over two pages");
+    assert!(scan.settled.len() > 30, "clear and pending checks are reported as settled");
+    assert!(scan.watermark.is_some());
+    assert!(scan.referred.iter().all(|e| e.case_ref.provider == ProviderId::ComplyCube));
+    // A later scan from the watermark sees nothing new.
+    let again = cc.pending(scan.watermark).await?;
+    assert!(again.referred.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn test_and_live_keys_see_separate_worlds() -> TestResult {
+    let emu = start_emulator(6).await?;
+    let test_ids: Vec<CaseRef> = complycube(&emu, KeyMode::Test)?.pending(None).await?.referred.into_iter().map(|e| e.case_ref).collect();
+    let live = complycube(&emu, KeyMode::Live)?;
+    let err = live.case(&test_ids[0]).await;
+    assert!(matches!(err, Err(ProviderError::NotFound { .. })), "{err:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn identity_check_detail_and_images() -> TestResult {
+    let emu = start_emulator(6).await?;
+    let cc = complycube(&emu, KeyMode::Live)?;
+    let refs = referred_of_type(&cc, "identity").await?;
+    let case = cc.case(&refs[0]).await?;
+    assert_eq!(case.documents.len(), 1);
+    assert_eq!(case.documents[0].sides.len(), 2);
+    let selfie = case.selfie.clone().ok_or("selfie")?;
+    assert_ne!(selfie.liveness.result, LivenessResult::Unknown);
+    assert!(!selfie.liveness.description.is_empty());
+    let fm = case.face_match.clone().ok_or("face match")?;
+    assert!(fm.score.is_some());
+    assert!(!case.rules.is_empty());
+    assert!(case.applicant.date_of_birth.is_some());
+
+    let front = cc.media(&case.documents[0].sides[0]).await?;
+    assert_eq!(front.format, MediaFormat::Jpeg);
+    let img = image::load_from_memory(&front.bytes)?;
+    assert_eq!((img.width(), img.height()), (1000, 630));
+    // The live photo arrives as `images/jpg`; the bytes decide.
+    let live = cc.media(selfie.media.as_ref().ok_or("live photo")?).await?;
+    assert_eq!(live.format, MediaFormat::Jpeg);
+    assert_eq!(image::load_from_memory(&live.bytes)?.width(), 640);
+    Ok(())
+}
+
+#[tokio::test]
+async fn document_and_screening_details() -> TestResult {
+    let emu = start_emulator(6).await?;
+    let cc = complycube(&emu, KeyMode::Live)?;
+    let doc = cc.case(&referred_of_type(&cc, "document").await?[0]).await?;
+    let d = &doc.documents[0];
+    assert!(d.number.is_some() && d.expiry.is_some() && d.country.is_some());
+    assert!(d.fields.iter().any(|f| f.name.as_str().contains("Mrz")));
+    assert_eq!(doc.targets.len(), 1);
+    let screening = cc.case(&referred_of_type(&cc, "standard screening").await?[0]).await?;
+    assert!(!screening.screening.is_empty());
+    assert!(screening.screening.iter().all(|h| h.score.is_some() && !h.datasets.is_empty()));
+    assert_eq!(screening.targets.len(), 1 + screening.screening.len());
+    Ok(())
+}
+
+#[tokio::test]
+async fn hostile_names_arrive_sanitised() -> TestResult {
+    let emu = start_emulator(6).await?;
+    let cc = complycube(&emu, KeyMode::Test)?;
+    let scan = cc.pending(None).await?;
+    let hostile = scan.referred.iter().find(|e| e.applicant.as_str().contains("Mallory")).ok_or("hostile case")?;
+    assert!(!hostile.applicant.as_str().contains('\u{1b}'));
+    assert!(!hostile.applicant.as_str().contains('\u{202E}'));
+    Ok(())
+}
+
+#[tokio::test]
+async fn verify_identity_sends_confirmed_with_comment() -> TestResult {
+    let emu = start_emulator(6).await?;
+    let cc = complycube(&emu, KeyMode::Test)?;
+    let r = referred_of_type(&cc, "identity").await?.remove(0);
+    let d = decision(&r, TargetId::Case, Verdict::Verify, "Selfie matches; glare on photo.");
+    let receipt = cc.decide(&d).await?;
+    assert_eq!(receipt.calls.len(), 1);
+    assert!(!receipt.escalate);
+    let seen = decisions(&emu.base_url()).await?;
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["method"], "POST");
+    assert_eq!(seen[0]["path"], format!("/v1/checks/{}/validate", r.key));
+    assert_eq!(seen[0]["body"], json!({"outcome": "confirmed", "comment": "Selfie matches; glare on photo."}));
+    assert_eq!(seen[0]["headers"]["authorization"], "[redacted]");
+    assert_eq!(seen[0]["headers"]["content-type"], "application/json");
+    assert!(cc.reconcile(&d).await?, "the check is now clear");
+    assert!(!cc.pending(None).await?.referred.iter().any(|e| e.case_ref == r));
+    Ok(())
+}
+
+#[tokio::test]
+async fn reject_document_with_reasons_and_refer() -> TestResult {
+    let emu = start_emulator(6).await?;
+    let cc = complycube(&emu, KeyMode::Live)?;
+    let refs = referred_of_type(&cc, "document").await?;
+    let mut reject = decision(&refs[0], TargetId::Case, Verdict::Reject, "Expired in 2024.");
+    reject.reason_codes = vec!["document_has_expired".into()];
+    cc.decide(&reject).await?;
+    assert!(cc.reconcile(&reject).await?);
+    let refer = decision(&refs[1], TargetId::Case, Verdict::Refer, "Needs a second look at the MRZ.");
+    let receipt = cc.decide(&refer).await?;
+    assert!(receipt.escalate, "refer escalates locally too");
+    let seen = decisions(&emu.base_url()).await?;
+    assert_eq!(seen[0]["body"], json!({"outcome": "rejected", "rejectionReasons": ["document_has_expired"], "comment": "Expired in 2024."}));
+    assert_eq!(seen[1]["body"], json!({"outcome": "attention", "comment": "Needs a second look at the MRZ."}));
+    Ok(())
+}
+
+#[tokio::test]
+async fn screening_decisions_go_per_match() -> TestResult {
+    let emu = start_emulator(9).await?;
+    let cc = complycube(&emu, KeyMode::Live)?;
+    let refs = referred_of_type(&cc, "standard screening").await?;
+    let case = cc.case(&refs[0]).await?;
+    // Verify = every hit dismissed as a false positive.
+    let clear = decision(&refs[0], TargetId::Case, Verdict::Verify, "Namesakes: different DOB and country.");
+    assert_eq!(cc.decide(&clear).await?.calls.len(), case.screening.len());
+    let seen = decisions(&emu.base_url()).await?;
+    for (hit, call) in case.screening.iter().zip(&seen) {
+        assert_eq!(call["body"], json!({"outcome": "rejected", "matchId": hit.id, "comment": "Namesakes: different DOB and country."}));
+    }
+    assert!(cc.reconcile(&clear).await?);
+    // A true match on another check.
+    let other = cc.case(&refs[1]).await?;
+    let hit = other.screening[0].id.clone();
+    let true_match = decision(&refs[1], TargetId::Hit(hit.clone()), Verdict::TrueMatch, "Same person: DOB and photo match.");
+    cc.decide(&true_match).await?;
+    let last = decisions(&emu.base_url()).await?.pop().ok_or("decision")?;
+    assert_eq!(last["body"]["outcome"], "confirmed");
+    assert_eq!(last["body"]["matchId"], hit);
+    let after = cc.check(&refs[1].key).await?;
+    assert_eq!(after.result.and_then(|r| r.outcome).as_deref(), Some("match_confirmed"));
+    // Reject is not a screening verdict: refused before sending.
+    let wrong = decision(&refs[2], TargetId::Case, Verdict::Reject, "x");
+    assert!(matches!(cc.decide(&wrong).await, Err(ProviderError::Refused { .. })));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_long_reason_is_refused_before_sending() -> TestResult {
+    let emu = start_emulator(3).await?;
+    let cc = complycube(&emu, KeyMode::Live)?;
+    let r = cc.pending(None).await?.referred.remove(0).case_ref;
+    let d = decision(&r, TargetId::Case, Verdict::Verify, &"x".repeat(4001));
+    let err = cc.decide(&d).await;
+    match err {
+        Err(e @ ProviderError::Refused { .. }) => assert!(e.to_string().contains("4000"), "{e}"),
+        other => return Err(format!("expected a refusal, got {other:?}").into()),
+    }
+    assert!(decisions(&emu.base_url()).await?.is_empty(), "nothing was sent");
+    Ok(())
+}
+
+#[tokio::test]
+async fn rate_limit_answers_are_waited_out() -> TestResult {
+    let emu = start_emulator(3).await?;
+    let client = reqwest::Client::new();
+    client
+        .post(format!("{}/_emulator/faults", emu.base_url()))
+        .json(&json!({"provider": "complycube", "status": 429, "count": 2}))
+        .send()
+        .await?;
+    let cc = complycube(&emu, KeyMode::Live)?;
+    assert_eq!(cc.pending(None).await?.referred.len(), 3);
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_credentials_are_an_auth_error() -> TestResult {
+    let emu = start_emulator(3).await?;
+    let cc = kycdesk::providers::complycube::ComplyCube::new(kycdesk::providers::complycube::ComplyCubeSettings {
+        base_url: format!("{}/complycube/v1", emu.base_url()),
+        api_key: "wrong".to_string().into(),
+        mode: KeyMode::Test,
+        backoff_initial: std::time::Duration::from_millis(10),
+    })?;
+    let err = cc.pending(None).await;
+    match err {
+        Err(e @ ProviderError::Auth { status: 401, .. }) => assert!(e.to_string().contains("Authorization")),
+        other => return Err(format!("expected 401, got {other:?}").into()),
+    }
+    Ok(())
+}
+
+/// Sends a raw request, waiting out the emulator's rate limit as a client must.
+async fn paced(request: reqwest::RequestBuilder) -> Result<reqwest::Response, reqwest::Error> {
+    loop {
+        let Some(attempt) = request.try_clone() else { return request.send().await };
+        let response = attempt.send().await?;
+        if response.status() != 429 {
+            return Ok(response);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// The emulator's own rules, straight over HTTP: what the adapter relies on.
+#[tokio::test]
+async fn emulator_enforces_the_documented_rules() -> TestResult {
+    let emu = start_emulator(9).await?;
+    let base = format!("{}/complycube/v1", emu.base_url());
+    let http = reqwest::Client::new();
+    let get = |path: &str, key: &str| paced(http.get(format!("{base}/{path}")).header("Authorization", key));
+
+    assert_eq!(get("checks", "nope").await?.status(), 401);
+    assert_eq!(get("checks", &format!("Bearer {LIVE_KEY}")).await?.status(), 401);
+    let bad_filter: Value = get("checks?outcome[ne]=clear", LIVE_KEY).await?.json().await?;
+    assert_eq!(bad_filter["items"], json!([]), "an invalid filter is 200 with no results");
+    let bad_size = get("checks?pageSize=5000", LIVE_KEY).await?;
+    assert_eq!(bad_size.status(), 400);
+    let typed: Value = get("checks?type=document_check", LIVE_KEY).await?.json().await?;
+    assert!(typed["items"].as_array().is_some_and(|a| !a.is_empty() && a.iter().all(|c| c["type"] == "document_check")));
+    let missing: Value = get("checks/000000000000000000000000", LIVE_KEY).await?.json().await?;
+    assert_eq!(missing["type"], "resource_not_found");
+
+    let all: Value = get("checks?pageSize=1000", LIVE_KEY).await?.json().await?;
+    let items = all["items"].as_array().ok_or("items")?;
+    let id_of = |pred: &dyn Fn(&Value) -> bool| items.iter().find(|c| pred(c)).and_then(|c| c["id"].as_str()).unwrap_or_default().to_string();
+    let identity = id_of(&|c| c["type"] == "identity_check" && c["status"] == "complete");
+    let screening = id_of(&|c| c["type"] == "standard_screening_check" && c["result"]["outcome"] == "attention");
+    let pending = id_of(&|c| c["status"] == "pending");
+    let validate = |id: &str, body: Value| paced(http.post(format!("{base}/checks/{id}/validate")).header("Authorization", LIVE_KEY).json(&body));
+    let expect = |status: u16, param: Option<&'static str>| move |r: (u16, Value)| {
+        assert_eq!(r.0, status, "{}", r.1);
+        if let Some(p) = param {
+            assert_eq!(r.1["param"], p, "{}", r.1);
+        }
+    };
+    async fn read(r: reqwest::Response) -> Result<(u16, Value), reqwest::Error> {
+        let s = r.status().as_u16();
+        Ok((s, r.json().await?))
+    }
+    expect(400, Some("outcome"))(read(validate(&identity, json!({"outcome": "pending"})).await?).await?);
+    expect(400, Some("outcome"))(read(validate(&identity, json!({"comment": "x"})).await?).await?);
+    expect(400, Some("comment"))(read(validate(&identity, json!({"outcome": "confirmed", "comment": "x".repeat(4001)})).await?).await?);
+    expect(400, Some("rejectionReasons"))(read(validate(&identity, json!({"outcome": "rejected", "rejectionReasons": ["document_has_expired"]})).await?).await?);
+    expect(400, Some("userSuppliedData"))(read(validate(&identity, json!({"outcome": "confirmed", "userSuppliedData": {}})).await?).await?);
+    expect(400, Some("matchId"))(read(validate(&screening, json!({"outcome": "rejected"})).await?).await?);
+    expect(400, Some("matchId"))(read(validate(&screening, json!({"outcome": "rejected", "matchId": "nope"})).await?).await?);
+    let (status, body) = read(validate(&pending, json!({"outcome": "confirmed"})).await?).await?;
+    assert_eq!((status, body["type"].as_str()), (422, Some("pending_check_unmodifiable")));
+    let not_json = paced(http.post(format!("{base}/checks/{identity}/validate")).header("Authorization", LIVE_KEY).body("{")).await?;
+    assert_eq!(not_json.status(), 400);
+    let ok: Value = validate(&identity, json!({"outcome": "confirmed", "comment": "fine"})).await?.json().await?;
+    assert_eq!(ok, json!({"outcome": "confirmed"}));
+    // Re-validating overwrites (retries are harmless).
+    assert_eq!(validate(&identity, json!({"outcome": "confirmed"})).await?.status(), 200);
+    // Every decision request is recorded, refused ones included, in order.
+    let seen = decisions(&emu.base_url()).await?;
+    assert_eq!(seen.len(), 11);
+    assert_eq!(seen[0]["status"], 400);
+    assert_eq!(seen[10]["status"], 200);
+
+    // A test key above 5 requests per second gets 429 rate_limit_exceeded.
+    let burst = futures::future::join_all((0..12).map(|_| http.get(format!("{base}/checks?pageSize=1")).header("Authorization", TEST_KEY).send())).await;
+    let limited = burst.into_iter().filter_map(Result::ok).filter(|r| r.status() == 429).count();
+    assert!(limited > 0, "a burst of 12 on a test key is limited");
+
+    http.post(format!("{}/_emulator/reset", emu.base_url())).send().await?;
+    assert!(decisions(&emu.base_url()).await?.is_empty());
+    Ok(())
+}
