@@ -8,3 +8,5 @@ pub mod store;
 pub mod emulator;
 pub mod config;
 pub mod intake;
+pub mod app;
+pub mod ui;

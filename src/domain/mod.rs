@@ -323,6 +323,8 @@ pub struct DecisionTarget {
     pub id: TargetId,
     pub label: SafeText,
     pub verdicts: Vec<Verdict>,
+    /// Structured reasons the analyst may tick when rejecting this target.
+    pub reject_reasons: Vec<ReasonCode>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

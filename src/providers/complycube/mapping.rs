@@ -370,11 +370,13 @@ fn targets(check: &wire::Check, hits: &[ScreeningHit]) -> Vec<DecisionTarget> {
             id: TargetId::Case,
             label: SafeText::new("Whole check (Verify dismisses every hit as a false positive)"),
             verdicts: vec![Verdict::Verify, Verdict::Refer],
+            reject_reasons: vec![],
         }];
         targets.extend(hits.iter().map(|h| DecisionTarget {
             id: TargetId::Hit(h.id.clone()),
             label: SafeText::new(&format!("Hit: {}", h.name)),
             verdicts: vec![Verdict::TrueMatch, Verdict::FalsePositive],
+            reject_reasons: vec![],
         }));
         targets
     } else {
@@ -382,6 +384,11 @@ fn targets(check: &wire::Check, hits: &[ScreeningHit]) -> Vec<DecisionTarget> {
             id: TargetId::Case,
             label: SafeText::new("Whole check"),
             verdicts: vec![Verdict::Verify, Verdict::Reject, Verdict::Refer],
+            reject_reasons: if check.check_type.as_deref() == Some("document_check") {
+                super::REJECTION_REASONS.to_vec()
+            } else {
+                vec![]
+            },
         }]
     }
 }

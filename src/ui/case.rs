@@ -1,0 +1,217 @@
+//! The case view: details on the left, document and selfie images on the right.
+
+use super::{MASKED, layout, theme};
+use crate::app::{Loadable, Picture, State};
+use crate::domain::{Case, Field, MediaRef, SafeText};
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use std::sync::Arc;
+
+pub fn draw(frame: &mut Frame<'_>, state: &State, body: Rect) {
+    let panes = layout::case_panes(body);
+    let Some(entry) = state.selected_entry() else { return };
+    let title = format!(" {} · {} ", entry.case_ref, entry.check_type.one_line());
+    let block = Block::bordered().title(Line::styled(title, theme::heading()));
+    match state.cases.get(&entry.case_ref) {
+        Some(Loadable::Ready(case)) => {
+            let text = details(case, state);
+            let p = Paragraph::new(text).block(block).wrap(Wrap { trim: false }).scroll((state.detail_scroll, 0));
+            frame.render_widget(p, panes.details);
+            let (doc, selfie) = pane_media(case, state.image_index);
+            image_pane(frame, state, panes.document, doc.as_ref(), "Document");
+            image_pane(frame, state, panes.selfie, selfie.as_ref(), "Selfie");
+        }
+        Some(Loadable::Failed(e)) => {
+            let text = vec![
+                Line::styled("This case could not be loaded:", theme::error()),
+                Line::raw(e.one_line()),
+                Line::raw(""),
+                Line::styled("n/p moves to another case; r polls again; Esc goes back.", theme::dim()),
+            ];
+            frame.render_widget(Paragraph::new(text).block(block).wrap(Wrap { trim: false }), panes.details);
+        }
+        _ => {
+            frame.render_widget(Paragraph::new("Loading the case…").style(theme::dim()).block(block), panes.details);
+        }
+    }
+}
+
+/// Upper pane: the document sides in turn; lower pane: the selfie (or, without one,
+/// the next document side).
+fn pane_media(case: &Case, index: usize) -> (Option<MediaRef>, Option<MediaRef>) {
+    let sides: Vec<MediaRef> = case.documents.iter().flat_map(|d| d.sides.clone()).collect();
+    let selfie = case.selfie.as_ref().and_then(|s| s.media.clone());
+    let doc = (!sides.is_empty()).then(|| sides[index % sides.len()].clone());
+    let lower = selfie.or_else(|| (sides.len() > 1).then(|| sides[(index + 1) % sides.len()].clone()));
+    (doc, lower)
+}
+
+fn image_pane(frame: &mut Frame<'_>, state: &State, area: Rect, media: Option<&MediaRef>, fallback: &str) {
+    let title = media.map(|m| m.label.one_line()).unwrap_or_else(|| fallback.to_string());
+    let block = Block::bordered().title(Line::styled(format!(" {title} "), theme::heading()));
+    let inner = layout::inner(area);
+    frame.render_widget(block, area);
+    let message = |frame: &mut Frame<'_>, text: String, style: Style| {
+        frame.render_widget(Paragraph::new(text).style(style).wrap(Wrap { trim: true }), inner);
+    };
+    let Some(media) = media else {
+        return message(frame, "no image in this case".into(), theme::dim());
+    };
+    if state.mask {
+        return message(frame, "image hidden (mask mode; m to show)".into(), theme::dim());
+    }
+    if !state.images_enabled {
+        return message(frame, "images are off in this session".into(), theme::dim());
+    }
+    match state.media.get(media) {
+        Some(Loadable::Ready(picture)) => draw_picture(frame, picture, inner),
+        Some(Loadable::Failed(e)) => message(frame, format!("image not shown: {}", e.one_line()), theme::error()),
+        _ => message(frame, "loading image…".into(), theme::dim()),
+    }
+}
+
+fn draw_picture(frame: &mut Frame<'_>, picture: &Arc<Picture>, inner: Rect) {
+    let area = Rect::new(inner.x, inner.y, picture.area.width.min(inner.width), picture.area.height.min(inner.height));
+    frame.render_widget(ratatui_image::Image::new(&picture.protocol), area);
+}
+
+fn masked(state: &State, text: &SafeText) -> String {
+    if state.mask { MASKED.to_string() } else { text.to_string() }
+}
+
+fn field_lines(lines: &mut Vec<Line<'static>>, fields: &[Field], indent: &str, state: &State) {
+    for f in fields {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{indent}{}: ", f.name), theme::label()),
+            Span::raw(masked(state, &f.value)),
+        ]));
+    }
+}
+
+fn heading(lines: &mut Vec<Line<'static>>, text: &str) {
+    if !lines.is_empty() {
+        lines.push(Line::raw(""));
+    }
+    lines.push(Line::styled(text.to_string(), theme::heading()));
+}
+
+fn kv(lines: &mut Vec<Line<'static>>, key: &str, value: String) {
+    lines.push(Line::from(vec![Span::styled(format!("{key}: "), theme::label()), Span::raw(value)]));
+}
+
+pub fn details(case: &Case, state: &State) -> Text<'static> {
+    let mut lines: Vec<Line<'static>> = vec![];
+    kv(&mut lines, "Status", case.status.to_string());
+    kv(&mut lines, "Referred for", case.why_referred.to_string());
+    if let Some(at) = case.created_at {
+        kv(&mut lines, "Created", at.format("%Y-%m-%d %H:%M UTC").to_string());
+    }
+
+    heading(&mut lines, "Applicant");
+    kv(&mut lines, "Name", masked(state, &case.applicant.name));
+    if let Some(dob) = &case.applicant.date_of_birth {
+        kv(&mut lines, "Date of birth", masked(state, dob));
+    }
+    if let Some(n) = &case.applicant.nationality {
+        kv(&mut lines, "Nationality", n.to_string());
+    }
+    field_lines(&mut lines, &case.applicant.fields, "", state);
+
+    for doc in &case.documents {
+        heading(&mut lines, &format!("Document: {}", doc.doc_type));
+        if let Some(c) = &doc.country {
+            kv(&mut lines, "Country", c.to_string());
+        }
+        if let Some(n) = &doc.number {
+            kv(&mut lines, "Number", masked(state, n));
+        }
+        if let Some(e) = &doc.expiry {
+            kv(&mut lines, "Expiry", e.to_string());
+        }
+        field_lines(&mut lines, &doc.fields, "", state);
+    }
+
+    if let Some(selfie) = &case.selfie {
+        heading(&mut lines, "Selfie and liveness");
+        let (word, style) = theme::liveness(selfie.liveness.result);
+        let mut spans = vec![Span::styled("Liveness: ", theme::label()), Span::styled(word, style)];
+        if let Some(code) = &selfie.liveness.code {
+            spans.push(Span::raw(format!("  {code}")));
+        }
+        lines.push(Line::from(spans));
+        lines.push(Line::raw(format!("  {}", selfie.liveness.description)));
+    }
+
+    if let Some(fm) = &case.face_match {
+        heading(&mut lines, "Face match");
+        let score = fm.score.map(|s| format!("{s:.0}/100")).unwrap_or_else(|| "no score".into());
+        let verdict = match fm.matched {
+            Some(true) => Span::styled("  same person", theme::rule(crate::domain::RuleOutcome::Passed).1),
+            Some(false) => Span::styled("  NOT a match", theme::rule(crate::domain::RuleOutcome::Failed).1),
+            None => Span::raw(""),
+        };
+        lines.push(Line::from(vec![Span::styled("Score: ", theme::label()), Span::raw(score), verdict]));
+    }
+
+    if !case.rules.is_empty() {
+        heading(&mut lines, "Results");
+        let mut rules: Vec<_> = case.rules.iter().collect();
+        // failures first: they are why the case is here
+        rules.sort_by_key(|r| r.outcome != crate::domain::RuleOutcome::Failed);
+        for rule in rules {
+            let (mark, style) = theme::rule(rule.outcome);
+            let mut spans = vec![Span::styled(format!("{mark} "), style), Span::raw(rule.name.to_string())];
+            if !rule.description.is_empty() && rule.outcome != crate::domain::RuleOutcome::Passed {
+                spans.push(Span::styled(format!(" — {}", rule.description), theme::dim()));
+            }
+            lines.push(Line::from(spans));
+            field_lines(&mut lines, &rule.details, "    ", state);
+        }
+    }
+
+    if !case.screening.is_empty() {
+        heading(&mut lines, "Screening hits");
+        let decided = state.decided_hits.get(&case.case_ref);
+        for hit in &case.screening {
+            let score = hit.score.map(|s| format!("{s:.0}")).unwrap_or_else(|| "?".into());
+            let mut spans = vec![
+                Span::styled("● ", theme::error()),
+                Span::raw(masked(state, &hit.name)),
+                Span::styled(format!("  score {score}"), theme::label()),
+            ];
+            if decided.is_some_and(|d| d.contains(&hit.id)) {
+                spans.push(Span::styled("  decision saved", theme::level(crate::app::Level::Info)));
+            } else if let Some(r) = &hit.resolution {
+                spans.push(Span::styled(format!("  resolved: {r}"), theme::dim()));
+            }
+            lines.push(Line::from(spans));
+            let join = |v: &[SafeText]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
+            if !hit.datasets.is_empty() {
+                kv(&mut lines, "    Lists", join(&hit.datasets));
+            }
+            if !hit.countries.is_empty() {
+                kv(&mut lines, "    Countries", join(&hit.countries));
+            }
+            if !hit.dates_of_birth.is_empty() {
+                kv(&mut lines, "    Dates of birth", join(&hit.dates_of_birth));
+            }
+            field_lines(&mut lines, &hit.extra, "    ", state);
+            lines.push(Line::styled(format!("    id {}", hit.id), theme::dim()));
+        }
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::from(vec![
+        Span::styled("d", theme::key()),
+        Span::raw(" decide   "),
+        Span::styled("n/p", theme::key()),
+        Span::raw(" next/previous   "),
+        Span::styled("i", theme::key()),
+        Span::raw(" next image   "),
+        Span::styled("Esc", theme::key()),
+        Span::raw(" queue"),
+    ]));
+    Text::from(lines)
+}
