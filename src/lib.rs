@@ -10,3 +10,6 @@ pub mod config;
 pub mod intake;
 pub mod app;
 pub mod ui;
+pub mod media;
+pub mod tui;
+pub mod commands;

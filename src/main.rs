@@ -1,1 +1,165 @@
-fn main() {}
+//! CLI parsing and dispatch only.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use color_eyre::eyre::{Result, WrapErr};
+use kycdesk::config::{self, Config};
+use kycdesk::emulator::{self, EmulatorOptions};
+use kycdesk::commands;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "kycdesk", version, about = "Review referred identity-verification cases from the terminal")]
+struct Cli {
+    /// Config file (default: the platform config dir, e.g. ~/.config/kycdesk/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Open the console on the configured providers (the default).
+    Console,
+    /// Open the console on an embedded emulator with synthetic cases: no account needed.
+    Demo {
+        /// Where the embedded emulator listens.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 24)]
+        cases: usize,
+    },
+    /// Serve the provider APIs locally, with synthetic cases.
+    Emulator {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        #[arg(long, default_value_t = 24)]
+        cases: usize,
+        /// Write a kycdesk config pointing every provider at this emulator.
+        #[arg(long, value_name = "PATH")]
+        write_config: Option<PathBuf>,
+    },
+    /// Poll the providers and print the queue.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Save a decision to the outbox, then deliver it. Exit 0: delivered; 3: saved, not
+    /// yet delivered (it is sent on the next start); 1: refused or not saved.
+    Decide {
+        /// The case, as `list` shows it: provider:id.
+        #[arg(value_name = "REF")]
+        case_ref: String,
+        #[arg(long, value_enum)]
+        verdict: VerdictArg,
+        /// Why: sent to the provider and kept in the audit log.
+        #[arg(long)]
+        reason: String,
+        /// A screening hit to decide instead of the whole case (true-match / false-positive).
+        #[arg(long, value_name = "HIT_ID")]
+        hit: Option<String>,
+        /// A structured rejection reason from the provider's catalogue (repeatable).
+        #[arg(long = "reason-code", value_name = "CODE")]
+        reason_codes: Vec<String>,
+    },
+    /// Deliver every decision still waiting in the outbox.
+    Send,
+    /// Check the audit log's hash chain.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    Verify,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum VerdictArg {
+    Verify,
+    Reject,
+    Refer,
+    Resubmit,
+    TrueMatch,
+    FalsePositive,
+}
+
+impl From<VerdictArg> for kycdesk::domain::Verdict {
+    fn from(v: VerdictArg) -> Self {
+        use kycdesk::domain::Verdict;
+        match v {
+            VerdictArg::Verify => Verdict::Verify,
+            VerdictArg::Reject => Verdict::Reject,
+            VerdictArg::Refer => Verdict::Refer,
+            VerdictArg::Resubmit => Verdict::Resubmit,
+            VerdictArg::TrueMatch => Verdict::TrueMatch,
+            VerdictArg::FalsePositive => Verdict::FalsePositive,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    commands::harden_process();
+    if let Err(e) = color_eyre::config::HookBuilder::default().display_env_section(false).install() {
+        eprintln!("kycdesk: {e}");
+    }
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kycdesk: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kycdesk: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let config_path = cli.config;
+    let load = || -> Result<Config> {
+        let config = Config::load(config_path.as_deref())?;
+        commands::init_logging(&config.log)?;
+        Ok(config)
+    };
+    match cli.command.unwrap_or(Command::Console) {
+        Command::Emulator { listen, seed, cases, write_config } => {
+            let listener = tokio::net::TcpListener::bind(&listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
+            let running = emulator::spawn(listener, EmulatorOptions { seed, cases })?;
+            println!("kycdesk emulator listening on {}", running.base_url());
+            if let Some(path) = write_config {
+                config::write_private(&path, &config::emulator_config(&running.base_url(), false))?;
+                println!("wrote kycdesk config for this emulator to {}", path.display());
+            }
+            std::io::Write::flush(&mut std::io::stdout())?;
+            commands::wait_for_shutdown().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo { listen, seed, cases } => {
+            commands::demo(&listen, EmulatorOptions { seed, cases }).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Console => {
+            commands::console(load()?).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { json } => commands::list(&load()?, json).await,
+        Command::Decide { case_ref, verdict, reason, hit, reason_codes } => {
+            commands::decide(&load()?, &case_ref, verdict.into(), &reason, hit, reason_codes).await
+        }
+        Command::Send => commands::send(&load()?).await,
+        Command::Audit { action: AuditAction::Verify } => commands::audit_verify(&load()?).await,
+    }
+}

@@ -1,0 +1,232 @@
+//! The console: terminal setup and restore, the event loop, and the jobs that do the
+//! IO `update` asks for. Frames are drawn from state only; every job reports back as
+//! an action.
+
+use crate::app::{self, Action, DecisionDraft, Effect, State};
+use crate::config::{Config, ImageMode};
+use crate::domain::Decision;
+use crate::intake::poller;
+use crate::media::{self, ByteCache};
+use crate::providers::Providers;
+use crate::sender::Sender;
+use crate::store::{self, Evidence, Store};
+use crate::ui;
+use chrono::Utc;
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures::StreamExt;
+use ratatui_image::picker::Picker;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{Notify, mpsc};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    #[error("terminal: {0}")]
+    Terminal(#[from] std::io::Error),
+}
+
+/// Runs the jobs `update` asks for, each in its own task.
+#[derive(Clone)]
+pub struct Jobs {
+    store: Arc<dyn Store>,
+    providers: Providers,
+    picker: Option<Picker>,
+    actions: mpsc::UnboundedSender<Action>,
+    wake_sender: Arc<Notify>,
+    analyst: String,
+    bytes: Arc<Mutex<ByteCache>>,
+}
+
+impl Jobs {
+    pub fn new(
+        store: Arc<dyn Store>,
+        providers: Providers,
+        picker: Option<Picker>,
+        actions: mpsc::UnboundedSender<Action>,
+        wake_sender: Arc<Notify>,
+        analyst: String,
+        cache_bytes: usize,
+    ) -> Self {
+        Self { store, providers, picker, actions, wake_sender, analyst, bytes: Arc::new(Mutex::new(ByteCache::new(cache_bytes))) }
+    }
+
+    fn report(&self, action: Action) {
+        // The loop has stopped only when the console is closing.
+        let _ = self.actions.send(action);
+    }
+
+    pub fn run(&self, effect: Effect) {
+        let jobs = self.clone();
+        tokio::spawn(async move { jobs.perform(effect).await });
+    }
+
+    pub async fn perform(&self, effect: Effect) {
+        match effect {
+            Effect::LoadQueue => {
+                let loaded = store::blocking(&self.store, |s| Ok((s.open_queue()?, s.outbox_counts()?))).await;
+                self.report(Action::QueueLoaded(loaded.map_err(|e| e.to_string())));
+            }
+            Effect::Poll => match poller::poll_once(&self.store, &self.providers).await {
+                Ok(report) => self.report(Action::Polled(report)),
+                Err(e) => self.report(Action::QueueLoaded(Err(e.to_string()))),
+            },
+            Effect::FetchCase(case_ref) => {
+                let result = match self.providers.require(case_ref.provider) {
+                    Ok(p) => p.case(&case_ref).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                self.report(Action::CaseLoaded(case_ref, result));
+            }
+            Effect::FetchMedia { media, area } => {
+                let result = self.picture(&media, area).await;
+                self.report(Action::MediaLoaded(media, result.map(Arc::new)));
+            }
+            Effect::SaveDecision { draft, evidence } => {
+                let action = match self.save(draft, evidence).await {
+                    Ok(decision) => {
+                        self.wake_sender.notify_one();
+                        Action::DecisionSaved(decision)
+                    }
+                    Err(e) => Action::DecisionNotSaved(e),
+                };
+                self.report(action);
+            }
+        }
+    }
+
+    async fn picture(&self, media: &crate::domain::MediaRef, area: ratatui::layout::Rect) -> Result<app::Picture, String> {
+        let Some(picker) = self.picker.clone() else { return Err("images are off".into()) };
+        let cached = self.bytes.lock().map(|mut c| c.get(media)).unwrap_or(None);
+        let bytes = match cached {
+            Some(b) => b,
+            None => {
+                let provider = self.providers.require(media.provider).map_err(|e| e.to_string())?;
+                let fetched = provider.media(media).await.map_err(|e| e.to_string())?;
+                if let Ok(mut cache) = self.bytes.lock() {
+                    cache.insert(media.clone(), fetched.clone());
+                }
+                fetched
+            }
+        };
+        tokio::task::spawn_blocking(move || media::picture(&picker, &bytes, area).map_err(|e| e.to_string()))
+            .await
+            .map_err(|e| format!("decoder stopped: {e}"))?
+    }
+
+    async fn save(&self, draft: DecisionDraft, evidence: Evidence) -> Result<Decision, String> {
+        let decision = Decision {
+            id: uuid::Uuid::new_v4().to_string(),
+            case_ref: draft.case_ref,
+            target: draft.target,
+            verdict: draft.verdict,
+            reason: draft.reason,
+            reason_codes: draft.reason_codes,
+            analyst: self.analyst.clone(),
+            created_at: Utc::now(),
+        };
+        let provider = self.providers.require(decision.case_ref.provider).map_err(|e| e.to_string())?;
+        provider.check_decision(&decision).map_err(|e| e.to_string())?;
+        let saved = decision.clone();
+        store::blocking(&self.store, move |s| s.save_decision(&saved, &evidence)).await.map_err(|e| e.to_string())?;
+        Ok(decision)
+    }
+}
+
+/// Restores the terminal however the console ends (panics restore through the hook
+/// `ratatui::init` installs).
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        ratatui::restore();
+    }
+}
+
+pub struct ConsoleSetup {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    pub providers: Providers,
+    /// Shown in the title bar (e.g. where the demo emulator listens).
+    pub banner: String,
+}
+
+pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
+    let ConsoleSetup { config, store, providers, banner } = setup;
+    let mut terminal = ratatui::init();
+    let _guard = TerminalGuard;
+    // Ask the terminal once, before reading events, which image protocol it speaks.
+    let picker = match config.images {
+        ImageMode::Off => None,
+        ImageMode::Halfblocks => Some(Picker::halfblocks()),
+        ImageMode::Auto => Some(Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks())),
+    };
+    let capabilities: HashMap<_, _> = providers.iter().map(|p| (p.id(), p.capabilities().clone())).collect();
+    let mut state = State::new(config.analyst.clone(), banner, capabilities, Utc::now());
+    state.images_enabled = picker.is_some();
+    let size = terminal.size()?;
+    state.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let wake = Arc::new(Notify::new());
+    let jobs = Jobs::new(Arc::clone(&store), providers.clone(), picker, tx.clone(), Arc::clone(&wake), config.analyst.clone(), config.image_cache_bytes);
+
+    // The sender: delivers what is saved, including what a previous run left behind.
+    let (delivery_tx, mut delivery_rx) = mpsc::unbounded_channel();
+    tokio::spawn(Sender::new(Arc::clone(&store), providers.clone()).run(Arc::clone(&wake), delivery_tx));
+    let forward = tx.clone();
+    tokio::spawn(async move {
+        while let Some(d) = delivery_rx.recv().await {
+            let action = match d {
+                Ok(delivery) => Action::Delivered(delivery),
+                Err(e) => Action::DeliveryProblem(e.to_string()),
+            };
+            if forward.send(action).is_err() {
+                break;
+            }
+        }
+    });
+    // Intake: poll list-capable providers now and then on an interval.
+    let poll_jobs = jobs.clone();
+    let interval = config.poll_interval;
+    tokio::spawn(async move {
+        loop {
+            poll_jobs.perform(Effect::Poll).await;
+            tokio::time::sleep(interval).await;
+        }
+    });
+
+    jobs.run(Effect::LoadQueue);
+    let mut events = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut reload = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        terminal.draw(|frame| ui::draw(frame, &state))?;
+        let action = tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => Action::Key(key),
+                Some(Ok(Event::Resize(width, height))) => Action::Resize { width, height },
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e.into()),
+                None => break,
+            },
+            Some(action) = rx.recv() => action,
+            _ = tick.tick() => Action::Tick(Utc::now()),
+            // Other writers (another console, the inbox) add cases too.
+            _ = reload.tick() => { jobs.run(Effect::LoadQueue); continue; }
+        };
+        for effect in app::update(&mut state, action) {
+            jobs.run(effect);
+        }
+        // Apply whatever else has arrived before spending a frame on it.
+        while let Ok(action) = rx.try_recv() {
+            for effect in app::update(&mut state, action) {
+                jobs.run(effect);
+            }
+        }
+        if state.should_quit {
+            break;
+        }
+    }
+    Ok(())
+}
