@@ -201,7 +201,7 @@ async fn rate_limit_answers_are_waited_out() -> TestResult {
     let client = reqwest::Client::new();
     client
         .post(format!("{}/_emulator/faults", emu.base_url()))
-        .json(&json!({"provider": "complycube", "status": 429, "count": 2}))
+        .json(&json!({"provider": "complycube", "status": 429, "count": 2, "retry_after_secs": 0}))
         .send()
         .await?;
     let cc = complycube(&emu, KeyMode::Live)?;

@@ -63,14 +63,20 @@ pub struct Recorded {
     pub status: u16,
 }
 
-/// A fault to inject: the next `count` requests to `provider` get `status`.
+/// A fault to inject into the next `count` requests to `provider` (whose path holds
+/// `path_contains`, if given): answer `status` instead, and/or answer late.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fault {
     pub provider: String,
-    pub status: u16,
+    #[serde(default)]
+    pub status: Option<u16>,
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
     pub count: u32,
     #[serde(default)]
     pub retry_after_secs: Option<u64>,
+    #[serde(default)]
+    pub path_contains: Option<String>,
 }
 
 struct Inner {
@@ -108,22 +114,29 @@ impl Emulator {
         self.lock().decisions.clone()
     }
 
-    fn take_fault(&self, provider: &str) -> Option<Fault> {
+    fn take_fault(&self, provider: &str, path: &str) -> Option<Fault> {
         let mut inner = self.lock();
-        let fault = inner.faults.iter_mut().find(|f| f.provider == provider && f.count > 0)?;
+        let fault = inner.faults.iter_mut().find(|f| {
+            f.provider == provider && f.count > 0 && f.path_contains.as_deref().is_none_or(|p| path.contains(p))
+        })?;
         fault.count -= 1;
         Some(fault.clone())
     }
 }
 
-fn fault_answer(fault: Fault) -> Response {
-    let mut response = Answer::json(fault.status, serde_json::json!({"type": "injected_fault", "message": "fault injected by the emulator"})).into_response();
+/// Applies a fault: waits if asked to, then answers for it if it names a status.
+async fn apply_fault(fault: Fault) -> Option<Response> {
+    if let Some(ms) = fault.delay_ms {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    let status = fault.status?;
+    let mut response = Answer::json(status, serde_json::json!({"type": "injected_fault", "message": "fault injected by the emulator"})).into_response();
     if let Some(secs) = fault.retry_after_secs
         && let Ok(v) = secs.to_string().parse()
     {
         response.headers_mut().insert(header::RETRY_AFTER, v);
     }
-    response
+    Some(response)
 }
 
 fn headers_of(headers: &HeaderMap) -> std::collections::BTreeMap<String, String> {
@@ -147,8 +160,10 @@ async fn complycube_route(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(fault) = emu.take_fault("complycube") {
-        return fault_answer(fault);
+    if let Some(fault) = emu.take_fault("complycube", uri.path())
+        && let Some(answer) = apply_fault(fault).await
+    {
+        return answer;
     }
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();

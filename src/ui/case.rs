@@ -19,8 +19,13 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, body: Rect) {
         Some(Loadable::Ready(case)) => {
             let text = details(case, state);
             let p = Paragraph::new(text).block(block).wrap(Wrap { trim: false }).scroll((state.detail_scroll, 0));
-            frame.render_widget(p, panes.details);
             let (doc, selfie) = pane_media(case, state.image_index);
+            if doc.is_none() && selfie.is_none() {
+                // Nothing to look at (a screening check): the details take the width.
+                frame.render_widget(p, body);
+                return;
+            }
+            frame.render_widget(p, panes.details);
             image_pane(frame, state, panes.document, doc.as_ref(), "Document");
             image_pane(frame, state, panes.selfie, selfie.as_ref(), "Selfie");
         }
@@ -102,6 +107,9 @@ fn kv(lines: &mut Vec<Line<'static>>, key: &str, value: String) {
     lines.push(Line::from(vec![Span::styled(format!("{key}: "), theme::label()), Span::raw(value)]));
 }
 
+/// Up to this many passed checks are listed one by one.
+const FOLD_PASSES_ABOVE: usize = 8;
+
 pub fn details(case: &Case, state: &State) -> Text<'static> {
     let mut lines: Vec<Line<'static>> = vec![];
     kv(&mut lines, "Status", case.status.to_string());
@@ -120,6 +128,36 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
     }
     field_lines(&mut lines, &case.applicant.fields, "", state);
 
+    if !case.screening.is_empty() {
+        heading(&mut lines, "Screening hits");
+        let decided = state.decided_hits.get(&case.case_ref);
+        for hit in &case.screening {
+            let score = hit.score.map(|s| format!("{s:.0}")).unwrap_or_else(|| "?".into());
+            let mut spans = vec![
+                Span::styled("● ", theme::error()),
+                Span::raw(masked(state, &hit.name)),
+                Span::styled(format!("  score {score}"), theme::label()),
+            ];
+            if decided.is_some_and(|d| d.contains(&hit.id)) {
+                spans.push(Span::styled("  decision saved", theme::level(crate::app::Level::Info)));
+            } else if let Some(r) = &hit.resolution {
+                spans.push(Span::styled(format!("  resolved: {r}"), theme::dim()));
+            }
+            lines.push(Line::from(spans));
+            let join = |v: &[SafeText]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
+            if !hit.datasets.is_empty() {
+                kv(&mut lines, "    Lists", join(&hit.datasets));
+            }
+            if !hit.countries.is_empty() {
+                kv(&mut lines, "    Countries", join(&hit.countries));
+            }
+            if !hit.dates_of_birth.is_empty() {
+                kv(&mut lines, "    Dates of birth", join(&hit.dates_of_birth));
+            }
+            field_lines(&mut lines, &hit.extra, "    ", state);
+            lines.push(Line::styled(format!("    id {}", hit.id), theme::dim()));
+        }
+    }
     for doc in &case.documents {
         heading(&mut lines, &format!("Document: {}", doc.doc_type));
         if let Some(c) = &doc.country {
@@ -161,6 +199,12 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
         let mut rules: Vec<_> = case.rules.iter().collect();
         // failures first: they are why the case is here
         rules.sort_by_key(|r| r.outcome != crate::domain::RuleOutcome::Failed);
+        let passed = rules.iter().filter(|r| r.outcome == crate::domain::RuleOutcome::Passed).count();
+        // A long tail of passes hides the failures; it is summed up instead.
+        let fold_passes = passed > FOLD_PASSES_ABOVE;
+        if fold_passes {
+            rules.retain(|r| r.outcome != crate::domain::RuleOutcome::Passed || !r.details.is_empty());
+        }
         for rule in rules {
             let (mark, style) = theme::rule(rule.outcome);
             let mut spans = vec![Span::styled(format!("{mark} "), style), Span::raw(rule.name.to_string())];
@@ -170,38 +214,12 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
             lines.push(Line::from(spans));
             field_lines(&mut lines, &rule.details, "    ", state);
         }
-    }
-
-    if !case.screening.is_empty() {
-        heading(&mut lines, "Screening hits");
-        let decided = state.decided_hits.get(&case.case_ref);
-        for hit in &case.screening {
-            let score = hit.score.map(|s| format!("{s:.0}")).unwrap_or_else(|| "?".into());
-            let mut spans = vec![
-                Span::styled("● ", theme::error()),
-                Span::raw(masked(state, &hit.name)),
-                Span::styled(format!("  score {score}"), theme::label()),
-            ];
-            if decided.is_some_and(|d| d.contains(&hit.id)) {
-                spans.push(Span::styled("  decision saved", theme::level(crate::app::Level::Info)));
-            } else if let Some(r) = &hit.resolution {
-                spans.push(Span::styled(format!("  resolved: {r}"), theme::dim()));
-            }
-            lines.push(Line::from(spans));
-            let join = |v: &[SafeText]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
-            if !hit.datasets.is_empty() {
-                kv(&mut lines, "    Lists", join(&hit.datasets));
-            }
-            if !hit.countries.is_empty() {
-                kv(&mut lines, "    Countries", join(&hit.countries));
-            }
-            if !hit.dates_of_birth.is_empty() {
-                kv(&mut lines, "    Dates of birth", join(&hit.dates_of_birth));
-            }
-            field_lines(&mut lines, &hit.extra, "    ", state);
-            lines.push(Line::styled(format!("    id {}", hit.id), theme::dim()));
+        if fold_passes {
+            let (mark, style) = theme::rule(crate::domain::RuleOutcome::Passed);
+            lines.push(Line::from(vec![Span::styled(format!("{mark} "), style), Span::styled("every other check passed", theme::dim())]));
         }
     }
+
     lines.push(Line::raw(""));
     lines.push(Line::from(vec![
         Span::styled("d", theme::key()),

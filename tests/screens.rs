@@ -1,0 +1,143 @@
+//! Screen tests: the real `update` and `draw` on ratatui's `TestBackend`, fed with cases
+//! the adapter read from the emulator, compared with `insta` snapshots.
+
+mod common;
+
+use chrono::{TimeZone, Utc};
+use common::{complycube, start_emulator};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use kycdesk::app::{Action, Effect, State, update};
+use kycdesk::domain::{ProviderId, QueueEntry};
+use kycdesk::media;
+use kycdesk::providers::Provider;
+use kycdesk::providers::complycube::{ComplyCube, KeyMode};
+use kycdesk::store::OutboxCounts;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui_image::picker::Picker;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+type R<T> = Result<T, Box<dyn std::error::Error>>;
+
+const WIDTH: u16 = 140;
+const HEIGHT: u16 = 44;
+
+fn key(code: KeyCode) -> Action {
+    Action::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn render(state: &State) -> R<String> {
+    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT))?;
+    terminal.draw(|f| kycdesk::ui::draw(f, state))?;
+    Ok(terminal.backend().to_string())
+}
+
+/// Performs the effects `update` asks for, the way the console's jobs do, but in line.
+async fn settle(state: &mut State, cc: &ComplyCube, mut effects: Vec<Effect>) -> R<()> {
+    let picker = Picker::halfblocks();
+    while let Some(effect) = effects.pop() {
+        let action = match effect {
+            Effect::FetchCase(r) => Action::CaseLoaded(r.clone(), cc.case(&r).await.map_err(|e| e.to_string())),
+            Effect::FetchMedia { media: m, area } => {
+                let bytes = cc.media(&m).await?;
+                let picture = media::picture(&picker, &bytes, area).map_err(|e| e.to_string());
+                Action::MediaLoaded(m, picture.map(Arc::new))
+            }
+            _ => continue,
+        };
+        effects.extend(update(state, action));
+    }
+    Ok(())
+}
+
+async fn setup() -> R<(kycdesk::emulator::RunningEmulator, ComplyCube, State)> {
+    let emu = start_emulator(9).await?;
+    let cc = complycube(&emu, KeyMode::Live)?;
+    let entries: Vec<QueueEntry> = cc.pending(None).await?.referred;
+    let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).single().ok_or("time")?;
+    let caps = HashMap::from([(ProviderId::ComplyCube, cc.capabilities().clone())]);
+    let mut state = State::new("ana".into(), "demo · synthetic cases".into(), caps, now);
+    update(&mut state, Action::Resize { width: WIDTH, height: HEIGHT });
+    let counts = OutboxCounts { saved: 1, sent: 12, failed: 0 };
+    update(&mut state, Action::QueueLoaded(Ok((entries, counts))));
+    Ok((emu, cc, state))
+}
+
+async fn open_first_of(state: &mut State, cc: &ComplyCube, check_type: &str) -> R<()> {
+    let index = state.queue.iter().position(|e| e.check_type.as_str() == check_type).ok_or("no such case")?;
+    state.selected = index;
+    let effects = update(state, key(KeyCode::Enter));
+    settle(state, cc, effects).await
+}
+
+#[tokio::test]
+async fn queue_screen() -> R<()> {
+    let (_emu, _cc, mut state) = setup().await?;
+    update(&mut state, key(KeyCode::Char('j')));
+    insta::assert_snapshot!(render(&state)?);
+    update(&mut state, key(KeyCode::Char('m')));
+    let masked = render(&state)?;
+    assert!(masked.contains("▒▒▒▒▒▒") && masked.contains("MASKED"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn identity_case_with_images() -> R<()> {
+    let (_emu, cc, mut state) = setup().await?;
+    open_first_of(&mut state, &cc, "identity").await?;
+    let screen = render(&state)?;
+    assert!(screen.contains("Liveness:") && screen.contains("Face match"));
+    assert!(screen.contains('▀') || screen.contains('▄'), "images drawn as half blocks");
+    insta::assert_snapshot!(screen);
+    Ok(())
+}
+
+#[tokio::test]
+async fn decision_dialog_reason_and_confirm() -> R<()> {
+    let (_emu, cc, mut state) = setup().await?;
+    open_first_of(&mut state, &cc, "document").await?;
+    update(&mut state, key(KeyCode::Char('d')));
+    update(&mut state, key(KeyCode::Char('x')));
+    // reject on a document check offers ComplyCube's rejection reasons
+    update(&mut state, key(KeyCode::Char('j')));
+    update(&mut state, key(KeyCode::Char(' ')));
+    insta::assert_snapshot!("reasons", render(&state)?);
+    update(&mut state, key(KeyCode::Enter));
+    // an empty reason is refused
+    update(&mut state, key(KeyCode::Enter));
+    assert!(render(&state)?.contains("A reason is required"));
+    for c in "Expired in 2024; holder to resubmit.".chars() {
+        update(&mut state, key(KeyCode::Char(c)));
+    }
+    insta::assert_snapshot!("reason", render(&state)?);
+    update(&mut state, key(KeyCode::Enter));
+    insta::assert_snapshot!("confirm", render(&state)?);
+    let effects = update(&mut state, key(KeyCode::Char('y')));
+    let [Effect::SaveDecision { draft, .. }] = effects.as_slice() else { return Err(format!("{effects:?}").into()) };
+    assert_eq!(draft.reason, "Expired in 2024; holder to resubmit.");
+    assert_eq!(draft.reason_codes, vec!["document_has_expired".to_string()]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn screening_case_and_target_choice() -> R<()> {
+    let (_emu, cc, mut state) = setup().await?;
+    open_first_of(&mut state, &cc, "standard screening").await?;
+    insta::assert_snapshot!("screening_case", render(&state)?);
+    update(&mut state, key(KeyCode::Char('d')));
+    update(&mut state, key(KeyCode::Char('j')));
+    update(&mut state, key(KeyCode::Enter));
+    insta::assert_snapshot!("hit_verdicts", render(&state)?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn help_overlay() -> R<()> {
+    let (_emu, _cc, mut state) = setup().await?;
+    update(&mut state, key(KeyCode::Char('?')));
+    insta::assert_snapshot!(render(&state)?);
+    update(&mut state, key(KeyCode::Char('x')));
+    assert!(!state.help, "any key closes the help");
+    Ok(())
+}
