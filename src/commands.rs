@@ -58,7 +58,8 @@ pub async fn wait_for_shutdown() {
 }
 
 fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
-    let store = SqliteStore::open(&config.store).wrap_err_with(|| format!("cannot open the store at {}", config.store.display()))?;
+    let store = SqliteStore::open(&config.store)
+        .wrap_err_with(|| format!("cannot open the store at {}", config.store.display()))?;
     Ok(Arc::new(store))
 }
 
@@ -82,7 +83,8 @@ pub async fn console(config: Config) -> Result<()> {
 
 /// The console on an in-process emulator with a throw-away store.
 pub async fn demo(listen: &str, options: EmulatorOptions) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
     let running = emulator::spawn(listener, options)?;
     let dir = tempfile::Builder::new().prefix("kycdesk-demo-").tempdir()?;
     let mut config = Config::from_file(config::emulator_config(&running.base_url(), true), None, true)?;
@@ -167,7 +169,10 @@ pub async fn decide(
     // Read the case as the console would, and refuse what it does not offer.
     let case = provider.case(&case_ref).await?;
     let Some(offered) = case.targets.iter().find(|t| t.id == target) else {
-        bail!("{case_ref} has no such decision target; hits: {}", case.screening.iter().map(|h| h.id.as_str()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "{case_ref} has no such decision target; hits: {}",
+            case.screening.iter().map(|h| h.id.as_str()).collect::<Vec<_>>().join(", ")
+        );
     };
     if !offered.verdicts.contains(&verdict) {
         let names: Vec<&str> = offered.verdicts.iter().map(|v| v.as_str()).collect();
@@ -217,7 +222,7 @@ pub async fn decide(
 pub async fn send(config: &Config) -> Result<ExitCode> {
     let store = open_store(config)?;
     let providers = providers(config)?;
-    let done = Sender::new(Arc::clone(&store), providers).deliver_due(true).await?;
+    let done = Sender::new(Arc::clone(&store), providers).deliver_all_waiting().await?;
     let mut waiting = 0;
     for d in &done {
         match d {

@@ -139,9 +139,10 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let (file, path, file_is_private) = match path.map(Path::to_path_buf).or_else(default_config_path) {
             Some(p) if path.is_some() || p.exists() => {
-                let text = std::fs::read_to_string(&p).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
-                let file: ConfigFile =
-                    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: p.clone(), message: e.to_string() })?;
+                let text =
+                    std::fs::read_to_string(&p).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+                let file: ConfigFile = toml::from_str(&text)
+                    .map_err(|e| ConfigError::Parse { path: p.clone(), message: e.to_string() })?;
                 let private = is_private(&p).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
                 (file, Some(p), private)
             }
@@ -189,11 +190,20 @@ impl Config {
 
     fn resolve_secret(&self, provider: ProviderId, secret: &SecretFile) -> Result<SecretString, ConfigError> {
         let fail = |detail: String| ConfigError::Secret { provider, detail };
-        let sources = [secret.api_key_env.is_some(), secret.api_key_cmd.is_some(), secret.api_key_file.is_some(), secret.api_key.is_some()];
+        let sources = [
+            secret.api_key_env.is_some(),
+            secret.api_key_cmd.is_some(),
+            secret.api_key_file.is_some(),
+            secret.api_key.is_some(),
+        ];
         match sources.iter().filter(|s| **s).count() {
-            0 => return Err(fail("no credential: set one of api_key_env, api_key_cmd, api_key_file".into())),
+            0 => {
+                return Err(fail("no credential: set one of api_key_env, api_key_cmd, api_key_file".into()));
+            }
             1 => {}
-            _ => return Err(fail("more than one credential source; keep exactly one".into())),
+            _ => {
+                return Err(fail("more than one credential source; keep exactly one".into()));
+            }
         }
         let value = if let Some(var) = &secret.api_key_env {
             std::env::var(var).map_err(|_| fail(format!("environment variable {var} is not set")))?
@@ -264,7 +274,10 @@ pub fn emulator_config(base_url: &str, live: bool) -> ConfigFile {
                 mode: if live { KeyMode::Live } else { KeyMode::Test },
                 // The emulator answers a 429 for a moment only; waiting 30 s helps no one.
                 backoff_initial_ms: Some(250),
-                secret: SecretFile { api_key: Some(if live { LIVE_KEY } else { TEST_KEY }.into()), ..SecretFile::default() },
+                secret: SecretFile {
+                    api_key: Some(if live { LIVE_KEY } else { TEST_KEY }.into()),
+                    ..SecretFile::default()
+                },
             }),
         },
         ..ConfigFile::default()
@@ -274,15 +287,18 @@ pub fn emulator_config(base_url: &str, live: bool) -> ConfigFile {
 pub fn write_private(path: &Path, file: &ConfigFile) -> Result<(), ConfigError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let text = toml::to_string_pretty(file).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+    let text = toml::to_string_pretty(file)
+        .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
     let write = |source| ConfigError::Write { path: path.to_path_buf(), source };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(write)?;
     }
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(write)?;
+    let mut f =
+        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(write)?;
     // An existing file keeps its mode on open; make sure it is private.
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(write)?;
-    f.write_all(b"# Written by `kycdesk emulator --write-config`: points kycdesk at a local emulator.\n").map_err(write)?;
+    f.write_all(b"# Written by `kycdesk emulator --write-config`: points kycdesk at a local emulator.\n")
+        .map_err(write)?;
     f.write_all(text.as_bytes()).map_err(write)?;
     Ok(())
 }

@@ -2,9 +2,9 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 use color_eyre::eyre::{Result, WrapErr};
+use kycdesk::commands;
 use kycdesk::config::{self, Config};
 use kycdesk::emulator::{self, EmulatorOptions};
-use kycdesk::commands;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -136,7 +136,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
     };
     match cli.command.unwrap_or(Command::Console) {
         Command::Emulator { listen, seed, cases, write_config } => {
-            let listener = tokio::net::TcpListener::bind(&listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
+            let listener =
+                tokio::net::TcpListener::bind(&listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
             let running = emulator::spawn(listener, EmulatorOptions { seed, cases })?;
             println!("kycdesk emulator listening on {}", running.base_url());
             if let Some(path) = write_config {

@@ -47,9 +47,8 @@ pub fn picture(picker: &Picker, media: &MediaBytes, area: Rect) -> Result<Pictur
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
     let image = reader.decode().map_err(|e| MediaError::Decode(e.to_string()))?;
-    let protocol = picker
-        .new_protocol(image, area, Resize::Fit(None))
-        .map_err(|e| MediaError::Encode(e.to_string()))?;
+    let protocol =
+        picker.new_protocol(image, area, Resize::Fit(None)).map_err(|e| MediaError::Encode(e.to_string()))?;
     Ok(Picture { protocol, sha256: sha256_hex(&media.bytes), area })
 }
 
@@ -121,7 +120,10 @@ mod tests {
     fn garbage_and_pdf_are_clear_errors() {
         let picker = Picker::halfblocks();
         let area = Rect::new(0, 0, 20, 10);
-        assert!(matches!(picture(&picker, &bytes_of(b"%PDF-1.4".to_vec(), MediaFormat::Pdf), area), Err(MediaError::Pdf)));
+        assert!(matches!(
+            picture(&picker, &bytes_of(b"%PDF-1.4".to_vec(), MediaFormat::Pdf), area),
+            Err(MediaError::Pdf)
+        ));
         let broken = bytes_of(vec![0xFF, 0xD8, 0xFF, 0x00, 0x01], MediaFormat::Jpeg);
         assert!(matches!(picture(&picker, &broken, area), Err(MediaError::Decode(_))));
     }

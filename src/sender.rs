@@ -38,7 +38,20 @@ impl Sender {
     /// One pass over what is due. `after_restart` also takes sends a previous process
     /// started and never finished.
     pub async fn deliver_due(&self, after_restart: bool) -> Result<Vec<Delivery>, StoreError> {
-        let rows = store::blocking(&self.store, move |s| s.due(Utc::now(), after_restart)).await?;
+        self.deliver_scheduled_before(Utc::now(), after_restart).await
+    }
+
+    /// Everything waiting, whenever its retry was planned (an analyst asked for it).
+    pub async fn deliver_all_waiting(&self) -> Result<Vec<Delivery>, StoreError> {
+        self.deliver_scheduled_before(Utc::now() + ChronoDuration::days(36_500), true).await
+    }
+
+    async fn deliver_scheduled_before(
+        &self,
+        before: chrono::DateTime<Utc>,
+        after_restart: bool,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let rows = store::blocking(&self.store, move |s| s.due(before, after_restart)).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             out.push(self.deliver(row).await?);
@@ -51,7 +64,9 @@ impl Sender {
         let id = decision_id.to_string();
         let row = store::blocking(&self.store, move |s| s.outbox_row(&id)).await?;
         match row {
-            Some(row) if matches!(row.state, OutboxState::Saved | OutboxState::Sending) => Ok(Some(self.deliver(row).await?)),
+            Some(row) if matches!(row.state, OutboxState::Saved | OutboxState::Sending) => {
+                Ok(Some(self.deliver(row).await?))
+            }
             _ => Ok(None),
         }
     }

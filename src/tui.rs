@@ -48,7 +48,15 @@ impl Jobs {
         analyst: String,
         cache_bytes: usize,
     ) -> Self {
-        Self { store, providers, picker, actions, wake_sender, analyst, bytes: Arc::new(Mutex::new(ByteCache::new(cache_bytes))) }
+        Self {
+            store,
+            providers,
+            picker,
+            actions,
+            wake_sender,
+            analyst,
+            bytes: Arc::new(Mutex::new(ByteCache::new(cache_bytes))),
+        }
     }
 
     fn report(&self, action: Action) {
@@ -73,7 +81,7 @@ impl Jobs {
             },
             Effect::FetchCase(case_ref) => {
                 let result = match self.providers.require(case_ref.provider) {
-                    Ok(p) => p.case(&case_ref).await.map_err(|e| e.to_string()),
+                    Ok(p) => p.case(&case_ref).await.map(Box::new).map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };
                 self.report(Action::CaseLoaded(case_ref, result));
@@ -95,8 +103,14 @@ impl Jobs {
         }
     }
 
-    async fn picture(&self, media: &crate::domain::MediaRef, area: ratatui::layout::Rect) -> Result<app::Picture, String> {
-        let Some(picker) = self.picker.clone() else { return Err("images are off".into()) };
+    async fn picture(
+        &self,
+        media: &crate::domain::MediaRef,
+        area: ratatui::layout::Rect,
+    ) -> Result<app::Picture, String> {
+        let Some(picker) = self.picker.clone() else {
+            return Err("images are off".into());
+        };
         let cached = self.bytes.lock().map(|mut c| c.get(media)).unwrap_or(None);
         let bytes = match cached {
             Some(b) => b,
@@ -169,7 +183,15 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let wake = Arc::new(Notify::new());
-    let jobs = Jobs::new(Arc::clone(&store), providers.clone(), picker, tx.clone(), Arc::clone(&wake), config.analyst.clone(), config.image_cache_bytes);
+    let jobs = Jobs::new(
+        Arc::clone(&store),
+        providers.clone(),
+        picker,
+        tx.clone(),
+        Arc::clone(&wake),
+        config.analyst.clone(),
+        config.image_cache_bytes,
+    );
 
     // The sender: delivers what is saved, including what a previous run left behind.
     let (delivery_tx, mut delivery_rx) = mpsc::unbounded_channel();

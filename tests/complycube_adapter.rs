@@ -50,7 +50,8 @@ async fn lists_every_referred_check_across_pages() -> TestResult {
 #[tokio::test]
 async fn test_and_live_keys_see_separate_worlds() -> TestResult {
     let emu = start_emulator(6).await?;
-    let test_ids: Vec<CaseRef> = complycube(&emu, KeyMode::Test)?.pending(None).await?.referred.into_iter().map(|e| e.case_ref).collect();
+    let test_ids: Vec<CaseRef> =
+        complycube(&emu, KeyMode::Test)?.pending(None).await?.referred.into_iter().map(|e| e.case_ref).collect();
     let live = complycube(&emu, KeyMode::Live)?;
     let err = live.case(&test_ids[0]).await;
     assert!(matches!(err, Err(ProviderError::NotFound { .. })), "{err:?}");
@@ -145,7 +146,10 @@ async fn reject_document_with_reasons_and_refer() -> TestResult {
     let receipt = cc.decide(&refer).await?;
     assert!(receipt.escalate, "refer escalates locally too");
     let seen = decisions(&emu.base_url()).await?;
-    assert_eq!(seen[0]["body"], json!({"outcome": "rejected", "rejectionReasons": ["document_has_expired"], "comment": "Expired in 2024."}));
+    assert_eq!(
+        seen[0]["body"],
+        json!({"outcome": "rejected", "rejectionReasons": ["document_has_expired"], "comment": "Expired in 2024."})
+    );
     assert_eq!(seen[1]["body"], json!({"outcome": "attention", "comment": "Needs a second look at the MRZ."}));
     Ok(())
 }
@@ -161,13 +165,17 @@ async fn screening_decisions_go_per_match() -> TestResult {
     assert_eq!(cc.decide(&clear).await?.calls.len(), case.screening.len());
     let seen = decisions(&emu.base_url()).await?;
     for (hit, call) in case.screening.iter().zip(&seen) {
-        assert_eq!(call["body"], json!({"outcome": "rejected", "matchId": hit.id, "comment": "Namesakes: different DOB and country."}));
+        assert_eq!(
+            call["body"],
+            json!({"outcome": "rejected", "matchId": hit.id, "comment": "Namesakes: different DOB and country."})
+        );
     }
     assert!(cc.reconcile(&clear).await?);
     // A true match on another check.
     let other = cc.case(&refs[1]).await?;
     let hit = other.screening[0].id.clone();
-    let true_match = decision(&refs[1], TargetId::Hit(hit.clone()), Verdict::TrueMatch, "Same person: DOB and photo match.");
+    let true_match =
+        decision(&refs[1], TargetId::Hit(hit.clone()), Verdict::TrueMatch, "Same person: DOB and photo match.");
     cc.decide(&true_match).await?;
     let last = decisions(&emu.base_url()).await?.pop().ok_or("decision")?;
     assert_eq!(last["body"]["outcome"], "confirmed");
@@ -220,7 +228,9 @@ async fn bad_credentials_are_an_auth_error() -> TestResult {
     })?;
     let err = cc.pending(None).await;
     match err {
-        Err(e @ ProviderError::Auth { status: 401, .. }) => assert!(e.to_string().contains("Authorization")),
+        Err(e @ ProviderError::Auth { status: 401, .. }) => {
+            assert!(e.to_string().contains("Authorization"))
+        }
         other => return Err(format!("expected 401, got {other:?}").into()),
     }
     Ok(())
@@ -229,7 +239,9 @@ async fn bad_credentials_are_an_auth_error() -> TestResult {
 /// Sends a raw request, waiting out the emulator's rate limit as a client must.
 async fn paced(request: reqwest::RequestBuilder) -> Result<reqwest::Response, reqwest::Error> {
     loop {
-        let Some(attempt) = request.try_clone() else { return request.send().await };
+        let Some(attempt) = request.try_clone() else {
+            return request.send().await;
+        };
         let response = attempt.send().await?;
         if response.status() != 429 {
             return Ok(response);
@@ -253,21 +265,29 @@ async fn emulator_enforces_the_documented_rules() -> TestResult {
     let bad_size = get("checks?pageSize=5000", LIVE_KEY).await?;
     assert_eq!(bad_size.status(), 400);
     let typed: Value = get("checks?type=document_check", LIVE_KEY).await?.json().await?;
-    assert!(typed["items"].as_array().is_some_and(|a| !a.is_empty() && a.iter().all(|c| c["type"] == "document_check")));
+    assert!(
+        typed["items"].as_array().is_some_and(|a| !a.is_empty() && a.iter().all(|c| c["type"] == "document_check"))
+    );
     let missing: Value = get("checks/000000000000000000000000", LIVE_KEY).await?.json().await?;
     assert_eq!(missing["type"], "resource_not_found");
 
     let all: Value = get("checks?pageSize=1000", LIVE_KEY).await?.json().await?;
     let items = all["items"].as_array().ok_or("items")?;
-    let id_of = |pred: &dyn Fn(&Value) -> bool| items.iter().find(|c| pred(c)).and_then(|c| c["id"].as_str()).unwrap_or_default().to_string();
+    let id_of = |pred: &dyn Fn(&Value) -> bool| {
+        items.iter().find(|c| pred(c)).and_then(|c| c["id"].as_str()).unwrap_or_default().to_string()
+    };
     let identity = id_of(&|c| c["type"] == "identity_check" && c["status"] == "complete");
     let screening = id_of(&|c| c["type"] == "standard_screening_check" && c["result"]["outcome"] == "attention");
     let pending = id_of(&|c| c["status"] == "pending");
-    let validate = |id: &str, body: Value| paced(http.post(format!("{base}/checks/{id}/validate")).header("Authorization", LIVE_KEY).json(&body));
-    let expect = |status: u16, param: Option<&'static str>| move |r: (u16, Value)| {
-        assert_eq!(r.0, status, "{}", r.1);
-        if let Some(p) = param {
-            assert_eq!(r.1["param"], p, "{}", r.1);
+    let validate = |id: &str, body: Value| {
+        paced(http.post(format!("{base}/checks/{id}/validate")).header("Authorization", LIVE_KEY).json(&body))
+    };
+    let expect = |status: u16, param: Option<&'static str>| {
+        move |r: (u16, Value)| {
+            assert_eq!(r.0, status, "{}", r.1);
+            if let Some(p) = param {
+                assert_eq!(r.1["param"], p, "{}", r.1);
+            }
         }
     };
     async fn read(r: reqwest::Response) -> Result<(u16, Value), reqwest::Error> {
@@ -276,14 +296,25 @@ async fn emulator_enforces_the_documented_rules() -> TestResult {
     }
     expect(400, Some("outcome"))(read(validate(&identity, json!({"outcome": "pending"})).await?).await?);
     expect(400, Some("outcome"))(read(validate(&identity, json!({"comment": "x"})).await?).await?);
-    expect(400, Some("comment"))(read(validate(&identity, json!({"outcome": "confirmed", "comment": "x".repeat(4001)})).await?).await?);
-    expect(400, Some("rejectionReasons"))(read(validate(&identity, json!({"outcome": "rejected", "rejectionReasons": ["document_has_expired"]})).await?).await?);
-    expect(400, Some("userSuppliedData"))(read(validate(&identity, json!({"outcome": "confirmed", "userSuppliedData": {}})).await?).await?);
+    expect(400, Some("comment"))(
+        read(validate(&identity, json!({"outcome": "confirmed", "comment": "x".repeat(4001)})).await?).await?,
+    );
+    expect(400, Some("rejectionReasons"))(
+        read(validate(&identity, json!({"outcome": "rejected", "rejectionReasons": ["document_has_expired"]})).await?)
+            .await?,
+    );
+    expect(400, Some("userSuppliedData"))(
+        read(validate(&identity, json!({"outcome": "confirmed", "userSuppliedData": {}})).await?).await?,
+    );
     expect(400, Some("matchId"))(read(validate(&screening, json!({"outcome": "rejected"})).await?).await?);
-    expect(400, Some("matchId"))(read(validate(&screening, json!({"outcome": "rejected", "matchId": "nope"})).await?).await?);
+    expect(400, Some("matchId"))(
+        read(validate(&screening, json!({"outcome": "rejected", "matchId": "nope"})).await?).await?,
+    );
     let (status, body) = read(validate(&pending, json!({"outcome": "confirmed"})).await?).await?;
     assert_eq!((status, body["type"].as_str()), (422, Some("pending_check_unmodifiable")));
-    let not_json = paced(http.post(format!("{base}/checks/{identity}/validate")).header("Authorization", LIVE_KEY).body("{")).await?;
+    let not_json =
+        paced(http.post(format!("{base}/checks/{identity}/validate")).header("Authorization", LIVE_KEY).body("{"))
+            .await?;
     assert_eq!(not_json.status(), 400);
     let ok: Value = validate(&identity, json!({"outcome": "confirmed", "comment": "fine"})).await?.json().await?;
     assert_eq!(ok, json!({"outcome": "confirmed"}));
@@ -296,7 +327,10 @@ async fn emulator_enforces_the_documented_rules() -> TestResult {
     assert_eq!(seen[10]["status"], 200);
 
     // A test key above 5 requests per second gets 429 rate_limit_exceeded.
-    let burst = futures::future::join_all((0..12).map(|_| http.get(format!("{base}/checks?pageSize=1")).header("Authorization", TEST_KEY).send())).await;
+    let burst = futures::future::join_all(
+        (0..12).map(|_| http.get(format!("{base}/checks?pageSize=1")).header("Authorization", TEST_KEY).send()),
+    )
+    .await;
     let limited = burst.into_iter().filter_map(Result::ok).filter(|r| r.status() == 429).count();
     assert!(limited > 0, "a burst of 12 on a test key is limited");
 

@@ -38,7 +38,9 @@ async fn settle(state: &mut State, cc: &ComplyCube, mut effects: Vec<Effect>) ->
     let picker = Picker::halfblocks();
     while let Some(effect) = effects.pop() {
         let action = match effect {
-            Effect::FetchCase(r) => Action::CaseLoaded(r.clone(), cc.case(&r).await.map_err(|e| e.to_string())),
+            Effect::FetchCase(r) => {
+                Action::CaseLoaded(r.clone(), cc.case(&r).await.map(Box::new).map_err(|e| e.to_string()))
+            }
             Effect::FetchMedia { media: m, area } => {
                 let bytes = cc.media(&m).await?;
                 let picture = media::picture(&picker, &bytes, area).map_err(|e| e.to_string());
@@ -114,7 +116,9 @@ async fn decision_dialog_reason_and_confirm() -> R<()> {
     update(&mut state, key(KeyCode::Enter));
     insta::assert_snapshot!("confirm", render(&state)?);
     let effects = update(&mut state, key(KeyCode::Char('y')));
-    let [Effect::SaveDecision { draft, .. }] = effects.as_slice() else { return Err(format!("{effects:?}").into()) };
+    let [Effect::SaveDecision { draft, .. }] = effects.as_slice() else {
+        return Err(format!("{effects:?}").into());
+    };
     assert_eq!(draft.reason, "Expired in 2024; holder to resubmit.");
     assert_eq!(draft.reason_codes, vec!["document_has_expired".to_string()]);
     Ok(())

@@ -5,7 +5,9 @@
 pub mod keymap;
 pub mod update;
 
-use crate::domain::{Capabilities, Case, CaseRef, Decision, DecisionTarget, MediaRef, ProviderId, QueueEntry, SafeText, Verdict};
+use crate::domain::{
+    Capabilities, Case, CaseRef, Decision, DecisionTarget, MediaRef, ProviderId, QueueEntry, SafeText, Verdict,
+};
 use crate::intake::poller::PollReport;
 use crate::sender::Delivery;
 use crate::store::{Evidence, OutboxCounts};
@@ -133,7 +135,12 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(analyst: String, banner: String, capabilities: HashMap<ProviderId, Capabilities>, now: DateTime<Utc>) -> Self {
+    pub fn new(
+        analyst: String,
+        banner: String,
+        capabilities: HashMap<ProviderId, Capabilities>,
+        now: DateTime<Utc>,
+    ) -> Self {
         Self {
             queue: vec![],
             selected: 0,
@@ -188,7 +195,7 @@ pub enum Action {
     Resize { width: u16, height: u16 },
     Tick(DateTime<Utc>),
     QueueLoaded(Result<(Vec<QueueEntry>, OutboxCounts), String>),
-    CaseLoaded(CaseRef, Result<Case, String>),
+    CaseLoaded(CaseRef, Result<Box<Case>, String>),
     MediaLoaded(MediaRef, Result<Arc<Picture>, String>),
     DecisionSaved(Decision),
     DecisionNotSaved(String),
@@ -203,6 +210,12 @@ pub enum Effect {
     Poll,
     FetchCase(CaseRef),
     /// Fetch (or take from the byte cache), decode and encode for `area`.
-    FetchMedia { media: MediaRef, area: Rect },
-    SaveDecision { draft: DecisionDraft, evidence: Evidence },
+    FetchMedia {
+        media: MediaRef,
+        area: Rect,
+    },
+    SaveDecision {
+        draft: DecisionDraft,
+        evidence: Evidence,
+    },
 }

@@ -62,7 +62,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             match result {
                 Ok(case) => {
-                    state.cases.insert(case_ref, Loadable::Ready(case));
+                    state.cases.insert(case_ref, Loadable::Ready(*case));
                     media_effects(state)
                 }
                 Err(e) => {
@@ -118,7 +118,9 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Delivered(delivery) => {
             match delivery {
-                Delivery::Sent { case_ref, .. } => notice(state, Level::Info, format!("Delivered to the provider: {case_ref}")),
+                Delivery::Sent { case_ref, .. } => {
+                    notice(state, Level::Info, format!("Delivered to the provider: {case_ref}"))
+                }
                 Delivery::WillRetry { case_ref, error, .. } => {
                     notice(state, Level::Warn, format!("{case_ref}: not delivered yet, will retry ({error})"))
                 }
@@ -197,8 +199,14 @@ fn on_command(state: &mut State, cmd: Command) -> Vec<Effect> {
         Command::ScrollUp => scroll(state, -1),
         Command::ScrollDown => scroll(state, 1),
         Command::Decide => open_dialog(state),
-        Command::DialogUp | Command::DialogDown | Command::DialogSelect | Command::DialogToggle | Command::DialogBack
-        | Command::DialogConfirm | Command::DialogHotkey(_) | Command::Type(_) => dialog_command(state, cmd),
+        Command::DialogUp
+        | Command::DialogDown
+        | Command::DialogSelect
+        | Command::DialogToggle
+        | Command::DialogBack
+        | Command::DialogConfirm
+        | Command::DialogHotkey(_)
+        | Command::Type(_) => dialog_command(state, cmd),
     }
 }
 
@@ -331,7 +339,9 @@ fn dialog_command(state: &mut State, cmd: Command) -> Vec<Effect> {
         .map(|c| c.max_reason_chars)
         .unwrap_or(usize::MAX);
     let evidence = evidence(state);
-    let Some(dialog) = state.dialog.as_mut() else { return vec![] };
+    let Some(dialog) = state.dialog.as_mut() else {
+        return vec![];
+    };
     if dialog.saving {
         return vec![];
     }
@@ -434,7 +444,9 @@ fn dialog_command(state: &mut State, cmd: Command) -> Vec<Effect> {
 
 /// The images of the open case that were drawn, by hash.
 fn evidence(state: &State) -> Evidence {
-    let Some(case) = state.open_case() else { return Evidence::default() };
+    let Some(case) = state.open_case() else {
+        return Evidence::default();
+    };
     let media_sha256 = case
         .media()
         .iter()

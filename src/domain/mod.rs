@@ -21,13 +21,8 @@ pub enum ProviderId {
 }
 
 impl ProviderId {
-    pub const ALL: [ProviderId; 5] = [
-        ProviderId::ComplyCube,
-        ProviderId::Credas,
-        ProviderId::IdWise,
-        ProviderId::Sumsub,
-        ProviderId::FrankieOne,
-    ];
+    pub const ALL: [ProviderId; 5] =
+        [ProviderId::ComplyCube, ProviderId::Credas, ProviderId::IdWise, ProviderId::Sumsub, ProviderId::FrankieOne];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -99,9 +94,8 @@ impl FromStr for CaseRef {
     type Err = RefError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (provider, key) = s.split_once(':').ok_or_else(|| RefError::Malformed(sanitize(s)))?;
-        let key_ok = !key.is_empty()
-            && key.len() <= 256
-            && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
+        let key_ok =
+            !key.is_empty() && key.len() <= 256 && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
         if !key_ok {
             return Err(RefError::Malformed(sanitize(s)));
         }
@@ -134,9 +128,7 @@ impl QueueStatus {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Escalated, Self::Decided, Self::Closed]
-            .into_iter()
-            .find(|q| q.as_str() == s)
+        [Self::Pending, Self::Escalated, Self::Decided, Self::Closed].into_iter().find(|q| q.as_str() == s)
     }
 }
 
@@ -295,16 +287,9 @@ impl Verdict {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Verify,
-            Self::Reject,
-            Self::Refer,
-            Self::Resubmit,
-            Self::TrueMatch,
-            Self::FalsePositive,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        [Self::Verify, Self::Reject, Self::Refer, Self::Resubmit, Self::TrueMatch, Self::FalsePositive]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }
 

@@ -20,9 +20,7 @@ fn is_unsafe(c: char) -> bool {
 
 /// Replaces control, bidi and zero-width characters with [`REPLACEMENT`]; keeps newlines.
 pub fn sanitize(raw: &str) -> String {
-    raw.chars()
-        .map(|c| if is_unsafe(c) { REPLACEMENT } else { c })
-        .collect()
+    raw.chars().map(|c| if is_unsafe(c) { REPLACEMENT } else { c }).collect()
 }
 
 /// Text that has been through [`sanitize`]. The only way to build one is through it,

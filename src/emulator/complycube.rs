@@ -20,12 +20,30 @@ pub const TEST_KEY: &str = "test_kycdesk_emulator_complycube";
 pub const LIVE_KEY: &str = "live_kycdesk_emulator_complycube";
 
 const FIRST: [&str; 24] = [
-    "Amara", "Bilal", "Chiara", "Dmitri", "Elif", "Farah", "Goran", "Hana", "Ines", "Jonas", "Keiko", "Lars",
-    "Maren", "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Soren", "Tomasz", "Uma", "Viktor", "Wren", "Yusuf",
+    "Amara", "Bilal", "Chiara", "Dmitri", "Elif", "Farah", "Goran", "Hana", "Ines", "Jonas", "Keiko", "Lars", "Maren",
+    "Nadia", "Oskar", "Priya", "Quentin", "Rosa", "Soren", "Tomasz", "Uma", "Viktor", "Wren", "Yusuf",
 ];
 const LAST: [&str; 20] = [
-    "Okafor", "Haddad", "Ricci", "Volkov", "Yilmaz", "Nasser", "Petrovic", "Sato", "Moreau", "Lindqvist",
-    "Tanaka", "Berg", "Quist", "Rahman", "Kowalski", "Patel", "Dubois", "Alvarez", "Novak", "Abara",
+    "Okafor",
+    "Haddad",
+    "Ricci",
+    "Volkov",
+    "Yilmaz",
+    "Nasser",
+    "Petrovic",
+    "Sato",
+    "Moreau",
+    "Lindqvist",
+    "Tanaka",
+    "Berg",
+    "Quist",
+    "Rahman",
+    "Kowalski",
+    "Patel",
+    "Dubois",
+    "Alvarez",
+    "Novak",
+    "Abara",
 ];
 const COUNTRIES: [&str; 8] = ["GB", "IE", "DE", "FR", "ES", "NL", "PL", "IT"];
 const DOC_TYPES: [&str; 3] = ["passport", "driving_license", "national_identity_card"];
@@ -46,6 +64,8 @@ struct World {
     live_photos: BTreeMap<String, Value>,
     /// Image seeds by `documents/{id}/{side}` or `livePhotos/{id}`.
     image_seeds: BTreeMap<String, u64>,
+    /// Document and identity checks validated so far.
+    validated: std::collections::HashSet<String>,
 }
 
 pub struct ComplyCubeEmu {
@@ -77,6 +97,7 @@ fn seed_world(seed: u64, cases: usize) -> World {
         documents: BTreeMap::new(),
         live_photos: BTreeMap::new(),
         image_seeds: BTreeMap::new(),
+        validated: Default::default(),
     };
     // Referred cases, plus settled and pending checks the adapter must leave out.
     let total = cases + cases / 4 + 1;
@@ -140,7 +161,7 @@ fn seed_world(seed: u64, cases: usize) -> World {
                         "createdAt": iso(created), "updatedAt": iso(created)}),
                 );
                 let liveness_fails = referred && rng.random_bool(0.5);
-                let face_fails = referred && !liveness_fails || rng.random_bool(0.2) && referred;
+                let face_fails = referred && (!liveness_fails || rng.random_bool(0.2));
                 let score = if face_fails { rng.random_range(28..62) } else { rng.random_range(82..99) };
                 check["type"] = json!("identity_check");
                 check["livePhotoId"] = json!(lp_id);
@@ -155,7 +176,8 @@ fn seed_world(seed: u64, cases: usize) -> World {
                 let expired = referred && rng.random_bool(0.6);
                 let expiry_year = if expired { 2024 } else { 2031 };
                 let doc_type = document_id.as_ref().map(|d| d.1).unwrap_or("passport");
-                let number: String = (0..9).map(|_| char::from_digit(rng.random_range(0..10), 10).unwrap_or('0')).collect();
+                let number: String =
+                    (0..9).map(|_| char::from_digit(rng.random_range(0..10), 10).unwrap_or('0')).collect();
                 let mut analyses = serde_json::Map::new();
                 for (n, key) in assumptions::DOCUMENT_ANALYSES.iter().enumerate() {
                     let flagged = referred && ((expired && *key == "contentAnalysis") || (!expired && n == 1));
@@ -180,7 +202,11 @@ fn seed_world(seed: u64, cases: usize) -> World {
                 let types = [["pep"].as_slice(), &["sanctions"], &["adverse_media"], &["pep", "adverse_media"]];
                 let matches: Vec<Value> = (0..hits)
                     .map(|h| {
-                        let namesake = if h == 0 { format!("{first} {last}") } else { format!("{first} {} {last}", ["A.", "M.", "J."][h % 3]) };
+                        let namesake = if h == 0 {
+                            format!("{first} {last}")
+                        } else {
+                            format!("{first} {} {last}", ["A.", "M.", "J."][h % 3])
+                        };
                         json!({"id": hex_id(&mut rng), "name": namesake, "score": rng.random_range(55..99),
                             "types": types.choose(&mut rng).copied().unwrap_or(&["pep"]),
                             "countries": [COUNTRIES.choose(&mut rng).copied().unwrap_or("GB")],
@@ -251,7 +277,9 @@ impl ComplyCubeEmu {
             Some(TEST_KEY) => Mode::Test,
             Some(LIVE_KEY) => Mode::Live,
             // `Bearer <key>` is an unknown key (assumption shared with the adapter).
-            Some(other) if assumptions::BEARER_IS_UNKNOWN_KEY && other.starts_with("Bearer ") => return Err(unauthorized()),
+            Some(other) if assumptions::BEARER_IS_UNKNOWN_KEY && other.starts_with("Bearer ") => {
+                return Err(unauthorized());
+            }
             _ => return Err(unauthorized()),
         };
         if self.limiters.get(&mode).is_some_and(|l| l.check().is_err()) {
@@ -261,27 +289,67 @@ impl ComplyCubeEmu {
     }
 
     /// Serves everything but the image bytes, which the caller draws outside the lock.
-    pub fn handle(&mut self, mode: Mode, method: &str, segments: &[&str], query: &[(String, String)], body: &[u8]) -> Handled {
+    pub fn handle(
+        &mut self,
+        mode: Mode,
+        method: &str,
+        segments: &[&str],
+        query: &[(String, String)],
+        body: &[u8],
+    ) -> Handled {
         let Some(world) = self.worlds.get_mut(&mode) else {
             return Handled::Answer(err(500, "internal_server_error", "no world", None));
         };
         match (method, segments) {
             ("GET", ["checks"]) => Handled::Answer(list_checks(world, query)),
-            ("GET", ["checks", id]) => Handled::Answer(find(&world.checks, id).map(|c| Answer::json(200, c.clone())).unwrap_or_else(|| not_found("check", id))),
-            ("GET", ["clients", id]) => Handled::Answer(world.clients.get(*id).map(|c| Answer::json(200, c.clone())).unwrap_or_else(|| not_found("client", id))),
-            ("GET", ["documents", id]) => Handled::Answer(world.documents.get(*id).map(|c| Answer::json(200, c.clone())).unwrap_or_else(|| not_found("document", id))),
-            ("GET", ["livePhotos", id]) => Handled::Answer(world.live_photos.get(*id).map(|c| Answer::json(200, c.clone())).unwrap_or_else(|| not_found("live photo", id))),
+            ("GET", ["checks", id]) => Handled::Answer(
+                find(&world.checks, id).map(|c| Answer::json(200, c.clone())).unwrap_or_else(|| not_found("check", id)),
+            ),
+            ("GET", ["clients", id]) => Handled::Answer(
+                world.clients.get(*id).map(|c| Answer::json(200, c.clone())).unwrap_or_else(|| not_found("client", id)),
+            ),
+            ("GET", ["documents", id]) => Handled::Answer(
+                world
+                    .documents
+                    .get(*id)
+                    .map(|c| Answer::json(200, c.clone()))
+                    .unwrap_or_else(|| not_found("document", id)),
+            ),
+            ("GET", ["livePhotos", id]) => Handled::Answer(
+                world
+                    .live_photos
+                    .get(*id)
+                    .map(|c| Answer::json(200, c.clone()))
+                    .unwrap_or_else(|| not_found("live photo", id)),
+            ),
             ("GET", ["documents", id, "download", side]) => {
                 if !world.documents.contains_key(*id) {
                     return Handled::Answer(not_found("document", id));
                 }
                 match world.image_seeds.get(&format!("documents/{id}/{side}")) {
-                    Some(seed) => Handled::Image { seed: *seed, back: *side == "back", live: false, file_name: format!("{side}.jpg"), content_type: "image/jpeg" },
-                    None => Handled::Answer(err(400, "invalid_request", "documentSide must be front or back", Some("documentSide"))),
+                    Some(seed) => Handled::Image {
+                        seed: *seed,
+                        back: *side == "back",
+                        live: false,
+                        file_name: format!("{side}.jpg"),
+                        content_type: "image/jpeg",
+                    },
+                    None => Handled::Answer(err(
+                        400,
+                        "invalid_request",
+                        "documentSide must be front or back",
+                        Some("documentSide"),
+                    )),
                 }
             }
             ("GET", ["livePhotos", id, "download"]) => match world.image_seeds.get(&format!("livePhotos/{id}")) {
-                Some(seed) => Handled::Image { seed: *seed, back: false, live: true, file_name: "live_photo.jpg".into(), content_type: assumptions::LIVE_PHOTO_CONTENT_TYPE },
+                Some(seed) => Handled::Image {
+                    seed: *seed,
+                    back: false,
+                    live: true,
+                    file_name: "live_photo.jpg".into(),
+                    content_type: assumptions::LIVE_PHOTO_CONTENT_TYPE,
+                },
                 None => Handled::Answer(not_found("live photo", id)),
             },
             ("POST", ["checks", id, "validate"]) => Handled::Decision(validate(world, id, body)),
@@ -294,7 +362,13 @@ pub enum Handled {
     Answer(Answer),
     /// A decision request: recorded, then answered.
     Decision(Answer),
-    Image { seed: u64, back: bool, live: bool, file_name: String, content_type: &'static str },
+    Image {
+        seed: u64,
+        back: bool,
+        live: bool,
+        file_name: String,
+        content_type: &'static str,
+    },
 }
 
 /// Draws the image and wraps it the way ComplyCube does: JSON with base64 `data`.
@@ -315,7 +389,9 @@ fn find<'a>(checks: &'a [Value], id: &str) -> Option<&'a Value> {
 }
 
 fn list_checks(world: &World, query: &[(String, String)]) -> Answer {
-    let empty = |page: u64, size: u64| Answer::json(200, json!({"page": page, "pageSize": size, "totalItems": 0, "pages": 0, "items": []}));
+    let empty = |page: u64, size: u64| {
+        Answer::json(200, json!({"page": page, "pageSize": size, "totalItems": 0, "pages": 0, "items": []}))
+    };
     let mut page = u64::from(assumptions::FIRST_PAGE);
     let mut size = 100u64;
     let mut filters: Vec<(&str, &str)> = vec![];
@@ -324,22 +400,32 @@ fn list_checks(world: &World, query: &[(String, String)]) -> Answer {
         match k.as_str() {
             "page" => match v.parse::<u64>() {
                 Ok(p) if p >= 1 => page = p,
-                _ => return err(400, "invalid_request", "page must be a positive integer", Some("page")),
+                _ => {
+                    return err(400, "invalid_request", "page must be a positive integer", Some("page"));
+                }
             },
             "pageSize" => match v.parse::<u64>() {
                 Ok(s) if (1..=1000).contains(&s) => size = s,
-                _ => return err(400, "invalid_request", "pageSize must be between 1 and 1000", Some("pageSize")),
+                _ => {
+                    return err(400, "invalid_request", "pageSize must be between 1 and 1000", Some("pageSize"));
+                }
             },
-            "createdAfter" | "createdBefore" | "updatedAfter" | "updatedBefore" => match DateTime::parse_from_rfc3339(v) {
-                Ok(t) => windows.push((k.as_str(), t.with_timezone(&Utc))),
-                // A filter it cannot read: documented 200 with no results.
-                Err(_) => return empty(page, size),
-            },
-            key if assumptions::CHECK_FILTERS.contains(&key) && assumptions::filter_value_allowed(v) => filters.push((key, v.as_str())),
+            "createdAfter" | "createdBefore" | "updatedAfter" | "updatedBefore" => {
+                match DateTime::parse_from_rfc3339(v) {
+                    Ok(t) => windows.push((k.as_str(), t.with_timezone(&Utc))),
+                    // A filter it cannot read: documented 200 with no results.
+                    Err(_) => return empty(page, size),
+                }
+            }
+            key if assumptions::CHECK_FILTERS.contains(&key) && assumptions::filter_value_allowed(v) => {
+                filters.push((key, v.as_str()))
+            }
             _ => return empty(page, size),
         }
     }
-    let time = |c: &Value, field: &str| c[field].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&Utc));
+    let time = |c: &Value, field: &str| {
+        c[field].as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&Utc))
+    };
     let selected: Vec<&Value> = world
         .checks
         .iter()
@@ -371,14 +457,27 @@ fn validate(world: &mut World, id: &str, body: &[u8]) -> Answer {
     let check_type = check["type"].as_str().unwrap_or_default().to_string();
     let outcome = match req.get("outcome").and_then(Value::as_str) {
         Some(o @ ("confirmed" | "rejected" | "attention")) => o.to_string(),
-        Some(_) => return err(400, "invalid_request", "outcome must be one of confirmed, rejected, attention", Some("outcome")),
-        None => return err(400, "invalid_request", "outcome is required", Some("outcome")),
+        Some(_) => {
+            return err(
+                400,
+                "invalid_request",
+                "outcome must be one of confirmed, rejected, attention",
+                Some("outcome"),
+            );
+        }
+        None => {
+            return err(400, "invalid_request", "outcome is required", Some("outcome"));
+        }
     };
     if let Some(comment) = req.get("comment") {
         match comment.as_str() {
             Some(c) if c.chars().count() <= assumptions::MAX_COMMENT_CHARS => {}
-            Some(_) => return err(400, "invalid_request", "comment must be at most 4000 characters", Some("comment")),
-            None => return err(400, "invalid_request", "comment must be a string", Some("comment")),
+            Some(_) => {
+                return err(400, "invalid_request", "comment must be at most 4000 characters", Some("comment"));
+            }
+            None => {
+                return err(400, "invalid_request", "comment must be a string", Some("comment"));
+            }
         }
     }
     let is_document = check_type == "document_check";
@@ -392,11 +491,19 @@ fn validate(world: &mut World, id: &str, body: &[u8]) -> Answer {
             a.iter().all(|r| r.as_str().is_some_and(|r| REJECTION_REASONS.iter().any(|known| known.code == r)))
         });
         if !ok {
-            return err(400, "invalid_request", "rejectionReasons contains an unknown reason", Some("rejectionReasons"));
+            return err(
+                400,
+                "invalid_request",
+                "rejectionReasons contains an unknown reason",
+                Some("rejectionReasons"),
+            );
         }
     }
     if check["status"] == "pending" {
         return err(422, "pending_check_unmodifiable", "A pending check cannot be modified", None);
+    }
+    if !assumptions::REVALIDATE_OVERWRITES && !is_screening(&check_type) && world.validated.contains(id) {
+        return err(422, "invalid_check_update", "The check outcome was already validated", None);
     }
     let screening = is_screening(&check_type);
     let match_id = req.get("matchId").and_then(Value::as_str);
@@ -432,11 +539,12 @@ fn validate(world: &mut World, id: &str, body: &[u8]) -> Answer {
             _ => "attention",
         };
         check["result"]["outcome"] = json!(new_outcome);
+        world.validated.insert(id.to_string());
     }
     check["updatedAt"] = json!(now);
-    // The response echoes the requested outcome (assumption shared with the adapter).
-    debug_assert!(assumptions::VALIDATE_ECHOES_OUTCOME);
-    Answer::json(200, json!({"outcome": outcome}))
+    let answered =
+        if assumptions::VALIDATE_ECHOES_OUTCOME { json!(outcome) } else { check["result"]["outcome"].clone() };
+    Answer::json(200, json!({"outcome": answered}))
 }
 
 impl Recorded {
@@ -461,7 +569,11 @@ mod tests {
         let referred = a.checks.iter().filter(|c| c["result"]["outcome"] == "attention").count();
         assert_eq!(referred, 12);
         let types: std::collections::BTreeSet<&str> = a.checks.iter().filter_map(|c| c["type"].as_str()).collect();
-        assert!(types.contains("identity_check") && types.contains("document_check") && types.contains("standard_screening_check"));
+        assert!(
+            types.contains("identity_check")
+                && types.contains("document_check")
+                && types.contains("standard_screening_check")
+        );
         assert!(a.checks.iter().any(|c| c["status"] == "pending"));
     }
 }

@@ -130,7 +130,11 @@ async fn apply_fault(fault: Fault) -> Option<Response> {
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
     let status = fault.status?;
-    let mut response = Answer::json(status, serde_json::json!({"type": "injected_fault", "message": "fault injected by the emulator"})).into_response();
+    let mut response = Answer::json(
+        status,
+        serde_json::json!({"type": "injected_fault", "message": "fault injected by the emulator"}),
+    )
+    .into_response();
     if let Some(secs) = fault.retry_after_secs
         && let Ok(v) = secs.to_string().parse()
     {
@@ -147,9 +151,7 @@ fn headers_of(headers: &HeaderMap) -> std::collections::BTreeMap<String, String>
 }
 
 fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
-    uri.query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
+    uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
 async fn complycube_route(
@@ -179,7 +181,8 @@ async fn complycube_route(
     match handled {
         complycube::Handled::Answer(a) => a.into_response(),
         complycube::Handled::Decision(a) => {
-            let body_json = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+            let body_json = serde_json::from_slice(&body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
             emu.lock().decisions.push(Recorded {
                 provider: "complycube".into(),
                 method: method.to_string(),
@@ -192,7 +195,10 @@ async fn complycube_route(
         }
         complycube::Handled::Image { seed, back, live, file_name, content_type } => {
             // Drawing takes a while; do it off the async workers and outside the lock.
-            let answer = tokio::task::spawn_blocking(move || complycube::image_answer(seed, back, live, &file_name, content_type)).await;
+            let answer = tokio::task::spawn_blocking(move || {
+                complycube::image_answer(seed, back, live, &file_name, content_type)
+            })
+            .await;
             match answer {
                 Ok(a) => a.into_response(),
                 Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
@@ -221,12 +227,17 @@ async fn control_fault(State(emu): State<Arc<Emulator>>, body: Bytes) -> Respons
     }
 }
 
+/// Faults still armed: a test sees from `count` whether a request has hit its fault.
+async fn control_faults(State(emu): State<Arc<Emulator>>) -> Response {
+    Answer::json(200, serde_json::to_value(&emu.lock().faults).unwrap_or(Value::Null)).into_response()
+}
+
 pub fn router(emu: Arc<Emulator>) -> Router {
     Router::new()
         .route("/complycube/v1/{*rest}", any(complycube_route))
         .route("/_emulator/decisions", get(control_decisions))
         .route("/_emulator/reset", post(control_reset))
-        .route("/_emulator/faults", post(control_fault))
+        .route("/_emulator/faults", post(control_fault).get(control_faults))
         .fallback(|| async { (StatusCode::NOT_FOUND, Body::from("not found")) })
         .with_state(emu)
 }

@@ -89,7 +89,11 @@ impl ProviderHttp {
         match base.scheme() {
             "https" => {}
             "http" if is_loopback(&base) => {}
-            _ => return Err(config(format!("base_url '{base_url}' must be https (plain http is allowed for loopback only)"))),
+            _ => {
+                return Err(config(format!(
+                    "base_url '{base_url}' must be https (plain http is allowed for loopback only)"
+                )));
+            }
         }
         if !base.path().ends_with('/') {
             let path = format!("{}/", base.path());
@@ -150,10 +154,9 @@ impl ProviderHttp {
             .await;
         match result {
             Ok(response) => Ok(response),
-            Err(AttemptError::RateLimited { .. }) => Err(ProviderError::RateLimited {
-                provider: self.provider,
-                waited_secs: started.elapsed().as_secs(),
-            }),
+            Err(AttemptError::RateLimited { .. }) => {
+                Err(ProviderError::RateLimited { provider: self.provider, waited_secs: started.elapsed().as_secs() })
+            }
             Err(AttemptError::Other(e)) => Err(e),
         }
     }
@@ -165,11 +168,17 @@ impl ProviderHttp {
             builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
         }
         let transport = |e: reqwest::Error| {
-            AttemptError::Other(ProviderError::Transport {
-                provider: self.provider,
-                // without the URL: it may carry ids, and the caller knows the path
-                detail: e.without_url().to_string(),
-            })
+            // Without the URL (it may carry ids; the caller knows the path), with the
+            // causes (reqwest's own message alone is "error sending request").
+            let e = e.without_url();
+            let mut detail = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                detail.push_str(": ");
+                detail.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            AttemptError::Other(ProviderError::Transport { provider: self.provider, detail })
         };
         let mut response = builder.send().await.map_err(transport)?;
         let status = response.status();

@@ -126,10 +126,8 @@ impl Providers {
     }
 
     pub fn require(&self, id: ProviderId) -> Result<&Arc<dyn Provider>, ProviderError> {
-        self.get(id).ok_or(ProviderError::Config {
-            provider: id,
-            detail: "not configured in this kycdesk config".into(),
-        })
+        self.get(id)
+            .ok_or(ProviderError::Config { provider: id, detail: "not configured in this kycdesk config".into() })
     }
 }
 

@@ -86,7 +86,15 @@ struct AuditRecord<'a> {
     detail: String,
 }
 
-fn audit_hash(prev: &str, at: &str, analyst: &str, action: &str, case_ref: &str, decision_id: &str, detail: &str) -> String {
+fn audit_hash(
+    prev: &str,
+    at: &str,
+    analyst: &str,
+    action: &str,
+    case_ref: &str,
+    decision_id: &str,
+    detail: &str,
+) -> String {
     let mut h = Sha256::new();
     for part in [prev, at, analyst, action, case_ref, decision_id, detail] {
         h.update(part.as_bytes());
@@ -175,7 +183,8 @@ impl SqliteStore {
     }
 
     fn decision_of(tx: &Transaction<'_>, decision_id: &str) -> Result<Decision, StoreError> {
-        let raw: String = tx.query_row("SELECT decision FROM outbox WHERE decision_id = ?1", [decision_id], |r| r.get(0))?;
+        let raw: String =
+            tx.query_row("SELECT decision FROM outbox WHERE decision_id = ?1", [decision_id], |r| r.get(0))?;
         from_json(&raw)
     }
 }
@@ -209,7 +218,13 @@ impl Store for SqliteStore {
                     "UPDATE queue SET applicant = ?2, check_type = ?3, why_referred = ?4, updated_at = ?5,
                         status = CASE WHEN status = 'closed' THEN 'pending' ELSE status END
                      WHERE case_ref = ?1",
-                    params![e.case_ref.to_string(), e.applicant.as_str(), e.check_type.as_str(), e.why_referred.as_str(), now],
+                    params![
+                        e.case_ref.to_string(),
+                        e.applicant.as_str(),
+                        e.check_type.as_str(),
+                        e.why_referred.as_str(),
+                        now
+                    ],
                 )?;
             }
         }
@@ -221,7 +236,10 @@ impl Store for SqliteStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for r in refs {
-            tx.execute("UPDATE queue SET status = 'closed' WHERE case_ref = ?1 AND status = 'pending'", [r.to_string()])?;
+            tx.execute(
+                "UPDATE queue SET status = 'closed' WHERE case_ref = ?1 AND status = 'pending'",
+                [r.to_string()],
+            )?;
         }
         tx.commit()?;
         Ok(())
@@ -240,7 +258,11 @@ impl Store for SqliteStore {
     fn queue_entry(&self, case_ref: &CaseRef) -> Result<Option<QueueEntry>, StoreError> {
         let conn = self.conn();
         let raw = conn
-            .query_row(&format!("SELECT {QUEUE_COLUMNS} FROM queue WHERE case_ref = ?1"), [case_ref.to_string()], queue_row)
+            .query_row(
+                &format!("SELECT {QUEUE_COLUMNS} FROM queue WHERE case_ref = ?1"),
+                [case_ref.to_string()],
+                queue_row,
+            )
             .optional()?;
         raw.map(to_entry).transpose()
     }
@@ -265,7 +287,10 @@ impl Store for SqliteStore {
             params![decision.id, case_ref, target, json(decision)?, now],
         )?;
         if decision.target == TargetId::Case {
-            tx.execute("UPDATE queue SET status = 'decided', updated_at = ?2 WHERE case_ref = ?1", params![case_ref, now])?;
+            tx.execute(
+                "UPDATE queue SET status = 'decided', updated_at = ?2 WHERE case_ref = ?1",
+                params![case_ref, now],
+            )?;
         }
         let detail = serde_json::json!({
             "target": decision.target,
@@ -331,7 +356,10 @@ impl Store for SqliteStore {
         )?;
         let case_ref = decision.case_ref.to_string();
         if receipt.escalate {
-            tx.execute("UPDATE queue SET status = 'escalated', updated_at = ?2 WHERE case_ref = ?1", params![case_ref, ts(now)])?;
+            tx.execute(
+                "UPDATE queue SET status = 'escalated', updated_at = ?2 WHERE case_ref = ?1",
+                params![case_ref, ts(now)],
+            )?;
         }
         // One audit record per provider call, and one for a local escalation.
         for call in &receipt.calls {
@@ -540,7 +568,10 @@ mod tests {
         s.mark_retry("d-b", "timeout", Utc::now() + chrono::Duration::hours(1))?;
         assert!(s.due(Utc::now(), true)?.is_empty());
         assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 1, failed: 0 });
-        assert_eq!(s.queue_entry(&CaseRef::new(ProviderId::ComplyCube, "a"))?.map(|e| e.status), Some(QueueStatus::Escalated));
+        assert_eq!(
+            s.queue_entry(&CaseRef::new(ProviderId::ComplyCube, "a"))?.map(|e| e.status),
+            Some(QueueStatus::Escalated)
+        );
         // two decided, one delivered call, one escalation
         assert_eq!(s.verify_audit()?, 4);
         Ok(())

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 pub fn draw(frame: &mut Frame<'_>, state: &State, body: Rect) {
     let panes = layout::case_panes(body);
-    let Some(entry) = state.selected_entry() else { return };
+    let Some(entry) = state.selected_entry() else {
+        return;
+    };
     let title = format!(" {} · {} ", entry.case_ref, entry.check_type.one_line());
     let block = Block::bordered().title(Line::styled(title, theme::heading()));
     match state.cases.get(&entry.case_ref) {
@@ -216,7 +218,10 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
         }
         if fold_passes {
             let (mark, style) = theme::rule(crate::domain::RuleOutcome::Passed);
-            lines.push(Line::from(vec![Span::styled(format!("{mark} "), style), Span::styled("every other check passed", theme::dim())]));
+            lines.push(Line::from(vec![
+                Span::styled(format!("{mark} "), style),
+                Span::styled("every other check passed", theme::dim()),
+            ]));
         }
     }
 

@@ -20,11 +20,7 @@ fn hotkey(v: crate::domain::Verdict) -> char {
 }
 
 fn choice(selected: bool, text: String) -> Line<'static> {
-    if selected {
-        Line::styled(format!("▶ {text}"), theme::selected())
-    } else {
-        Line::raw(format!("  {text}"))
-    }
+    if selected { Line::styled(format!("▶ {text}"), theme::selected()) } else { Line::raw(format!("  {text}")) }
 }
 
 pub fn draw(frame: &mut Frame<'_>, dialog: &DecisionDialog, body: Rect) {
@@ -35,7 +31,8 @@ pub fn draw(frame: &mut Frame<'_>, dialog: &DecisionDialog, body: Rect) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let [summary, main, error, hints] =
-        Layout::vertical([Constraint::Length(2), Constraint::Fill(1), Constraint::Length(2), Constraint::Length(1)]).areas(inner);
+        Layout::vertical([Constraint::Length(2), Constraint::Fill(1), Constraint::Length(2), Constraint::Length(1)])
+            .areas(inner);
 
     let target = dialog.target().map(|t| t.label.one_line()).unwrap_or_default();
     let verdict = match dialog.step {
@@ -81,7 +78,10 @@ pub fn draw(frame: &mut Frame<'_>, dialog: &DecisionDialog, body: Rect) {
                     choice(i == dialog.codes_index, format!("{tick} {}", r.label))
                 })
                 .collect();
-            frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Rejection reasons (optional) ")), main);
+            frame.render_widget(
+                Paragraph::new(lines).block(Block::bordered().title(" Rejection reasons (optional) ")),
+                main,
+            );
             "Space tick · Enter next · Esc back"
         }
         DialogStep::Reason => {

@@ -47,7 +47,8 @@ fn title_bar(frame: &mut Frame<'_>, state: &State, area: ratatui::layout::Rect) 
 
 fn status_bar(frame: &mut Frame<'_>, state: &State, area: ratatui::layout::Rect) {
     let c = state.counts;
-    let right = format!("outbox: {} saved · {} sent · {} failed │ {} │ ? keys ", c.saved, c.sent, c.failed, state.analyst);
+    let right =
+        format!("outbox: {} saved · {} sent · {} failed │ {} │ ? keys ", c.saved, c.sent, c.failed, state.analyst);
     let width = usize::from(area.width);
     let right_width = unicode_width::UnicodeWidthStr::width(right.as_str());
     let left_room = width.saturating_sub(right_width + 1);

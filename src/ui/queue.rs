@@ -62,7 +62,8 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
         };
         row.style(style)
     });
-    let header = Row::new(["Provider", "Case", "Applicant", "Check", "Why referred", "Age", "Lane"]).style(theme::heading());
+    let header =
+        Row::new(["Provider", "Case", "Applicant", "Check", "Why referred", "Age", "Lane"]).style(theme::heading());
     let widths = [
         Constraint::Length(11),
         Constraint::Length(26),

@@ -1,5 +1,8 @@
 #![allow(dead_code)]
 
+pub mod cli;
+pub mod tmux;
+
 use kycdesk::emulator::{self, EmulatorOptions, RunningEmulator};
 use kycdesk::providers::complycube::{ComplyCube, ComplyCubeSettings, KeyMode};
 use std::time::Duration;

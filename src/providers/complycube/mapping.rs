@@ -1,6 +1,6 @@
 //! ComplyCube wire types -> domain. Every string is sanitised here, once.
 
-use super::{assumptions, is_screening, wire, ID};
+use super::{ID, assumptions, is_screening, wire};
 use crate::domain::{
     Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Liveness, LivenessResult, MediaRef,
     QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, ScreeningHit, Selfie, TargetId, Verdict,
@@ -88,7 +88,9 @@ fn rules_from(prefix: &str, section: &Map<String, Value>, out: &mut Vec<RuleResu
     let first_rule = out.len();
     let mut details = Vec::new();
     let mut own_outcome = None;
-    let name_of = |key: &str| if prefix.is_empty() { humanize(key) } else { format!("{prefix} › {}", humanize(key)) };
+    let name_of = |key: &str| {
+        if prefix.is_empty() { humanize(key) } else { format!("{prefix} › {}", humanize(key)) }
+    };
     for (key, value) in section {
         match value {
             Value::String(s) if rule_outcome(s).is_some() => {
@@ -168,11 +170,7 @@ fn why_referred(check: &wire::Check) -> String {
         }
     }
     flagged.dedup();
-    if flagged.is_empty() {
-        format!("outcome {}", outcome_of(check))
-    } else {
-        flagged.join(", ")
-    }
+    if flagged.is_empty() { format!("outcome {}", outcome_of(check)) } else { flagged.join(", ") }
 }
 
 pub fn queue_entry(check: &wire::Check) -> Option<QueueEntry> {
@@ -253,7 +251,9 @@ fn document(check: &wire::Check, doc: &wire::Document) -> Document {
     let mut fields = Vec::new();
     if let Some(extracted) = extracted {
         for (section, value) in extracted {
-            let Some(obj) = value.as_object() else { continue };
+            let Some(obj) = value.as_object() else {
+                continue;
+            };
             for (k, v) in obj {
                 let text = match v {
                     Value::Array(items) => items.iter().filter_map(scalar).collect::<Vec<_>>().join(" "),
@@ -273,7 +273,10 @@ fn document(check: &wire::Check, doc: &wire::Document) -> Document {
             matches!(side, "front" | "back").then(|| MediaRef {
                 provider: ID,
                 key: format!("doc/{}/{side}", doc.id),
-                label: SafeText::new(&format!("{} {side}", doc.doc_type.as_deref().unwrap_or("document").replace('_', " "))),
+                label: SafeText::new(&format!(
+                    "{} {side}",
+                    doc.doc_type.as_deref().unwrap_or("document").replace('_', " ")
+                )),
             })
         })
         .collect();
@@ -342,7 +345,16 @@ fn screening_hits(check: &wire::Check) -> Vec<ScreeningHit> {
         .into_iter()
         .filter_map(|m| {
             let id = m.get("id")?.as_str()?.to_string();
-            let known = ["id", assumptions::MATCH_NAME, assumptions::MATCH_SCORE, assumptions::MATCH_TYPES, "countries", "dateOfBirth", "datesOfBirth", "resolution"];
+            let known = [
+                "id",
+                assumptions::MATCH_NAME,
+                assumptions::MATCH_SCORE,
+                assumptions::MATCH_TYPES,
+                "countries",
+                "dateOfBirth",
+                "datesOfBirth",
+                "resolution",
+            ];
             let extra = m
                 .iter()
                 .filter(|(k, _)| !known.contains(&k.as_str()))
@@ -460,7 +472,8 @@ mod tests {
                 "authenticityAnalysis":{"livenessCheck":"attention","spoofedImageAnalysis":"clear"}}}
         }));
         let doc: wire::Document = serde_json::from_value(json!({"id":"d1","type":"passport","issuingCountry":"GB",
-            "images":[{"documentSide":"back"},{"documentSide":"front"}]})).unwrap_or_default();
+            "images":[{"documentSide":"back"},{"documentSide":"front"}]}))
+        .unwrap_or_default();
         let lp: wire::LivePhoto = serde_json::from_value(json!({"id":"lp1"})).unwrap_or_default();
         let case = case(&c, None, Some(&doc), Some(&lp));
         assert_eq!(case.applicant.name.as_str(), "Ada \u{FFFD}[2JLovelace");
@@ -471,7 +484,8 @@ mod tests {
         assert_eq!(fm.matched, Some(false));
         assert_eq!(fm.images.len(), 2);
         assert_eq!(case.documents[0].sides[0].key, "doc/d1/front");
-        let failed: Vec<&str> = case.rules.iter().filter(|r| r.outcome == RuleOutcome::Failed).map(|r| r.name.as_str()).collect();
+        let failed: Vec<&str> =
+            case.rules.iter().filter(|r| r.outcome == RuleOutcome::Failed).map(|r| r.name.as_str()).collect();
         assert_eq!(failed, vec!["Authenticity analysis › Liveness check", "Face analysis › Facial similarity"]);
         assert_eq!(case.targets.len(), 1);
         assert_eq!(why_referred(&c), "liveness check, facial similarity");
@@ -479,9 +493,11 @@ mod tests {
 
     #[test]
     fn screening_check_has_a_target_per_hit() {
-        let c = check(json!({"id":"chk2","type":"standard_screening_check","status":"complete","result":{"outcome":"attention",
+        let c = check(
+            json!({"id":"chk2","type":"standard_screening_check","status":"complete","result":{"outcome":"attention",
             "breakdown":{"summary":{"pep":{"level1":"attention"}},
-            "matches":[{"id":"m1","name":"J. Doe","score":87.5,"types":["pep"],"countries":["GB"],"dateOfBirth":{"day":1,"month":2,"year":1970}},{"id":"m2"}]}}}));
+            "matches":[{"id":"m1","name":"J. Doe","score":87.5,"types":["pep"],"countries":["GB"],"dateOfBirth":{"day":1,"month":2,"year":1970}},{"id":"m2"}]}}}),
+        );
         let case = case(&c, None, None, None);
         assert_eq!(case.screening.len(), 2);
         assert_eq!(case.screening[0].dates_of_birth[0].as_str(), "1970-02-01");

@@ -7,8 +7,8 @@ pub mod wire;
 use super::http::{HttpRequest, HttpResponse, HttpSettings, ProviderHttp};
 use super::{MediaBytes, MediaFormat, PendingScan, Provider, ProviderError};
 use crate::domain::{
-    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, ReasonCode, Receipt, SafeText,
-    TargetId, Verdict,
+    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, ReasonCode, Receipt, SafeText, TargetId,
+    Verdict,
 };
 use async_trait::async_trait;
 use base64::Engine;
@@ -107,7 +107,8 @@ pub fn plan_decision(check: &wire::Check, decision: &Decision) -> Result<(Vec<Pl
         return Err(refuse("a document or identity check is decided as a whole".into()));
     }
     let is_document_check = check_type == "document_check";
-    if !decision.reason_codes.is_empty() && !(is_document_check && decision.verdict == Verdict::Reject) {
+    let codes_apply = is_document_check && decision.verdict == Verdict::Reject;
+    if !codes_apply && !decision.reason_codes.is_empty() {
         return Err(refuse("rejection reasons apply to rejecting a document check only".into()));
     }
     for code in &decision.reason_codes {
@@ -141,7 +142,13 @@ impl ComplyCube {
             HttpSettings { requests_per_second, backoff_initial: settings.backoff_initial, ..HttpSettings::default() },
         )?;
         let capabilities = Capabilities {
-            native_verdicts: vec![Verdict::Verify, Verdict::Reject, Verdict::Refer, Verdict::TrueMatch, Verdict::FalsePositive],
+            native_verdicts: vec![
+                Verdict::Verify,
+                Verdict::Reject,
+                Verdict::Refer,
+                Verdict::TrueMatch,
+                Verdict::FalsePositive,
+            ],
             reject_reasons: REJECTION_REASONS.to_vec(),
             max_reason_chars: assumptions::MAX_COMMENT_CHARS,
             idempotency_keys: false,
@@ -184,7 +191,8 @@ impl ComplyCube {
         let body = serde_json::to_vec(&call.body)
             .map_err(|e| ProviderError::Refused { provider: ID, reason: format!("cannot encode request: {e}") })?;
         let path = format!("checks/{}/validate", path_segment(&call.check_id)?);
-        let response = self.http.send(&HttpRequest { method: Method::POST, path: &path, json_body: Some(body) }).await?;
+        let response =
+            self.http.send(&HttpRequest { method: Method::POST, path: &path, json_body: Some(body) }).await?;
         if !response.status.is_success() {
             return Err(self.error_from(&response, "check"));
         }
@@ -219,9 +227,8 @@ impl Provider for ComplyCube {
     async fn pending(&self, since: Option<DateTime<Utc>>) -> Result<PendingScan, ProviderError> {
         let mut scan = PendingScan { watermark: since, ..PendingScan::default() };
         let mut page = assumptions::FIRST_PAGE;
-        let window = since
-            .map(|t| format!("&updatedAfter={}", t.format(assumptions::TIME_FILTER_FORMAT)))
-            .unwrap_or_default();
+        let window =
+            since.map(|t| format!("&updatedAfter={}", t.format(assumptions::TIME_FILTER_FORMAT))).unwrap_or_default();
         loop {
             let path = format!("checks?page={page}&pageSize={}{window}", assumptions::LIST_PAGE_SIZE);
             let listing: wire::Page<wire::Check> = self.get(&path, "check list").await?;
@@ -250,11 +257,15 @@ impl Provider for ComplyCube {
             None => None,
         };
         let document = match check.document_id.as_deref() {
-            Some(id) => Some(self.get::<wire::Document>(&format!("documents/{}", path_segment(id)?), "document").await?),
+            Some(id) => {
+                Some(self.get::<wire::Document>(&format!("documents/{}", path_segment(id)?), "document").await?)
+            }
             None => None,
         };
         let live_photo = match check.live_photo_id.as_deref() {
-            Some(id) => Some(self.get::<wire::LivePhoto>(&format!("livePhotos/{}", path_segment(id)?), "live photo").await?),
+            Some(id) => {
+                Some(self.get::<wire::LivePhoto>(&format!("livePhotos/{}", path_segment(id)?), "live photo").await?)
+            }
             None => None,
         };
         Ok(mapping::case(&check, client.as_ref(), document.as_ref(), live_photo.as_ref()))
@@ -268,8 +279,10 @@ impl Provider for ComplyCube {
             .decode(download.data.trim())
             .map_err(|e| ProviderError::Decode { provider: ID, detail: format!("image data is not base64: {e}") })?;
         // `contentType` can be `images/jpg`; the bytes decide.
-        let format = MediaFormat::sniff(&bytes)
-            .ok_or_else(|| ProviderError::Decode { provider: ID, detail: "image is neither JPEG, PNG nor PDF".into() })?;
+        let format = MediaFormat::sniff(&bytes).ok_or_else(|| ProviderError::Decode {
+            provider: ID,
+            detail: "image is neither JPEG, PNG nor PDF".into(),
+        })?;
         Ok(MediaBytes { bytes: bytes.into(), format })
     }
 

@@ -1,0 +1,158 @@
+//! Headless commands against `kycdesk emulator --write-config`, as processes.
+
+mod common;
+
+use common::cli::{EmulatorProcess, kycdesk, reqwest};
+use serde_json::{Value, json};
+
+type R = Result<(), Box<dyn std::error::Error>>;
+
+fn listed(dir: &std::path::Path, emulator: &EmulatorProcess) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
+    let out = kycdesk(dir, &emulator.config, &["list", "--json"])?;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn first_ref(cases: &[Value], check_type: &str) -> Result<String, Box<dyn std::error::Error>> {
+    Ok(cases
+        .iter()
+        .find(|c| c["check_type"] == check_type)
+        .and_then(|c| c["ref"].as_str())
+        .ok_or(format!("no {check_type} case"))?
+        .to_string())
+}
+
+#[test]
+fn list_json_shows_the_referred_cases() -> R {
+    let dir = tempfile::tempdir()?;
+    let emulator = EmulatorProcess::start(dir.path())?;
+    let cases = listed(dir.path(), &emulator)?;
+    assert_eq!(cases.len(), 24);
+    for c in &cases {
+        for field in ["ref", "provider", "applicant", "status", "received_at"] {
+            assert!(c.get(field).is_some_and(|v| v.is_string()), "{field} missing in {c}");
+        }
+        assert!(c["ref"].as_str().is_some_and(|r| r.starts_with("complycube:")));
+        assert_eq!(c["status"], "pending");
+    }
+    Ok(())
+}
+
+#[test]
+fn decide_delivers_and_refuses_what_the_provider_would() -> R {
+    let dir = tempfile::tempdir()?;
+    let emulator = EmulatorProcess::start(dir.path())?;
+    let cases = listed(dir.path(), &emulator)?;
+    let identity = first_ref(&cases, "identity")?;
+    let screening = first_ref(&cases, "standard screening")?;
+    let document = first_ref(&cases, "document")?;
+
+    let out = kycdesk(
+        dir.path(),
+        &emulator.config,
+        &["decide", &identity, "--verdict", "verify", "--reason", "Checked by hand."],
+    )?;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let id = identity.trim_start_matches("complycube:");
+    let decisions = emulator.decisions()?;
+    assert_eq!(decisions.len(), 1);
+    assert_eq!(decisions[0]["path"], format!("/v1/checks/{id}/validate"));
+    assert_eq!(decisions[0]["body"], json!({"outcome": "confirmed", "comment": "Checked by hand."}));
+
+    // Deciding it again is refused: one decision per case.
+    let again = kycdesk(dir.path(), &emulator.config, &["decide", &identity, "--verdict", "reject", "--reason", "x"])?;
+    assert_eq!(again.status.code(), Some(1));
+
+    // Reject is not a screening verdict.
+    let wrong = kycdesk(dir.path(), &emulator.config, &["decide", &screening, "--verdict", "reject", "--reason", "x"])?;
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("takes verify, refer"));
+
+    // Over 4000 characters is refused before anything is saved or sent.
+    let long = "y".repeat(4001);
+    let too_long =
+        kycdesk(dir.path(), &emulator.config, &["decide", &document, "--verdict", "verify", "--reason", &long])?;
+    assert_eq!(too_long.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&too_long.stderr).contains("at most 4000"));
+
+    // A reject with a catalogue reason.
+    let reject = kycdesk(
+        dir.path(),
+        &emulator.config,
+        &["decide", &document, "--verdict", "reject", "--reason", "Expired.", "--reason-code", "document_has_expired"],
+    )?;
+    assert_eq!(reject.status.code(), Some(0), "{}", String::from_utf8_lossy(&reject.stderr));
+    let last = emulator.decisions()?.pop().ok_or("no decision")?;
+    assert_eq!(
+        last["body"],
+        json!({"outcome": "rejected", "rejectionReasons": ["document_has_expired"], "comment": "Expired."})
+    );
+    assert_eq!(emulator.decisions()?.len(), 2, "nothing else was sent");
+
+    // Decided cases leave the queue.
+    let remaining = listed(dir.path(), &emulator)?;
+    assert_eq!(remaining.len(), 22);
+    Ok(())
+}
+
+#[test]
+fn a_provider_outage_leaves_the_decision_saved_and_send_delivers_it() -> R {
+    let dir = tempfile::tempdir()?;
+    let emulator = EmulatorProcess::start(dir.path())?;
+    let identity = first_ref(&listed(dir.path(), &emulator)?, "identity")?;
+    reqwest::blocking_post_json(
+        &format!("{}/_emulator/faults", emulator.base_url),
+        json!({"provider": "complycube", "status": 503, "count": 1, "path_contains": "/validate"}),
+    )?;
+    let out = kycdesk(
+        dir.path(),
+        &emulator.config,
+        &["decide", &identity, "--verdict", "refer", "--reason", "Second opinion."],
+    )?;
+    assert_eq!(out.status.code(), Some(3), "saved, not delivered: {}", String::from_utf8_lossy(&out.stderr));
+    let sent = kycdesk(dir.path(), &emulator.config, &["send"])?;
+    assert_eq!(sent.status.code(), Some(0), "{}", String::from_utf8_lossy(&sent.stderr));
+    let decisions = emulator.decisions()?;
+    assert_eq!(
+        decisions.last().map(|d| d["body"].clone()),
+        Some(json!({"outcome": "attention", "comment": "Second opinion."}))
+    );
+    // Refer escalates: the case stays open, in the escalated lane.
+    let after = listed(dir.path(), &emulator)?;
+    let entry = after.iter().find(|c| c["ref"] == identity).ok_or("case gone")?;
+    assert_eq!(entry["status"], "escalated");
+    let audit = kycdesk(dir.path(), &emulator.config, &["audit", "verify"])?;
+    assert!(String::from_utf8_lossy(&audit.stdout).contains("intact"));
+    Ok(())
+}
+
+#[test]
+fn bad_input_gets_clear_errors() -> R {
+    let dir = tempfile::tempdir()?;
+    let emulator = EmulatorProcess::start(dir.path())?;
+    let bad_ref =
+        kycdesk(dir.path(), &emulator.config, &["decide", "nonsense", "--verdict", "verify", "--reason", "x"])?;
+    assert_eq!(bad_ref.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad_ref.stderr).contains("provider:id"));
+    let unknown = kycdesk(
+        dir.path(),
+        &emulator.config,
+        &["decide", "complycube:000000000000000000000000", "--verdict", "verify", "--reason", "x"],
+    )?;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no such"));
+
+    // A config holding a key inline must be private, as OpenSSH treats its keys.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&emulator.config, std::fs::Permissions::from_mode(0o644))?;
+    let open_config = kycdesk(dir.path(), &emulator.config, &["list"])?;
+    assert_eq!(open_config.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&open_config.stderr).contains("chmod 600"));
+
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "providers = 3")?;
+    let parse = kycdesk(dir.path(), &broken, &["list"])?;
+    assert_eq!(parse.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&parse.stderr).contains("is not valid"));
+    Ok(())
+}
