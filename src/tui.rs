@@ -36,6 +36,8 @@ pub struct Jobs {
     wake_sender: Arc<Notify>,
     analyst: String,
     bytes: Arc<Mutex<ByteCache>>,
+    /// The store's data version at the last queue read by `reload_if_changed`.
+    seen_version: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl Jobs {
@@ -56,12 +58,24 @@ impl Jobs {
             wake_sender,
             analyst,
             bytes: Arc::new(Mutex::new(ByteCache::new(cache_bytes))),
+            seen_version: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
         }
     }
 
     fn report(&self, action: Action) {
         // The loop has stopped only when the console is closing.
         let _ = self.actions.send(action);
+    }
+
+    /// Re-reads the queue only if another process wrote to the store since last time.
+    fn reload_if_changed(&self) {
+        let jobs = self.clone();
+        tokio::spawn(async move {
+            let Ok(version) = store::blocking(&jobs.store, |s| s.data_version()).await else { return };
+            if jobs.seen_version.swap(version, std::sync::atomic::Ordering::Relaxed) != version {
+                jobs.perform(Effect::LoadQueue).await;
+            }
+        });
     }
 
     pub fn run(&self, effect: Effect) {
@@ -235,7 +249,7 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
             Some(action) = rx.recv() => action,
             _ = tick.tick() => Action::Tick(Utc::now()),
             // Other writers (another console, the inbox) add cases too.
-            _ = reload.tick() => { jobs.run(Effect::LoadQueue); continue; }
+            _ = reload.tick() => { jobs.reload_if_changed(); continue; }
         };
         for effect in app::update(&mut state, action) {
             jobs.run(effect);

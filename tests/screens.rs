@@ -145,3 +145,20 @@ async fn help_overlay() -> R<()> {
     assert!(!state.help, "any key closes the help");
     Ok(())
 }
+
+#[tokio::test]
+async fn tiny_and_odd_terminal_sizes_never_panic() -> R<()> {
+    let (_emu, cc, mut state) = setup().await?;
+    open_first_of(&mut state, &cc, "identity").await?;
+    update(&mut state, key(KeyCode::Char('d')));
+    for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (80, 24), (300, 100)] {
+        update(&mut state, Action::Resize { width: w, height: h });
+        let mut terminal = Terminal::new(TestBackend::new(w, h))?;
+        terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    }
+    update(&mut state, key(KeyCode::Esc));
+    update(&mut state, key(KeyCode::Char('?')));
+    let mut terminal = Terminal::new(TestBackend::new(12, 4))?;
+    terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    Ok(())
+}

@@ -238,14 +238,13 @@ fn open_selected(state: &mut State) -> Vec<Effect> {
     fetch_around(state)
 }
 
-/// The cases worth holding: around the selection, prefetching the next ones.
+/// The cases worth holding: the open one first, then the ones ahead (prefetched), then
+/// the one behind.
 fn window(state: &State) -> Vec<CaseRef> {
-    let start = state.selected.saturating_sub(KEEP_BEHIND);
-    let end = (state.selected + PREFETCH_AHEAD + 1).min(state.queue.len());
-    let mut refs: Vec<CaseRef> = state.queue[start..end].iter().map(|e| e.case_ref.clone()).collect();
-    // the open case first, then the ones ahead
-    refs.sort_by_key(|r| state.queue.iter().position(|e| &e.case_ref == r).map(|p| p < state.selected));
-    refs
+    let sel = state.selected;
+    let ahead = (sel..=sel + PREFETCH_AHEAD).filter(|i| *i < state.queue.len());
+    let behind = sel.saturating_sub(KEEP_BEHIND)..sel;
+    ahead.chain(behind).map(|i| state.queue[i].case_ref.clone()).collect()
 }
 
 fn fetch_around(state: &mut State) -> Vec<Effect> {

@@ -99,6 +99,9 @@ pub trait Store: Send + Sync {
     fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
     fn watermark(&self, provider: ProviderId) -> Result<Option<DateTime<Utc>>, StoreError>;
     fn set_watermark(&self, provider: ProviderId, at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Changes whenever another connection (another console, the inbox) commits; lets
+    /// a reader skip re-reading an unchanged queue.
+    fn data_version(&self) -> Result<i64, StoreError>;
     /// Walks the hash chain of the audit log; returns how many records it checked.
     fn verify_audit(&self) -> Result<u64, StoreError>;
 }

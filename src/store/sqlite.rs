@@ -462,6 +462,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn data_version(&self) -> Result<i64, StoreError> {
+        Ok(self.conn().query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
     fn verify_audit(&self) -> Result<u64, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
