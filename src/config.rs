@@ -1,6 +1,6 @@
 //! The config file, environment overrides and secret resolution.
 //!
-//! Credentials come from an environment variable, a command (`api_key_cmd`), or a file
+//! Credentials come from an environment variable, a command (`cmd`), or a file
 //! that is not group- or world-readable; never from argv. An inline `api_key` is allowed
 //! only in a config file that is itself private (as OpenSSH treats its keys).
 
@@ -71,18 +71,26 @@ pub struct ProvidersFile {
     pub complycube: Option<ComplyCubeFile>,
 }
 
-/// Where a credential comes from; exactly one of the fields is set.
+/// Where a credential comes from; exactly one of the fields is set:
+/// `{ env = "VAR" }`, `{ cmd = "pass show x" }`, `{ file = "/path" }` or, in a private
+/// config only, `{ value = "..." }`.
 #[derive(Debug, Default, Deserialize, Serialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct SecretFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key_env: Option<String>,
+    pub env: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key_cmd: Option<String>,
+    pub cmd: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key_file: Option<PathBuf>,
+    pub file: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key: Option<String>,
+    pub value: Option<String>,
+}
+
+impl SecretFile {
+    pub fn inline(value: &str) -> Self {
+        Self { value: Some(value.to_string()), ..Self::default() }
+    }
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -94,8 +102,10 @@ pub struct ComplyCubeFile {
     pub mode: KeyMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff_initial_ms: Option<u64>,
-    #[serde(flatten)]
-    pub secret: SecretFile,
+    pub api_key: SecretFile,
+    /// Shared secret of ComplyCube's webhook signatures (for `kycdesk inbox`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<SecretFile>,
 }
 
 fn complycube_default_url() -> String {
@@ -188,50 +198,45 @@ impl Config {
         })
     }
 
-    fn resolve_secret(&self, provider: ProviderId, secret: &SecretFile) -> Result<SecretString, ConfigError> {
+    pub fn resolve_secret(&self, provider: ProviderId, secret: &SecretFile) -> Result<SecretString, ConfigError> {
         let fail = |detail: String| ConfigError::Secret { provider, detail };
-        let sources = [
-            secret.api_key_env.is_some(),
-            secret.api_key_cmd.is_some(),
-            secret.api_key_file.is_some(),
-            secret.api_key.is_some(),
-        ];
+        let sources = [secret.env.is_some(), secret.cmd.is_some(), secret.file.is_some(), secret.value.is_some()];
         match sources.iter().filter(|s| **s).count() {
             0 => {
-                return Err(fail("no credential: set one of api_key_env, api_key_cmd, api_key_file".into()));
+                return Err(fail("no credential: set one of env, cmd, file (or value, in a private config)".into()));
             }
             1 => {}
             _ => {
                 return Err(fail("more than one credential source; keep exactly one".into()));
             }
         }
-        let value = if let Some(var) = &secret.api_key_env {
+        let value = if let Some(var) = &secret.env {
             std::env::var(var).map_err(|_| fail(format!("environment variable {var} is not set")))?
-        } else if let Some(cmd) = &secret.api_key_cmd {
+        } else if let Some(cmd) = &secret.cmd {
             let out = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(cmd)
                 .stdin(std::process::Stdio::null())
                 .stderr(std::process::Stdio::inherit())
                 .output()
-                .map_err(|e| fail(format!("api_key_cmd could not run: {e}")))?;
+                .map_err(|e| fail(format!("cmd could not run: {e}")))?;
             if !out.status.success() {
-                return Err(fail(format!("api_key_cmd failed ({})", out.status)));
+                return Err(fail(format!("cmd failed ({})", out.status)));
             }
-            String::from_utf8(out.stdout).map_err(|_| fail("api_key_cmd printed something that is not text".into()))?
-        } else if let Some(file) = &secret.api_key_file {
-            let private = is_private(file).map_err(|e| fail(format!("api_key_file {}: {e}", file.display())))?;
+            String::from_utf8(out.stdout).map_err(|_| fail("cmd printed something that is not text".into()))?
+        } else if let Some(file) = &secret.file {
+            let private = is_private(file).map_err(|e| fail(format!("secret file {}: {e}", file.display())))?;
             if !private {
                 return Err(ConfigError::Permissions { path: file.clone(), mode: file_mode(file) });
             }
-            std::fs::read_to_string(file).map_err(|e| fail(format!("api_key_file {}: {e}", file.display())))?
+            std::fs::read_to_string(file).map_err(|e| fail(format!("secret file {}: {e}", file.display())))?
         } else {
             if !self.file_is_private {
                 let path = self.path.clone().unwrap_or_default();
                 let mode = file_mode(&path);
                 return Err(ConfigError::Permissions { path, mode });
             }
-            secret.api_key.clone().unwrap_or_default()
+            secret.value.clone().unwrap_or_default()
         };
         let value = value.trim().to_string();
         if value.is_empty() {
@@ -244,7 +249,7 @@ impl Config {
     pub fn providers(&self) -> Result<Providers, ConfigError> {
         let mut providers = Providers::default();
         if let Some(c) = &self.file.providers.complycube {
-            let api_key = self.resolve_secret(ProviderId::ComplyCube, &c.secret)?;
+            let api_key = self.resolve_secret(ProviderId::ComplyCube, &c.api_key)?;
             let backoff = Duration::from_millis(c.backoff_initial_ms.unwrap_or(cc::BACKOFF_INITIAL_SECS * 1000));
             providers.insert(Arc::new(ComplyCube::new(ComplyCubeSettings {
                 base_url: c.base_url.clone(),
@@ -274,10 +279,8 @@ pub fn emulator_config(base_url: &str, live: bool) -> ConfigFile {
                 mode: if live { KeyMode::Live } else { KeyMode::Test },
                 // The emulator answers a 429 for a moment only; waiting 30 s helps no one.
                 backoff_initial_ms: Some(250),
-                secret: SecretFile {
-                    api_key: Some(if live { LIVE_KEY } else { TEST_KEY }.into()),
-                    ..SecretFile::default()
-                },
+                api_key: SecretFile::inline(if live { LIVE_KEY } else { TEST_KEY }),
+                webhook_secret: Some(SecretFile::inline(crate::emulator::complycube::WEBHOOK_SECRET)),
             }),
         },
         ..ConfigFile::default()
@@ -311,14 +314,14 @@ mod tests {
     fn config_with(secret: SecretFile, private: bool) -> Result<Config, ConfigError> {
         let mut file = emulator_config("http://127.0.0.1:9", false);
         if let Some(c) = file.providers.complycube.as_mut() {
-            c.secret = secret;
+            c.api_key = secret;
         }
         Config::from_file(file, Some(PathBuf::from("/nonexistent/config.toml")), private)
     }
 
     #[test]
     fn inline_key_needs_a_private_config() -> Result<(), ConfigError> {
-        let inline = SecretFile { api_key: Some("k".into()), ..SecretFile::default() };
+        let inline = SecretFile::inline("k");
         assert!(config_with(inline.clone(), true)?.providers().is_ok());
         assert!(matches!(config_with(inline, false)?.providers(), Err(ConfigError::Permissions { .. })));
         Ok(())
@@ -330,7 +333,7 @@ mod tests {
         let key = dir.path().join("key");
         std::fs::write(&key, "secret\n")?;
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644))?;
-        let from_file = SecretFile { api_key_file: Some(key.clone()), ..SecretFile::default() };
+        let from_file = SecretFile { file: Some(key.clone()), ..SecretFile::default() };
         assert!(matches!(config_with(from_file.clone(), false)?.providers(), Err(ConfigError::Permissions { .. })));
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
         assert!(config_with(from_file, false)?.providers().is_ok());
@@ -340,9 +343,9 @@ mod tests {
     #[test]
     fn exactly_one_secret_source() -> Result<(), ConfigError> {
         assert!(matches!(config_with(SecretFile::default(), true)?.providers(), Err(ConfigError::Secret { .. })));
-        let two = SecretFile { api_key: Some("k".into()), api_key_cmd: Some("echo k".into()), ..SecretFile::default() };
+        let two = SecretFile { value: Some("k".into()), cmd: Some("echo k".into()), ..SecretFile::default() };
         assert!(matches!(config_with(two, true)?.providers(), Err(ConfigError::Secret { .. })));
-        let cmd = SecretFile { api_key_cmd: Some("printf 'from-cmd\\n'".into()), ..SecretFile::default() };
+        let cmd = SecretFile { cmd: Some("printf 'from-cmd\\n'".into()), ..SecretFile::default() };
         assert!(config_with(cmd, false)?.providers().is_ok());
         Ok(())
     }

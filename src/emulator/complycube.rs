@@ -18,6 +18,8 @@ use std::num::NonZeroU32;
 /// Credentials of the emulator's two worlds. Not secrets: they open nothing but this.
 pub const TEST_KEY: &str = "test_kycdesk_emulator_complycube";
 pub const LIVE_KEY: &str = "live_kycdesk_emulator_complycube";
+/// The secret the emulator signs its ComplyCube webhooks with.
+pub const WEBHOOK_SECRET: &str = "kycdesk-emulator-complycube-webhooks";
 
 const FIRST: [&str; 24] = [
     "Amara", "Bilal", "Chiara", "Dmitri", "Elif", "Farah", "Goran", "Hana", "Ines", "Jonas", "Keiko", "Lars", "Maren",
