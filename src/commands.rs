@@ -4,7 +4,7 @@
 use crate::config::{self, Config};
 use crate::domain::{CaseRef, Decision, QueueEntry, QueueStatus, TargetId, Verdict};
 use crate::emulator::{self, EmulatorOptions};
-use crate::intake::poller;
+use crate::intake::{inbox, poller};
 use crate::providers::Providers;
 use crate::sender::{Delivery, Sender};
 use crate::store::{self, Evidence, SqliteStore, Store};
@@ -81,10 +81,26 @@ pub async fn console(config: Config) -> Result<()> {
     Ok(())
 }
 
-/// The console on an in-process emulator with a throw-away store.
-pub async fn demo(listen: &str, options: EmulatorOptions) -> Result<()> {
+pub async fn inbox(config: &Config, listen: &str) -> Result<()> {
+    let store = open_store(config)?;
+    let providers = providers(config)?;
     let listener =
         tokio::net::TcpListener::bind(listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
+    let addr = inbox::spawn(listener, store, providers)?;
+    println!("kycdesk inbox listening on http://{addr}");
+    std::io::Write::flush(&mut std::io::stdout())?;
+    wait_for_shutdown().await;
+    Ok(())
+}
+
+/// The console on an in-process emulator with a throw-away store; an in-process inbox
+/// takes the emulator's webhooks, as a real deployment would.
+pub async fn demo(listen: &str, mut options: EmulatorOptions) -> Result<()> {
+    let listener =
+        tokio::net::TcpListener::bind(listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
+    let inbox_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    options.push_webhooks_to = Some(format!("http://{}", inbox_listener.local_addr()?));
+    options.webhook_world = emulator::complycube::Mode::Live;
     let running = emulator::spawn(listener, options)?;
     let dir = tempfile::Builder::new().prefix("kycdesk-demo-").tempdir()?;
     let mut config = Config::from_file(config::emulator_config(&running.base_url(), true), None, true)?;
@@ -94,6 +110,7 @@ pub async fn demo(listen: &str, options: EmulatorOptions) -> Result<()> {
     init_logging(&config.log)?;
     let store = open_store(&config)?;
     let providers = config.providers()?;
+    inbox::spawn(inbox_listener, Arc::clone(&store), providers.clone())?;
     let banner = format!("demo · synthetic cases · emulator at {}", running.base_url());
     tui::run(ConsoleSetup { config, store, providers, banner }).await?;
     Ok(())

@@ -251,11 +251,14 @@ impl Config {
         if let Some(c) = &self.file.providers.complycube {
             let api_key = self.resolve_secret(ProviderId::ComplyCube, &c.api_key)?;
             let backoff = Duration::from_millis(c.backoff_initial_ms.unwrap_or(cc::BACKOFF_INITIAL_SECS * 1000));
+            let webhook_secret =
+                c.webhook_secret.as_ref().map(|s| self.resolve_secret(ProviderId::ComplyCube, s)).transpose()?;
             providers.insert(Arc::new(ComplyCube::new(ComplyCubeSettings {
                 base_url: c.base_url.clone(),
                 api_key,
                 mode: c.mode,
                 backoff_initial: backoff,
+                webhook_secret,
             })?));
         }
         Ok(providers)
@@ -315,6 +318,7 @@ mod tests {
         let mut file = emulator_config("http://127.0.0.1:9", false);
         if let Some(c) = file.providers.complycube.as_mut() {
             c.api_key = secret;
+            c.webhook_secret = None;
         }
         Config::from_file(file, Some(PathBuf::from("/nonexistent/config.toml")), private)
     }

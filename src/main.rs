@@ -43,6 +43,14 @@ enum Command {
         /// Write a kycdesk config pointing every provider at this emulator.
         #[arg(long, value_name = "PATH")]
         write_config: Option<PathBuf>,
+        /// Push the providers' webhooks to this inbox base URL (`URL/webhooks/{provider}`).
+        #[arg(long, value_name = "URL")]
+        push_webhooks_to: Option<String>,
+    },
+    /// Receive provider webhooks and queue the cases they name.
+    Inbox {
+        #[arg(long, default_value = "127.0.0.1:8088")]
+        listen: String,
     },
     /// Poll the providers and print the queue.
     List {
@@ -135,10 +143,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Ok(config)
     };
     match cli.command.unwrap_or(Command::Console) {
-        Command::Emulator { listen, seed, cases, write_config } => {
+        Command::Emulator { listen, seed, cases, write_config, push_webhooks_to } => {
             let listener =
                 tokio::net::TcpListener::bind(&listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
-            let running = emulator::spawn(listener, EmulatorOptions { seed, cases })?;
+            let options = EmulatorOptions { seed, cases, push_webhooks_to, ..EmulatorOptions::default() };
+            let running = emulator::spawn(listener, options)?;
             println!("kycdesk emulator listening on {}", running.base_url());
             if let Some(path) = write_config {
                 config::write_private(&path, &config::emulator_config(&running.base_url(), false))?;
@@ -149,11 +158,15 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { listen, seed, cases } => {
-            commands::demo(&listen, EmulatorOptions { seed, cases }).await?;
+            commands::demo(&listen, EmulatorOptions { seed, cases, ..EmulatorOptions::default() }).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Console => {
             commands::console(load()?).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Inbox { listen } => {
+            commands::inbox(&load()?, &listen).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::List { json } => commands::list(&load()?, json).await,

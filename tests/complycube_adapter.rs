@@ -225,6 +225,7 @@ async fn bad_credentials_are_an_auth_error() -> TestResult {
         api_key: "wrong".to_string().into(),
         mode: KeyMode::Test,
         backoff_initial: std::time::Duration::from_millis(10),
+        webhook_secret: None,
     })?;
     let err = cc.pending(None).await;
     match err {

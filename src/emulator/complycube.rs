@@ -3,7 +3,7 @@
 //! a bad filter), detail and JSON+base64 downloads, every validate rule with its
 //! documented error body, and 429 above the key's rate.
 
-use super::{Answer, Recorded, images};
+use super::{Answer, Recorded, Webhook, images};
 use crate::providers::complycube::{REJECTION_REASONS, assumptions, is_screening};
 use base64::Engine;
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -267,6 +267,15 @@ impl ComplyCubeEmu {
         Self { worlds, limiters }
     }
 
+    /// The webhooks ComplyCube sends about the seeded cases of a world: one
+    /// `check.completed.attention` per referred check.
+    pub fn seed_webhooks(&self, mode: Mode, out: &mut Vec<Webhook>) {
+        let Some(world) = self.worlds.get(&mode) else { return };
+        for check in world.checks.iter().filter(|c| c["result"]["outcome"] == "attention") {
+            out.push(webhook_event("check.completed.attention", check));
+        }
+    }
+
     /// The image behind a download path, with the seed to draw it from.
     pub fn image_seed(&self, mode: Mode, key: &str) -> Option<u64> {
         self.worlds.get(&mode)?.image_seeds.get(key).copied()
@@ -354,7 +363,13 @@ impl ComplyCubeEmu {
                 },
                 None => Handled::Answer(not_found("live photo", id)),
             },
-            ("POST", ["checks", id, "validate"]) => Handled::Decision(validate(world, id, body)),
+            ("POST", ["checks", id, "validate"]) => {
+                let answer = validate(world, id, body);
+                let event = (answer.status == 200)
+                    .then(|| find(&world.checks, id).map(|c| webhook_event("check.updated", c)))
+                    .flatten();
+                Handled::Decision(answer, event)
+            }
             _ => Handled::Answer(err(404, "resource_not_found", "Unknown endpoint", None)),
         }
     }
@@ -362,8 +377,8 @@ impl ComplyCubeEmu {
 
 pub enum Handled {
     Answer(Answer),
-    /// A decision request: recorded, then answered.
-    Decision(Answer),
+    /// A decision request: recorded, then answered; a webhook follows a change.
+    Decision(Answer, Option<Webhook>),
     Image {
         seed: u64,
         back: bool,
@@ -384,6 +399,20 @@ pub fn image_answer(seed: u64, back: bool, live: bool, file_name: &str, content_
         ),
         Err(e) => err(500, "internal_server_error", &format!("image generation failed: {e}"), None),
     }
+}
+
+/// A signed ComplyCube event about a check: the check object in `payload`, the
+/// signature (hex HMAC-SHA256 of the raw body) in `ComplyCube-Signature`.
+fn webhook_event(kind: &str, check: &Value) -> Webhook {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let body = json!({"id": format!("evt_{n:08}"), "type": kind, "resourceType": "check", "payload": check,
+        "createdAt": iso(Utc::now())})
+    .to_string()
+    .into_bytes();
+    let signature = crate::providers::complycube::webhook_signature(WEBHOOK_SECRET.as_bytes(), &body);
+    Webhook { provider: "complycube", headers: vec![("ComplyCube-Signature".into(), signature)], body }
 }
 
 fn find<'a>(checks: &'a [Value], id: &str) -> Option<&'a Value> {

@@ -23,12 +23,24 @@ pub struct EmulatorOptions {
     pub seed: u64,
     /// Referred cases per provider world.
     pub cases: usize,
+    /// Inbox base URL the emulator pushes webhooks to (`URL/webhooks/{provider}`).
+    pub push_webhooks_to: Option<String>,
+    /// Whose cases the webhooks announce: the test-key world or the live-key one.
+    pub webhook_world: complycube::Mode,
 }
 
 impl Default for EmulatorOptions {
     fn default() -> Self {
-        Self { seed: 7, cases: 24 }
+        Self { seed: 7, cases: 24, push_webhooks_to: None, webhook_world: complycube::Mode::Test }
     }
+}
+
+/// A webhook waiting to be delivered, signed as its provider signs.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub provider: &'static str,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }
 
 /// A response, built while holding the state lock, sent after releasing it.
@@ -83,24 +95,69 @@ struct Inner {
     complycube: complycube::ComplyCubeEmu,
     decisions: Vec<Recorded>,
     faults: Vec<Fault>,
+    /// Webhooks not yet accepted by the inbox, oldest first.
+    webhooks: std::collections::VecDeque<Webhook>,
 }
 
 pub struct Emulator {
     options: EmulatorOptions,
     inner: Mutex<Inner>,
+    webhook_ready: tokio::sync::Notify,
 }
 
 impl Emulator {
     pub fn new(options: EmulatorOptions) -> Self {
         let inner = Self::seeded(&options);
-        Self { options, inner: Mutex::new(inner) }
+        Self { options, inner: Mutex::new(inner), webhook_ready: tokio::sync::Notify::new() }
     }
 
     fn seeded(options: &EmulatorOptions) -> Inner {
-        Inner {
-            complycube: complycube::ComplyCubeEmu::new(options.seed, options.cases),
-            decisions: vec![],
-            faults: vec![],
+        let complycube = complycube::ComplyCubeEmu::new(options.seed, options.cases);
+        let mut webhooks = vec![];
+        if options.push_webhooks_to.is_some() {
+            complycube.seed_webhooks(options.webhook_world, &mut webhooks);
+        }
+        Inner { complycube, decisions: vec![], faults: vec![], webhooks: webhooks.into() }
+    }
+
+    fn push_webhook(&self, webhook: Webhook) {
+        if self.options.push_webhooks_to.is_some() {
+            self.lock().webhooks.push_back(webhook);
+            self.webhook_ready.notify_one();
+        }
+    }
+
+    /// Delivers queued webhooks in order, retrying a failed one about every second, as
+    /// providers retry; so the inbox may start after the emulator.
+    async fn push_webhooks(self: Arc<Self>, base: String) {
+        let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build().unwrap_or_default();
+        loop {
+            let next = self.lock().webhooks.front().cloned();
+            let Some(webhook) = next else {
+                self.webhook_ready.notified().await;
+                continue;
+            };
+            let mut request = client
+                .post(format!("{}/webhooks/{}", base.trim_end_matches('/'), webhook.provider))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(webhook.body.clone());
+            for (k, v) in &webhook.headers {
+                request = request.header(k.as_str(), v.as_str());
+            }
+            match request.send().await {
+                Ok(r) if r.status().is_success() => {
+                    self.lock().webhooks.pop_front();
+                }
+                Ok(r) => {
+                    tracing::warn!(
+                        status = r.status().as_u16(),
+                        provider = webhook.provider,
+                        "webhook refused; retrying"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+            }
         }
     }
 
@@ -180,7 +237,10 @@ async fn complycube_route(
     };
     match handled {
         complycube::Handled::Answer(a) => a.into_response(),
-        complycube::Handled::Decision(a) => {
+        complycube::Handled::Decision(a, event) => {
+            if let Some(webhook) = event {
+                emu.push_webhook(webhook);
+            }
             let body_json = serde_json::from_slice(&body)
                 .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
             emu.lock().decisions.push(Recorded {
@@ -214,6 +274,7 @@ async fn control_decisions(State(emu): State<Arc<Emulator>>) -> Response {
 async fn control_reset(State(emu): State<Arc<Emulator>>) -> Response {
     let fresh = Emulator::seeded(&emu.options);
     *emu.lock() = fresh;
+    emu.webhook_ready.notify_one();
     Answer::json(200, serde_json::json!({"reset": true})).into_response()
 }
 
@@ -260,6 +321,8 @@ pub fn spawn(listener: TcpListener, options: EmulatorOptions) -> std::io::Result
     let addr = listener.local_addr()?;
     let emulator = Arc::new(Emulator::new(options));
     let app = router(Arc::clone(&emulator));
+    let pusher =
+        emulator.options.push_webhooks_to.clone().map(|base| tokio::spawn(Arc::clone(&emulator).push_webhooks(base)));
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let serve = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -267,6 +330,10 @@ pub fn spawn(listener: TcpListener, options: EmulatorOptions) -> std::io::Result
         });
         if let Err(e) = serve.await {
             tracing::error!("emulator stopped: {e}");
+        }
+        // The pusher ends with the server.
+        if let Some(p) = pusher {
+            p.abort();
         }
     });
     Ok(RunningEmulator { addr, emulator, _stop: stop })

@@ -9,6 +9,7 @@ use crate::domain::{Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId,
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use reqwest::header::HeaderMap;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -57,6 +58,29 @@ pub struct PendingScan {
     pub watermark: Option<DateTime<Utc>>,
 }
 
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WebhookError {
+    /// Missing or wrong signature (or no secret configured to check it with).
+    #[error("webhook not authenticated: {0}")]
+    Unauthenticated(String),
+    #[error("webhook body is malformed: {0}")]
+    Malformed(String),
+}
+
+/// A verified webhook: which delivery it is (for deduplication) and the cases it names.
+/// Webhooks are hints: the inbox re-reads every case before queueing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEvent {
+    pub delivery_id: String,
+    pub cases: Vec<CaseRef>,
+}
+
+/// Delivery id of a webhook that carries none of its own: the hash of its bytes.
+pub fn body_digest(body: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(body))
+}
+
 /// Image bytes with the format found by sniffing them, never by trusting a header.
 #[derive(Debug, Clone)]
 pub struct MediaBytes {
@@ -100,6 +124,10 @@ pub trait Provider: Send + Sync {
     async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError>;
     /// After an interrupted send: is the decision already applied?
     async fn reconcile(&self, decision: &Decision) -> Result<bool, ProviderError>;
+    /// Verifies and parses a webhook on its raw bytes.
+    fn webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<WebhookEvent, WebhookError>;
+    /// Re-reads what a webhook named: which of its cases need review now, and which not.
+    async fn refresh(&self, hint: &CaseRef) -> Result<PendingScan, ProviderError>;
 }
 
 /// The configured providers, by id.

@@ -102,6 +102,16 @@ pub trait Store: Send + Sync {
     /// Changes whenever another connection (another console, the inbox) commits; lets
     /// a reader skip re-reading an unchanged queue.
     fn data_version(&self) -> Result<i64, StoreError>;
+    fn webhook_seen(&self, provider: ProviderId, delivery_id: &str) -> Result<bool, StoreError>;
+    /// Applies a webhook's re-read cases and records its delivery, in one transaction.
+    /// `None`: this delivery was applied before, nothing changed.
+    fn apply_webhook(
+        &self,
+        provider: ProviderId,
+        delivery_id: &str,
+        referred: &[QueueEntry],
+        settled: &[CaseRef],
+    ) -> Result<Option<usize>, StoreError>;
     /// Walks the hash chain of the audit log; returns how many records it checked.
     fn verify_audit(&self) -> Result<u64, StoreError>;
 }

@@ -10,8 +10,9 @@ use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(
-    "CREATE TABLE queue (
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(
+        "CREATE TABLE queue (
         case_ref TEXT PRIMARY KEY,
         provider TEXT NOT NULL,
         applicant TEXT NOT NULL,
@@ -52,7 +53,17 @@ const MIGRATIONS: &[M<'static>] = &[M::up(
         provider TEXT PRIMARY KEY,
         at TEXT NOT NULL
     );",
-)];
+    ),
+    // Webhook deliveries already applied, so a repeated delivery changes nothing.
+    M::up(
+        "CREATE TABLE webhook_delivery (
+        provider TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (provider, delivery_id)
+    );",
+    ),
+];
 
 /// Sortable, fixed-width UTC timestamps.
 fn ts(t: DateTime<Utc>) -> String {
@@ -135,6 +146,52 @@ fn to_entry(raw: (String, String, String, String, String, String)) -> Result<Que
     })
 }
 
+fn upsert_in(tx: &Transaction<'_>, entries: &[QueueEntry]) -> Result<usize, StoreError> {
+    let mut new = 0;
+    let now = ts(Utc::now());
+    for e in entries {
+        let changed = tx.execute(
+            "INSERT INTO queue (case_ref, provider, applicant, check_type, why_referred, received_at, status, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT(case_ref) DO NOTHING",
+            params![
+                e.case_ref.to_string(),
+                e.case_ref.provider.as_str(),
+                e.applicant.as_str(),
+                e.check_type.as_str(),
+                e.why_referred.as_str(),
+                ts(e.received_at),
+                e.status.as_str(),
+                now
+            ],
+        )?;
+        if changed == 1 {
+            new += 1;
+        } else {
+            tx.execute(
+                "UPDATE queue SET applicant = ?2, check_type = ?3, why_referred = ?4, updated_at = ?5,
+                    status = CASE WHEN status = 'closed' THEN 'pending' ELSE status END
+                 WHERE case_ref = ?1",
+                params![
+                    e.case_ref.to_string(),
+                    e.applicant.as_str(),
+                    e.check_type.as_str(),
+                    e.why_referred.as_str(),
+                    now
+                ],
+            )?;
+        }
+    }
+    Ok(new)
+}
+
+fn settle_in(tx: &Transaction<'_>, refs: &[CaseRef]) -> Result<(), StoreError> {
+    for r in refs {
+        tx.execute("UPDATE queue SET status = 'closed' WHERE case_ref = ?1 AND status = 'pending'", [r.to_string()])?;
+    }
+    Ok(())
+}
+
 const QUEUE_COLUMNS: &str = "case_ref, applicant, check_type, why_referred, received_at, status";
 
 impl SqliteStore {
@@ -193,41 +250,7 @@ impl Store for SqliteStore {
     fn upsert_queue(&self, entries: &[QueueEntry]) -> Result<usize, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let mut new = 0;
-        let now = ts(Utc::now());
-        for e in entries {
-            let changed = tx.execute(
-                "INSERT INTO queue (case_ref, provider, applicant, check_type, why_referred, received_at, status, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT(case_ref) DO NOTHING",
-                params![
-                    e.case_ref.to_string(),
-                    e.case_ref.provider.as_str(),
-                    e.applicant.as_str(),
-                    e.check_type.as_str(),
-                    e.why_referred.as_str(),
-                    ts(e.received_at),
-                    e.status.as_str(),
-                    now
-                ],
-            )?;
-            if changed == 1 {
-                new += 1;
-            } else {
-                tx.execute(
-                    "UPDATE queue SET applicant = ?2, check_type = ?3, why_referred = ?4, updated_at = ?5,
-                        status = CASE WHEN status = 'closed' THEN 'pending' ELSE status END
-                     WHERE case_ref = ?1",
-                    params![
-                        e.case_ref.to_string(),
-                        e.applicant.as_str(),
-                        e.check_type.as_str(),
-                        e.why_referred.as_str(),
-                        now
-                    ],
-                )?;
-            }
-        }
+        let new = upsert_in(&tx, entries)?;
         tx.commit()?;
         Ok(new)
     }
@@ -235,12 +258,7 @@ impl Store for SqliteStore {
     fn settle(&self, refs: &[CaseRef]) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        for r in refs {
-            tx.execute(
-                "UPDATE queue SET status = 'closed' WHERE case_ref = ?1 AND status = 'pending'",
-                [r.to_string()],
-            )?;
-        }
+        settle_in(&tx, refs)?;
         tx.commit()?;
         Ok(())
     }
@@ -460,6 +478,37 @@ impl Store for SqliteStore {
             params![provider.as_str(), ts(at)],
         )?;
         Ok(())
+    }
+
+    fn webhook_seen(&self, provider: ProviderId, delivery_id: &str) -> Result<bool, StoreError> {
+        let n: i64 = self.conn().query_row(
+            "SELECT COUNT(*) FROM webhook_delivery WHERE provider = ?1 AND delivery_id = ?2",
+            params![provider.as_str(), delivery_id],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
+    fn apply_webhook(
+        &self,
+        provider: ProviderId,
+        delivery_id: &str,
+        referred: &[QueueEntry],
+        settled: &[CaseRef],
+    ) -> Result<Option<usize>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO webhook_delivery (provider, delivery_id, received_at) VALUES (?1, ?2, ?3)",
+            params![provider.as_str(), delivery_id, ts(Utc::now())],
+        )?;
+        if inserted == 0 {
+            return Ok(None);
+        }
+        let new = upsert_in(&tx, referred)?;
+        settle_in(&tx, settled)?;
+        tx.commit()?;
+        Ok(Some(new))
     }
 
     fn data_version(&self) -> Result<i64, StoreError> {

@@ -11,7 +11,7 @@ pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 pub async fn start_emulator(cases: usize) -> Result<RunningEmulator, Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    Ok(emulator::spawn(listener, EmulatorOptions { seed: 11, cases })?)
+    Ok(emulator::spawn(listener, EmulatorOptions { seed: 11, cases, ..EmulatorOptions::default() })?)
 }
 
 pub fn complycube(emu: &RunningEmulator, mode: KeyMode) -> Result<ComplyCube, Box<dyn std::error::Error>> {
@@ -24,5 +24,6 @@ pub fn complycube(emu: &RunningEmulator, mode: KeyMode) -> Result<ComplyCube, Bo
         api_key: key.to_string().into(),
         mode,
         backoff_initial: Duration::from_millis(100),
+        webhook_secret: Some(emulator::complycube::WEBHOOK_SECRET.to_string().into()),
     })?)
 }
