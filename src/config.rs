@@ -6,7 +6,8 @@
 
 use crate::domain::ProviderId;
 use crate::providers::complycube::{ComplyCube, ComplyCubeSettings, KeyMode, assumptions as cc};
-use crate::providers::{ProviderError, Providers};
+use crate::providers::idwise::{IdWise, IdWiseSettings, Region};
+use crate::providers::{ProviderError, Providers, SharedHeader};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -69,6 +70,32 @@ pub struct ConfigFile {
 pub struct ProvidersFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub complycube: Option<ComplyCubeFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idwise: Option<IdWiseFile>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdWiseFile {
+    /// `eu` (default), `uae` or `qatar`: picks the documented host.
+    #[serde(default)]
+    pub region: Region,
+    /// Overrides the region's host (the emulator, a proxy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    pub api_key: SecretFile,
+    pub api_secret: SecretFile,
+    /// IDWise documents no webhook signature; a static header can be agreed with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_header: Option<SharedHeaderFile>,
+}
+
+/// A static header the provider is configured to send with its webhooks.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SharedHeaderFile {
+    pub name: String,
+    pub value: SecretFile,
 }
 
 /// Where a credential comes from; exactly one of the fields is set:
@@ -261,7 +288,24 @@ impl Config {
                 webhook_secret,
             })?));
         }
+        if let Some(c) = &self.file.providers.idwise {
+            let id = ProviderId::IdWise;
+            providers.insert(Arc::new(IdWise::new(IdWiseSettings {
+                base_url: c.base_url.clone().unwrap_or_else(|| c.region.host().to_string()),
+                api_key: self.resolve_secret(id, &c.api_key)?,
+                api_secret: self.resolve_secret(id, &c.api_secret)?,
+                webhook_header: c.webhook_header.as_ref().map(|h| self.shared_header(id, h)).transpose()?,
+            })?));
+        }
         Ok(providers)
+    }
+
+    fn shared_header(&self, provider: ProviderId, h: &SharedHeaderFile) -> Result<SharedHeader, ConfigError> {
+        let name = reqwest::header::HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| ConfigError::Secret {
+            provider,
+            detail: format!("'{}' is not a valid header name", h.name),
+        })?;
+        Ok(SharedHeader { name, value: self.resolve_secret(provider, &h.value)? })
     }
 }
 
@@ -284,6 +328,13 @@ pub fn emulator_config(base_url: &str, live: bool) -> ConfigFile {
                 backoff_initial_ms: Some(250),
                 api_key: SecretFile::inline(if live { LIVE_KEY } else { TEST_KEY }),
                 webhook_secret: Some(SecretFile::inline(crate::emulator::complycube::WEBHOOK_SECRET)),
+            }),
+            idwise: Some(IdWiseFile {
+                region: Region::Eu,
+                base_url: Some(format!("{base_url}/idwise/")),
+                api_key: SecretFile::inline(crate::emulator::idwise::API_KEY),
+                api_secret: SecretFile::inline(crate::emulator::idwise::API_SECRET),
+                webhook_header: None,
             }),
         },
         ..ConfigFile::default()
@@ -320,6 +371,7 @@ mod tests {
             c.api_key = secret;
             c.webhook_secret = None;
         }
+        file.providers.idwise = None;
         Config::from_file(file, Some(PathBuf::from("/nonexistent/config.toml")), private)
     }
 

@@ -3,9 +3,8 @@
 //! a bad filter), detail and JSON+base64 downloads, every validate rule with its
 //! documented error body, and 429 above the key's rate.
 
-use super::{Answer, Recorded, Webhook, images};
+use super::{Answer, Handled, ImageKind, ImageWrap, Recorded, Webhook};
 use crate::providers::complycube::{REJECTION_REASONS, assumptions, is_screening};
-use base64::Engine;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::rngs::StdRng;
@@ -340,10 +339,8 @@ impl ComplyCubeEmu {
                 match world.image_seeds.get(&format!("documents/{id}/{side}")) {
                     Some(seed) => Handled::Image {
                         seed: *seed,
-                        back: *side == "back",
-                        live: false,
-                        file_name: format!("{side}.jpg"),
-                        content_type: "image/jpeg",
+                        kind: if *side == "back" { ImageKind::DocumentBack } else { ImageKind::DocumentFront },
+                        wrap: ImageWrap::Base64Json { file_name: format!("{side}.jpg"), content_type: "image/jpeg" },
                     },
                     None => Handled::Answer(err(
                         400,
@@ -356,10 +353,11 @@ impl ComplyCubeEmu {
             ("GET", ["livePhotos", id, "download"]) => match world.image_seeds.get(&format!("livePhotos/{id}")) {
                 Some(seed) => Handled::Image {
                     seed: *seed,
-                    back: false,
-                    live: true,
-                    file_name: "live_photo.jpg".into(),
-                    content_type: assumptions::LIVE_PHOTO_CONTENT_TYPE,
+                    kind: ImageKind::Selfie,
+                    wrap: ImageWrap::Base64Json {
+                        file_name: "live_photo.jpg".into(),
+                        content_type: assumptions::LIVE_PHOTO_CONTENT_TYPE,
+                    },
                 },
                 None => Handled::Answer(not_found("live photo", id)),
             },
@@ -368,36 +366,10 @@ impl ComplyCubeEmu {
                 let event = (answer.status == 200)
                     .then(|| find(&world.checks, id).map(|c| webhook_event("check.updated", c)))
                     .flatten();
-                Handled::Decision(answer, event)
+                Handled::Decision(answer, event.into_iter().collect())
             }
             _ => Handled::Answer(err(404, "resource_not_found", "Unknown endpoint", None)),
         }
-    }
-}
-
-pub enum Handled {
-    Answer(Answer),
-    /// A decision request: recorded, then answered; a webhook follows a change.
-    Decision(Answer, Option<Webhook>),
-    Image {
-        seed: u64,
-        back: bool,
-        live: bool,
-        file_name: String,
-        content_type: &'static str,
-    },
-}
-
-/// Draws the image and wraps it the way ComplyCube does: JSON with base64 `data`.
-pub fn image_answer(seed: u64, back: bool, live: bool, file_name: &str, content_type: &str) -> Answer {
-    let bytes = if live { images::live_photo(seed) } else { images::document_side(seed, back) };
-    match bytes {
-        Ok(bytes) => Answer::json(
-            200,
-            json!({"fileName": file_name, "contentType": content_type,
-                "data": base64::engine::general_purpose::STANDARD.encode(bytes)}),
-        ),
-        Err(e) => err(500, "internal_server_error", &format!("image generation failed: {e}"), None),
     }
 }
 

@@ -3,6 +3,7 @@
 //! `/_emulator/` is for tests and never called by adapters.
 
 pub mod complycube;
+pub mod idwise;
 pub mod images;
 
 use axum::Router;
@@ -93,6 +94,7 @@ pub struct Fault {
 
 struct Inner {
     complycube: complycube::ComplyCubeEmu,
+    idwise: idwise::IdWiseEmu,
     decisions: Vec<Recorded>,
     faults: Vec<Fault>,
     /// Webhooks not yet accepted by the inbox, oldest first.
@@ -113,11 +115,13 @@ impl Emulator {
 
     fn seeded(options: &EmulatorOptions) -> Inner {
         let complycube = complycube::ComplyCubeEmu::new(options.seed, options.cases);
+        let idwise = idwise::IdWiseEmu::new(options.seed, options.cases);
         let mut webhooks = vec![];
         if options.push_webhooks_to.is_some() {
             complycube.seed_webhooks(options.webhook_world, &mut webhooks);
+            idwise.seed_webhooks(&mut webhooks);
         }
-        Inner { complycube, decisions: vec![], faults: vec![], webhooks: webhooks.into() }
+        Inner { complycube, idwise, decisions: vec![], faults: vec![], webhooks: webhooks.into() }
     }
 
     fn push_webhook(&self, webhook: Webhook) {
@@ -211,6 +215,109 @@ fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
     uri.query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
+/// What a provider's emulator made of a request, built under the state lock and
+/// finished outside it.
+pub enum Handled {
+    Answer(Answer),
+    /// A decision request: recorded, then answered; webhooks may follow.
+    Decision(Answer, Vec<Webhook>),
+    /// An image to draw (slow: done outside the lock) and wrap as the provider does.
+    Image {
+        seed: u64,
+        kind: ImageKind,
+        wrap: ImageWrap,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageKind {
+    DocumentFront,
+    DocumentBack,
+    Selfie,
+}
+
+pub enum ImageWrap {
+    /// JSON `{fileName, contentType, data}` with base64 data (ComplyCube).
+    Base64Json { file_name: String, content_type: &'static str },
+    /// The bytes themselves (IDWise).
+    Binary,
+}
+
+fn draw(seed: u64, kind: ImageKind) -> Result<Vec<u8>, image::ImageError> {
+    match kind {
+        ImageKind::DocumentFront => images::document_side(seed, false),
+        ImageKind::DocumentBack => images::document_side(seed, true),
+        ImageKind::Selfie => images::live_photo(seed),
+    }
+}
+
+async fn image_response(seed: u64, kind: ImageKind, wrap: ImageWrap) -> Response {
+    let Ok(Ok(bytes)) = tokio::task::spawn_blocking(move || draw(seed, kind)).await else {
+        return Answer::json(500, serde_json::json!({"message": "image generation failed"})).into_response();
+    };
+    match wrap {
+        ImageWrap::Base64Json { file_name, content_type } => {
+            use base64::Engine;
+            let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+            Answer::json(200, serde_json::json!({"fileName": file_name, "contentType": content_type, "data": data}))
+                .into_response()
+        }
+        ImageWrap::Binary => (StatusCode::OK, [(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response(),
+    }
+}
+
+/// One provider's request: faults first, then the provider's own emulation.
+async fn provider_route(
+    emu: Arc<Emulator>,
+    provider: &'static str,
+    rest: String,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(fault) = emu.take_fault(provider, uri.path())
+        && let Some(answer) = apply_fault(fault).await
+    {
+        return answer;
+    }
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let query = query_pairs(&uri);
+    let handled = {
+        let mut inner = emu.lock();
+        match provider {
+            "complycube" => {
+                let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+                match inner.complycube.admit(auth) {
+                    Ok(mode) => inner.complycube.handle(mode, method.as_str(), &segments, &query, &body),
+                    Err(answer) => Handled::Answer(answer),
+                }
+            }
+            _ => inner.idwise.handle(method.as_str(), &segments, &headers, &body),
+        }
+    };
+    match handled {
+        Handled::Answer(a) => a.into_response(),
+        Handled::Decision(a, webhooks) => {
+            let body_json = serde_json::from_slice(&body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+            emu.lock().decisions.push(Recorded {
+                provider: provider.into(),
+                method: method.to_string(),
+                path: uri.path().trim_start_matches('/').trim_start_matches(provider).to_string(),
+                headers: headers_of(&headers),
+                body: body_json,
+                status: a.status,
+            });
+            for webhook in webhooks {
+                emu.push_webhook(webhook);
+            }
+            a.into_response()
+        }
+        Handled::Image { seed, kind, wrap } => image_response(seed, kind, wrap).await,
+    }
+}
+
 async fn complycube_route(
     State(emu): State<Arc<Emulator>>,
     Path(rest): Path<String>,
@@ -219,56 +326,34 @@ async fn complycube_route(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(fault) = emu.take_fault("complycube", uri.path())
-        && let Some(answer) = apply_fault(fault).await
-    {
-        return answer;
-    }
-    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
-    let query = query_pairs(&uri);
-    let handled = {
-        let mut inner = emu.lock();
-        let mode = match inner.complycube.admit(auth) {
-            Ok(mode) => mode,
-            Err(answer) => return answer.into_response(),
-        };
-        inner.complycube.handle(mode, method.as_str(), &segments, &query, &body)
-    };
-    match handled {
-        complycube::Handled::Answer(a) => a.into_response(),
-        complycube::Handled::Decision(a, event) => {
-            if let Some(webhook) = event {
-                emu.push_webhook(webhook);
-            }
-            let body_json = serde_json::from_slice(&body)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-            emu.lock().decisions.push(Recorded {
-                provider: "complycube".into(),
-                method: method.to_string(),
-                path: uri.path().trim_start_matches("/complycube").to_string(),
-                headers: headers_of(&headers),
-                body: body_json,
-                status: a.status,
-            });
-            a.into_response()
-        }
-        complycube::Handled::Image { seed, back, live, file_name, content_type } => {
-            // Drawing takes a while; do it off the async workers and outside the lock.
-            let answer = tokio::task::spawn_blocking(move || {
-                complycube::image_answer(seed, back, live, &file_name, content_type)
-            })
-            .await;
-            match answer {
-                Ok(a) => a.into_response(),
-                Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-            }
-        }
-    }
+    provider_route(emu, "complycube", rest, method, uri, headers, body).await
+}
+
+async fn idwise_route(
+    State(emu): State<Arc<Emulator>>,
+    Path(rest): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    provider_route(emu, "idwise", rest, method, uri, headers, body).await
 }
 
 async fn control_decisions(State(emu): State<Arc<Emulator>>) -> Response {
     Answer::json(200, serde_json::to_value(emu.decisions()).unwrap_or(Value::Null)).into_response()
+}
+
+/// The seeded cases of the providers without a list endpoint, for tests.
+async fn control_cases(State(emu): State<Arc<Emulator>>) -> Response {
+    let inner = emu.lock();
+    let idwise: Vec<Value> = inner
+        .idwise
+        .journey_ids()
+        .into_iter()
+        .map(|(id, d)| serde_json::json!({"id": id, "system_decision": d}))
+        .collect();
+    Answer::json(200, serde_json::json!({"idwise": idwise})).into_response()
 }
 
 async fn control_reset(State(emu): State<Arc<Emulator>>) -> Response {
@@ -296,8 +381,10 @@ async fn control_faults(State(emu): State<Arc<Emulator>>) -> Response {
 pub fn router(emu: Arc<Emulator>) -> Router {
     Router::new()
         .route("/complycube/v1/{*rest}", any(complycube_route))
+        .route("/idwise/{*rest}", any(idwise_route))
         .route("/_emulator/decisions", get(control_decisions))
         .route("/_emulator/reset", post(control_reset))
+        .route("/_emulator/cases", get(control_cases))
         .route("/_emulator/faults", post(control_fault).get(control_faults))
         .fallback(|| async { (StatusCode::NOT_FOUND, Body::from("not found")) })
         .with_state(emu)

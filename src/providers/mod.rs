@@ -4,6 +4,7 @@
 
 pub mod complycube;
 pub mod http;
+pub mod idwise;
 
 use crate::domain::{Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, QueueEntry, Receipt, SafeText};
 use async_trait::async_trait;
@@ -79,6 +80,36 @@ pub struct WebhookEvent {
 pub fn body_digest(body: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(body))
+}
+
+/// A static header a deployment configures on a provider's webhooks, where the provider
+/// documents no signature.
+pub struct SharedHeader {
+    pub name: reqwest::header::HeaderName,
+    pub value: secrecy::SecretString,
+}
+
+/// Checks a shared header. Comparing digests keeps the comparison's timing independent
+/// of how much of the secret a guess got right.
+pub fn check_shared_header(
+    headers: &HeaderMap,
+    expected: Option<&SharedHeader>,
+    required: bool,
+) -> Result<(), WebhookError> {
+    use secrecy::ExposeSecret;
+    let Some(expected) = expected else {
+        return if required {
+            Err(WebhookError::Unauthenticated("no shared webhook header is configured".into()))
+        } else {
+            Ok(())
+        };
+    };
+    let given = headers.get(&expected.name).map(|v| v.as_bytes()).unwrap_or_default();
+    if body_digest(given) == body_digest(expected.value.expose_secret().as_bytes()) {
+        Ok(())
+    } else {
+        Err(WebhookError::Unauthenticated(format!("missing or wrong {} header", expected.name)))
+    }
 }
 
 /// Image bytes with the format found by sniffing them, never by trusting a header.

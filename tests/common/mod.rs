@@ -27,3 +27,25 @@ pub fn complycube(emu: &RunningEmulator, mode: KeyMode) -> Result<ComplyCube, Bo
         webhook_secret: Some(emulator::complycube::WEBHOOK_SECRET.to_string().into()),
     })?)
 }
+
+pub fn idwise(emu: &RunningEmulator) -> Result<kycdesk::providers::idwise::IdWise, Box<dyn std::error::Error>> {
+    Ok(kycdesk::providers::idwise::IdWise::new(kycdesk::providers::idwise::IdWiseSettings {
+        base_url: format!("{}/idwise/", emu.base_url()),
+        api_key: emulator::idwise::API_KEY.to_string().into(),
+        api_secret: emulator::idwise::API_SECRET.to_string().into(),
+        webhook_header: None,
+    })?)
+}
+
+/// Seeded IDWise journeys: (id, system decision).
+pub async fn idwise_journeys(emu: &RunningEmulator) -> Result<Vec<(String, String)>, Box<dyn std::error::Error>> {
+    let cases: serde_json::Value = reqwest::get(format!("{}/_emulator/cases", emu.base_url())).await?.json().await?;
+    Ok(cases["idwise"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| Some((c["id"].as_str()?.to_string(), c["system_decision"].as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default())
+}

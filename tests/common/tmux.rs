@@ -94,11 +94,12 @@ impl Drop for Tmux {
 
 /// Queue rows as (case id, row text), in screen order.
 pub fn queue_rows(screen: &str) -> Vec<(String, String)> {
+    const PROVIDERS: [&str; 5] = ["ComplyCube", "Credas", "IDWise", "Sumsub", "FrankieOne"];
     screen
         .lines()
         .filter_map(|l| {
             let row = l.trim_start_matches('│');
-            let rest = row.strip_prefix("ComplyCube")?;
+            let rest = PROVIDERS.iter().find_map(|p| row.strip_prefix(p))?;
             let id = rest.split_whitespace().next()?.to_string();
             Some((id, row.to_string()))
         })

@@ -1,0 +1,304 @@
+//! IDWise adapter (`shared/providers/idwise.md`).
+
+pub mod assumptions;
+mod mapping;
+pub mod wire;
+
+use super::http::{HttpRequest, HttpResponse, HttpSettings, ProviderHttp};
+use super::{
+    MediaBytes, MediaFormat, PendingScan, Provider, ProviderError, SharedHeader, WebhookError, WebhookEvent,
+    check_shared_header,
+};
+use crate::domain::{
+    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
+};
+use async_trait::async_trait;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use reqwest::header::{AUTHORIZATION, HeaderMap};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::time::Instant;
+
+const ID: ProviderId = ProviderId::IdWise;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Region {
+    #[default]
+    Eu,
+    Uae,
+    Qatar,
+}
+
+impl Region {
+    pub fn host(self) -> &'static str {
+        match self {
+            Region::Eu => assumptions::HOST_EU,
+            Region::Uae => assumptions::HOST_UAE,
+            Region::Qatar => assumptions::HOST_QATAR,
+        }
+    }
+}
+
+pub struct IdWiseSettings {
+    /// The region host, or another base URL (the emulator).
+    pub base_url: String,
+    pub api_key: SecretString,
+    pub api_secret: SecretString,
+    pub webhook_header: Option<SharedHeader>,
+}
+
+pub struct IdWise {
+    http: ProviderHttp,
+    capabilities: Capabilities,
+    webhook_header: Option<SharedHeader>,
+    /// When each journey's summary may next be read (documented: every 2 s at most).
+    summary_next: Mutex<HashMap<String, Instant>>,
+}
+
+fn path_segment(id: &str) -> Result<&str, ProviderError> {
+    if !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        Ok(id)
+    } else {
+        Err(ProviderError::Decode { provider: ID, detail: format!("'{}' is not an IDWise id", SafeText::new(id)) })
+    }
+}
+
+/// The manual review a decision means; `failed_steps` come from the journey summary.
+/// The verdict mapping of `idwise.md` §6, in one place.
+pub fn plan_review(decision: &Decision, failed_steps: &[String]) -> Result<Option<wire::ManualReview>, ProviderError> {
+    let refuse = |reason: String| ProviderError::Refused { provider: ID, reason };
+    if decision.target != TargetId::Case {
+        return Err(refuse("an IDWise journey is decided as a whole".into()));
+    }
+    let review = |new_decision: &str, step_reviews| wire::ManualReview {
+        new_decision: new_decision.into(),
+        comment: decision.reason.clone(),
+        step_reviews,
+    };
+    match decision.verdict {
+        Verdict::Verify => Ok(Some(review("Approved", None))),
+        Verdict::Reject => Ok(Some(review("Rejected", None))),
+        // No native refer: escalated in kycdesk only.
+        Verdict::Refer => Ok(None),
+        Verdict::Resubmit => {
+            if failed_steps.is_empty() {
+                return Err(refuse("no step of this journey failed, so there is nothing to resubmit".into()));
+            }
+            let steps = failed_steps
+                .iter()
+                .map(|s| wire::StepReview { step_id: s.clone(), review_decision: "Resubmit".into() })
+                .collect();
+            Ok(Some(review("Resubmission Requested", Some(steps))))
+        }
+        other => Err(refuse(format!("IDWise has no '{}'", other.label()))),
+    }
+}
+
+impl IdWise {
+    pub fn new(settings: IdWiseSettings) -> Result<Self, ProviderError> {
+        let credentials = format!("{}:{}", settings.api_key.expose_secret(), settings.api_secret.expose_secret());
+        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
+        // No documented rate limit besides the summary's; stay gentle.
+        let http = ProviderHttp::new(
+            ID,
+            &settings.base_url,
+            vec![(AUTHORIZATION, basic)],
+            HttpSettings {
+                requests_per_second: 10,
+                backoff_initial: Duration::from_secs(2),
+                ..HttpSettings::default()
+            },
+        )?;
+        Ok(Self {
+            http,
+            capabilities: Capabilities {
+                native_verdicts: vec![Verdict::Verify, Verdict::Reject, Verdict::Resubmit],
+                reject_reasons: vec![],
+                max_reason_chars: assumptions::MAX_COMMENT_CHARS,
+                idempotency_keys: false,
+                lists_pending: false,
+            },
+            webhook_header: settings.webhook_header,
+            summary_next: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn error_from(&self, response: &HttpResponse, what: &str) -> ProviderError {
+        let body: wire::ErrorBody = serde_json::from_slice(&response.body).unwrap_or_default();
+        let status = response.status.as_u16();
+        let message = SafeText::new(body.message.as_deref().unwrap_or("(no message)"));
+        match status {
+            401 | 403 => ProviderError::Auth { provider: ID, status, message },
+            404 => ProviderError::NotFound { provider: ID, what: what.into() },
+            _ => ProviderError::Api {
+                provider: ID,
+                status,
+                kind: SafeText::new(body.error_code.as_deref().unwrap_or("error")),
+                message,
+                param: None,
+            },
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T, ProviderError> {
+        let response = self.http.send(&HttpRequest { method: Method::GET, path, json_body: None }).await?;
+        if !response.status.is_success() {
+            return Err(self.error_from(&response, what));
+        }
+        serde_json::from_slice(&response.body)
+            .map_err(|e| ProviderError::Decode { provider: ID, detail: format!("{what}: {e}") })
+    }
+
+    pub async fn journey(&self, id: &str) -> Result<wire::Journey, ProviderError> {
+        self.get(&assumptions::journey_path(path_segment(id)?), "journey").await
+    }
+
+    /// The summary, waiting if this journey's was read less than 2 s ago.
+    pub async fn summary(&self, id: &str) -> Result<wire::Summary, ProviderError> {
+        let id = path_segment(id)?;
+        let interval = Duration::from_millis(assumptions::SUMMARY_MIN_INTERVAL_MS);
+        let wait_until = {
+            let mut next = self.summary_next.lock().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
+            let at = next.get(id).copied().filter(|t| *t > now).unwrap_or(now);
+            next.insert(id.to_string(), at + interval);
+            at
+        };
+        tokio::time::sleep_until(wait_until).await;
+        self.get(&assumptions::summary_path(id), "journey summary").await
+    }
+
+    async fn spot_check(&self, id: &str) -> Result<Option<wire::SpotCheck>, ProviderError> {
+        match self.get(&assumptions::spot_check_path(path_segment(id)?), "spot check").await {
+            Ok(s) => Ok(Some(s)),
+            Err(ProviderError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Steps the summary reports as failed: each needs a review decision on resubmission.
+    async fn failed_steps(&self, id: &str) -> Result<Vec<String>, ProviderError> {
+        let summary = self.summary(id).await?;
+        Ok(summary
+            .step_summaries
+            .iter()
+            .filter(|s| s.result.as_ref().and_then(|r| r.has_passed_rules) == Some(false))
+            .map(|s| s.definition.step_id.clone())
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Provider for IdWise {
+    fn id(&self) -> ProviderId {
+        ID
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// IDWise has no list endpoint: the inbox feeds the queue.
+    async fn pending(&self, since: Option<DateTime<Utc>>) -> Result<PendingScan, ProviderError> {
+        Ok(PendingScan { watermark: since, ..PendingScan::default() })
+    }
+
+    async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
+        let journey = self.journey(&case_ref.key).await?;
+        let spot = self.spot_check(&case_ref.key).await?;
+        Ok(mapping::case(&journey, spot.as_ref()))
+    }
+
+    async fn media(&self, media: &MediaRef) -> Result<MediaBytes, ProviderError> {
+        let path = assumptions::image_path(path_segment(&media.key)?);
+        let response = self.http.send(&HttpRequest { method: Method::GET, path: &path, json_body: None }).await?;
+        if !response.status.is_success() {
+            return Err(self.error_from(&response, "image"));
+        }
+        let format = MediaFormat::sniff(&response.body).ok_or_else(|| ProviderError::Decode {
+            provider: ID,
+            detail: "image is neither JPEG, PNG nor PDF".into(),
+        })?;
+        Ok(MediaBytes { bytes: response.body, format })
+    }
+
+    fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError> {
+        let chars = decision.reason.chars().count();
+        if decision.reason.trim().is_empty() {
+            return Err(ProviderError::Refused { provider: ID, reason: "a decision needs a reason".into() });
+        }
+        if chars > assumptions::MAX_COMMENT_CHARS {
+            return Err(ProviderError::Refused {
+                provider: ID,
+                reason: format!(
+                    "the reason is {chars} characters; kycdesk sends IDWise at most {}",
+                    assumptions::MAX_COMMENT_CHARS
+                ),
+            });
+        }
+        plan_review(decision, &["step".into()]).map(|_| ())
+    }
+
+    async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError> {
+        self.check_decision(decision)?;
+        let id = path_segment(&decision.case_ref.key)?.to_string();
+        let failed = if decision.verdict == Verdict::Resubmit { self.failed_steps(&id).await? } else { vec![] };
+        let Some(review) = plan_review(decision, &failed)? else {
+            return Ok(Receipt { calls: vec![], escalate: true });
+        };
+        let body = serde_json::to_vec(&review)
+            .map_err(|e| ProviderError::Refused { provider: ID, reason: format!("cannot encode request: {e}") })?;
+        let path = assumptions::manual_review_path(&id);
+        let response =
+            self.http.send(&HttpRequest { method: Method::POST, path: &path, json_body: Some(body) }).await?;
+        if !response.status.is_success() {
+            return Err(self.error_from(&response, "journey"));
+        }
+        let call = CallRecord {
+            method: "POST".into(),
+            path: format!("/{path}"),
+            status: response.status.as_u16(),
+            answer: SafeText::new(&String::from_utf8_lossy(&response.body)).one_line(),
+        };
+        Ok(Receipt { calls: vec![call], escalate: false })
+    }
+
+    async fn reconcile(&self, decision: &Decision) -> Result<bool, ProviderError> {
+        let journey = self.journey(&decision.case_ref.key).await?;
+        Ok(match decision.verdict {
+            Verdict::Verify => journey.manual_decision.as_deref() == Some("Approved"),
+            Verdict::Reject => journey.manual_decision.as_deref() == Some("Rejected"),
+            Verdict::Resubmit => journey.system_decision.as_deref() == Some("Incomplete"),
+            _ => false,
+        })
+    }
+
+    fn webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<WebhookEvent, WebhookError> {
+        check_shared_header(headers, self.webhook_header.as_ref(), assumptions::WEBHOOK_AUTH_REQUIRED)?;
+        let envelope: wire::WebhookEnvelope =
+            serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(format!("not an IDWise event: {e}")))?;
+        let journey = envelope.body.journey_id;
+        if path_segment(&journey).is_err() {
+            return Err(WebhookError::Malformed("journeyId is not an IDWise id".into()));
+        }
+        let delivery_id = envelope.body.event_id.unwrap_or_else(|| super::body_digest(body));
+        // Every journey event is worth a re-read: Refer queues it, a decision settles it.
+        Ok(WebhookEvent { delivery_id, cases: vec![CaseRef::new(ID, journey)] })
+    }
+
+    async fn refresh(&self, hint: &CaseRef) -> Result<PendingScan, ProviderError> {
+        let journey = self.journey(&hint.key).await?;
+        let mut scan = PendingScan::default();
+        match mapping::queue_entry(&journey) {
+            Some(entry) => scan.referred.push(entry),
+            None => scan.settled.push(hint.clone()),
+        }
+        Ok(scan)
+    }
+}

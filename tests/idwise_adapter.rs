@@ -1,0 +1,240 @@
+//! The IDWise adapter against the emulator, over real HTTP on loopback.
+
+mod common;
+
+use chrono::Utc;
+use common::{TestResult, idwise, idwise_journeys, start_emulator};
+use kycdesk::domain::{Case, CaseRef, Decision, LivenessResult, ProviderId, RuleOutcome, TargetId, Verdict};
+use kycdesk::emulator::idwise::{API_KEY, API_SECRET};
+use kycdesk::providers::idwise::IdWise;
+use kycdesk::providers::{MediaFormat, Provider, ProviderError, WebhookError};
+use serde_json::{Value, json};
+
+fn decision(id: &str, verdict: Verdict, reason: &str) -> Decision {
+    Decision {
+        id: format!("d-{id}"),
+        case_ref: CaseRef::new(ProviderId::IdWise, id),
+        target: TargetId::Case,
+        verdict,
+        reason: reason.into(),
+        reason_codes: vec![],
+        analyst: "ana".into(),
+        created_at: Utc::now(),
+    }
+}
+
+async fn referred_cases(
+    emu: &kycdesk::emulator::RunningEmulator,
+    iw: &IdWise,
+) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
+    let mut out = vec![];
+    for (id, d) in idwise_journeys(emu).await? {
+        if d == "Refer" {
+            out.push(iw.case(&CaseRef::new(ProviderId::IdWise, id)).await?);
+        }
+    }
+    Ok(out)
+}
+
+async fn decisions(base: &str) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
+    Ok(reqwest::get(format!("{base}/_emulator/decisions")).await?.json().await?)
+}
+
+#[tokio::test]
+async fn journeys_map_liveness_codes_rules_face_match_aml_and_spot_checks() -> TestResult {
+    let emu = start_emulator(8).await?;
+    let iw = idwise(&emu)?;
+    let cases = referred_cases(&emu, &iw).await?;
+    assert_eq!(cases.len(), 8);
+    let live_fail =
+        cases.iter().find(|c| c.selfie.as_ref().is_some_and(|s| s.liveness.code.is_some())).ok_or("liveness case")?;
+    let liveness = &live_fail.selfie.as_ref().ok_or("selfie")?.liveness;
+    assert_eq!(liveness.result, LivenessResult::NotLive);
+    let code = liveness.code.as_ref().map(|c| c.as_str().to_string()).unwrap_or_default();
+    assert!(code.starts_with("FACE_"), "{code}");
+    assert_eq!(
+        Some(liveness.description.as_str()),
+        kycdesk::providers::idwise::assumptions::liveness_description(&code)
+    );
+    assert!(live_fail.why_referred.as_str().contains(&code));
+    // Every documented code has its description.
+    for (code, description) in kycdesk::providers::idwise::assumptions::LIVENESS_CODES {
+        assert!(!description.is_empty(), "{code}");
+    }
+
+    let expired = cases
+        .iter()
+        .find(|c| c.rules.iter().any(|r| r.name.as_str() == "Expired Document" && r.outcome == RuleOutcome::Failed))
+        .ok_or("expired")?;
+    assert_eq!(expired.documents[0].expiry.as_ref().map(|e| e.as_str()), Some("2025-03-31"));
+    assert!(
+        expired
+            .rules
+            .iter()
+            .any(|r| r.name.as_str() == "Identity Document › Expiry Date" && r.outcome == RuleOutcome::Failed)
+    );
+    let failed_rule = expired.rules.iter().find(|r| r.name.as_str() == "Expired Document").ok_or("rule")?;
+    assert_eq!(failed_rule.details.len(), 1, "rule details are carried");
+
+    let mismatch =
+        cases.iter().find(|c| c.face_match.as_ref().is_some_and(|f| f.matched == Some(false))).ok_or("mismatch")?;
+    assert!(mismatch.face_match.as_ref().and_then(|f| f.score).is_some_and(|s| s < 60.0));
+
+    let aml = cases.iter().find(|c| !c.screening.is_empty()).ok_or("aml")?;
+    assert!(aml.screening.iter().all(|h| h.score.is_some() && !h.datasets.is_empty() && !h.countries.is_empty()));
+
+    let spot =
+        cases.iter().find(|c| c.rules.iter().any(|r| r.name.as_str().starts_with("Spot check"))).ok_or("spot check")?;
+    assert!(spot.rules.iter().any(|r| r.name.as_str() == "Spot check › applicant selfie face match"));
+    assert!(spot.rules.iter().any(|r| r.name.as_str() == "Spot check › Selfie Liveness"));
+
+    // Images are binary, found by image_path.
+    let front = iw.media(&live_fail.documents[0].sides[0]).await?;
+    assert_eq!(front.format, MediaFormat::Jpeg);
+    assert_eq!(image::load_from_memory(&front.bytes)?.width(), 1000);
+    let selfie = iw.media(live_fail.selfie.as_ref().and_then(|s| s.media.as_ref()).ok_or("selfie media")?).await?;
+    assert_eq!(image::load_from_memory(&selfie.bytes)?.width(), 640);
+    Ok(())
+}
+
+#[tokio::test]
+async fn approve_reject_and_local_refer() -> TestResult {
+    let emu = start_emulator(4).await?;
+    let iw = idwise(&emu)?;
+    let ids: Vec<String> =
+        idwise_journeys(&emu).await?.into_iter().filter(|(_, d)| d == "Refer").map(|(id, _)| id).collect();
+    let approve = decision(&ids[0], Verdict::Verify, "Glare only; the face matches.");
+    assert_eq!(iw.decide(&approve).await?.calls.len(), 1);
+    assert!(iw.reconcile(&approve).await?);
+    let reject = decision(&ids[1], Verdict::Reject, "Expired passport.");
+    iw.decide(&reject).await?;
+    let refer = decision(&ids[2], Verdict::Refer, "Senior review please.");
+    let receipt = iw.decide(&refer).await?;
+    assert!(receipt.calls.is_empty() && receipt.escalate, "IDWise has no refer: local escalation");
+    let seen = decisions(&emu.base_url()).await?;
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0]["path"], format!("/journey/v2/manual-review/{}", ids[0]));
+    assert_eq!(seen[0]["body"], json!({"new_decision": "Approved", "comment": "Glare only; the face matches."}));
+    assert_eq!(seen[1]["body"], json!({"new_decision": "Rejected", "comment": "Expired passport."}));
+    assert_eq!(seen[0]["headers"]["authorization"], "[redacted]");
+    // A decided journey is no longer referred.
+    assert!(iw.refresh(&CaseRef::new(ProviderId::IdWise, ids[0].clone())).await?.referred.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn resubmission_names_every_failed_step() -> TestResult {
+    let emu = start_emulator(4).await?;
+    let iw = idwise(&emu)?;
+    let cases = referred_cases(&emu, &iw).await?;
+    let live_fail =
+        cases.iter().find(|c| c.selfie.as_ref().is_some_and(|s| s.liveness.code.is_some())).ok_or("liveness")?;
+    let id = live_fail.case_ref.key.clone();
+    let resubmit = decision(&id, Verdict::Resubmit, "Retake the selfie further from the camera.");
+    iw.decide(&resubmit).await?;
+    let seen = decisions(&emu.base_url()).await?;
+    assert_eq!(
+        seen[0]["body"],
+        json!({"new_decision": "Resubmission Requested", "comment": "Retake the selfie further from the camera.",
+            "step_reviews": [{"step_id": "3", "review_decision": "Resubmit"}]})
+    );
+    assert!(iw.reconcile(&resubmit).await?, "the journey went back to Incomplete");
+    // An AML-only referral has no failed step: nothing to resubmit, refused before sending.
+    let aml = cases.iter().find(|c| !c.screening.is_empty()).ok_or("aml")?;
+    let err = iw.decide(&decision(&aml.case_ref.key, Verdict::Resubmit, "x")).await;
+    assert!(matches!(err, Err(ProviderError::Refused { .. })), "{err:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn webhooks_name_the_journey_and_bad_bodies_are_malformed() -> TestResult {
+    let emu = start_emulator(2).await?;
+    let iw = idwise(&emu)?;
+    let body = br#"{"event":"Finished Journey","body":{"eventId":"e1","journeyId":"abc123","systemDecision":"Refer","extra":1}}"#;
+    let event = iw.webhook(&Default::default(), body)?;
+    assert_eq!(event.delivery_id, "e1");
+    assert_eq!(event.cases, vec![CaseRef::new(ProviderId::IdWise, "abc123")]);
+    assert!(matches!(iw.webhook(&Default::default(), b"[]"), Err(WebhookError::Malformed(_))));
+    let hostile = br#"{"event":"Finished Journey","body":{"journeyId":"../../x"}}"#;
+    assert!(matches!(iw.webhook(&Default::default(), hostile), Err(WebhookError::Malformed(_))));
+    Ok(())
+}
+
+/// The emulator's own rules, straight over HTTP.
+#[tokio::test]
+async fn emulator_enforces_the_documented_rules() -> TestResult {
+    use base64::Engine;
+    let emu = start_emulator(4).await?;
+    let base = format!("{}/idwise", emu.base_url());
+    let ids = idwise_journeys(&emu).await?;
+    let referred = ids.iter().find(|(_, d)| d == "Refer").map(|(id, _)| id.clone()).ok_or("journey")?;
+    let http = reqwest::Client::new();
+    let basic =
+        |k: &str, s: &str| format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{k}:{s}")));
+    let good = basic(API_KEY, API_SECRET);
+    let code = |v: &Value| v["error_code"].as_str().unwrap_or_default().to_string();
+
+    let r: Value = http.get(format!("{base}/journey/v2/get/{referred}")).send().await?.json().await?;
+    assert_eq!(code(&r), "missing_authorization_header");
+    let r: Value = http
+        .get(format!("{base}/journey/v2/get/{referred}"))
+        .header("Authorization", "Bearer x")
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(code(&r), "invalid_authentication_format");
+    let r: Value = http
+        .get(format!("{base}/journey/v2/get/{referred}"))
+        .header("Authorization", basic(API_KEY, "nope"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(code(&r), "invalid_credentials");
+    // Both path forms.
+    for path in [format!("journey/v2/get/{referred}"), format!("v2/get/{referred}")] {
+        let r = http.get(format!("{base}/{path}")).header("Authorization", &good).send().await?;
+        assert_eq!(r.status(), 200, "{path}");
+    }
+    let missing = http
+        .get(format!("{base}/journey/v2/get/ffffffffffffffffffffffff"))
+        .header("Authorization", &good)
+        .send()
+        .await?;
+    assert_eq!(missing.status(), 404);
+    // Summary: at most every 2 s per journey.
+    let first = http.get(format!("{base}/journey/v2/summary/{referred}")).header("Authorization", &good).send().await?;
+    assert_eq!(first.status(), 200);
+    let again = http.get(format!("{base}/journey/v2/summary/{referred}")).header("Authorization", &good).send().await?;
+    assert_eq!(again.status(), 429);
+
+    let review = |body: Value| {
+        http.post(format!("{base}/journey/v2/manual-review/{referred}"))
+            .header("Authorization", &good)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(review(json!({"new_decision": "Maybe", "comment": "x"})).await?.status(), 400);
+    assert_eq!(review(json!({"new_decision": "Resubmission Requested", "comment": "x"})).await?.status(), 400);
+    assert_eq!(
+        review(json!({"new_decision": "Resubmission Requested", "comment": "x", "step_reviews": []})).await?.status(),
+        400,
+        "a failed step is left out"
+    );
+    assert_eq!(review(json!({"new_decision": "Resubmission Requested", "comment": "x", "step_reviews": [{"step_id": "9", "review_decision": "Resubmit"}]})).await?.status(), 400);
+    let ok = review(json!({"new_decision": "Resubmission Requested", "comment": "x",
+        "step_reviews": [{"step_id": "2", "review_decision": "Resubmit"}, {"step_id": "3", "review_decision": "Resubmit"}]})).await?;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.json::<Value>().await?, json!({"success": true}));
+    // Now Incomplete: no further review.
+    assert_eq!(review(json!({"new_decision": "Approved", "comment": "x"})).await?.status(), 400);
+    let unknown = http
+        .post(format!("{base}/journey/v2/manual-review/ffffffffffffffffffffffff"))
+        .header("Authorization", &good)
+        .json(&json!({"new_decision": "Approved"}))
+        .send()
+        .await?;
+    assert_eq!(unknown.status(), 404);
+    Ok(())
+}
