@@ -9,24 +9,36 @@ use serde_json::{Value, json};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
-/// Opens the first identity check of the queue on screen; returns its id.
-fn open_first_identity_case(tmux: &Tmux) -> Result<String, Box<dyn std::error::Error>> {
-    let screen = tmux.wait_for("the queue", |s| queue_rows(s).iter().any(|(_, row)| row.contains(" identity ")))?;
+/// Opens the first case of the queue whose row satisfies `pred`; returns its id.
+fn open_first_row(
+    tmux: &Tmux,
+    provider: &str,
+    pred: impl Fn(&str) -> bool,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let screen = tmux.wait_for("the queue", |s| queue_rows(s).iter().any(|(_, row)| pred(row)))?;
     let rows = queue_rows(&screen);
-    let index = rows.iter().position(|(_, row)| row.contains(" identity ")).ok_or("no identity case")?;
+    let index = rows.iter().position(|(_, row)| pred(row)).ok_or("no such case")?;
     let id = rows[index].0.clone();
     for _ in 0..index {
         tmux.keys(&["j"])?;
     }
     tmux.keys(&["Enter"])?;
-    tmux.wait_for("the case", |s| s.contains(&format!("complycube:{id}")) && s.contains("Referred for:"))?;
+    tmux.wait_for("the case", |s| s.contains(&format!("{provider}:{id}")) && s.contains("Referred for:"))?;
     Ok(id)
 }
 
+fn open_first_identity_case(tmux: &Tmux) -> Result<String, Box<dyn std::error::Error>> {
+    open_first_row(tmux, "complycube", |row| row.starts_with("ComplyCube") && row.contains(" identity "))
+}
+
 fn verify_with_reason(tmux: &Tmux, reason: &str) -> R {
+    decide_with_reason(tmux, "v", reason)
+}
+
+fn decide_with_reason(tmux: &Tmux, verdict_key: &str, reason: &str) -> R {
     tmux.keys(&["d"])?;
     tmux.wait_for("the verdict step", |s| s.contains("[v] Verify"))?;
-    tmux.keys(&["v"])?;
+    tmux.keys(&[verdict_key])?;
     tmux.wait_for("the reason editor", |s| s.contains("Reason (required)"))?;
     tmux.type_text(reason)?;
     tmux.wait_for("the typed reason", |s| s.contains(reason))?;
@@ -41,8 +53,9 @@ fn demo_verify_reaches_the_emulator_with_the_reason() -> R {
     let dir = tempfile::tempdir()?;
     let mut env = isolated_env(dir.path());
     env.push(("KYCDESK_IMAGES".into(), "halfblocks".into()));
-    let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo"))?;
-    let screen = tmux.wait_for("the demo banner", |s| s.contains("emulator at http://"))?;
+    let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
+    // ComplyCube's 6 by polling, IDWise's 6 through the in-process inbox.
+    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("12 pending") && s.contains("IDWise"))?;
     let url = screen
         .split("emulator at ")
         .nth(1)
@@ -121,5 +134,39 @@ fn a_decision_saved_before_sigkill_is_delivered_at_the_next_start() -> R {
     assert_eq!(check["result"]["outcome"], "clear");
     let audit = kycdesk(dir.path(), &emulator.config, &["audit", "verify"])?;
     assert_eq!(audit.status.code(), Some(0));
+    Ok(())
+}
+
+#[test]
+fn demo_idwise_resubmission_names_the_failed_step() -> R {
+    let dir = tempfile::tempdir()?;
+    let mut env = isolated_env(dir.path());
+    env.push(("KYCDESK_IMAGES".into(), "off".into()));
+    let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
+    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("12 pending") && s.contains("IDWise"))?;
+    let url = screen
+        .split("emulator at ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .ok_or("no emulator address on screen")?
+        .to_string();
+    // A journey whose selfie failed liveness: its selfie step (3) failed.
+    let id = open_first_row(&tmux, "idwise", |row| row.starts_with("IDWise") && row.contains(" FACE_"))?;
+    tmux.wait_for("the liveness code", |s| s.contains("NOT LIVE"))?;
+    let reason = "Selfie too close to the camera; please retake it at arm's length.";
+    decide_with_reason(&tmux, "s", reason)?;
+    tmux.wait_for("delivery", |s| s.contains("Delivered to the provider"))?;
+
+    let decisions: Vec<Value> = reqwest::blocking_get(&format!("{url}/_emulator/decisions"))?;
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert_eq!(decisions[0]["provider"], "idwise");
+    assert_eq!(decisions[0]["path"], format!("/journey/v2/manual-review/{id}"));
+    assert_eq!(
+        decisions[0]["body"],
+        json!({"new_decision": "Resubmission Requested", "comment": reason,
+            "step_reviews": [{"step_id": "3", "review_decision": "Resubmit"}]})
+    );
+    tmux.keys(&["q"])?;
+    tmux.wait_until_gone()?;
     Ok(())
 }

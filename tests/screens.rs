@@ -162,3 +162,51 @@ async fn tiny_and_odd_terminal_sizes_never_panic() -> R<()> {
     terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
     Ok(())
 }
+
+/// Settles effects against any provider (the IDWise adapter here).
+async fn settle_with(state: &mut State, p: &dyn Provider, mut effects: Vec<Effect>) -> R<()> {
+    let picker = Picker::halfblocks();
+    while let Some(effect) = effects.pop() {
+        let action = match effect {
+            Effect::FetchCase(r) => {
+                Action::CaseLoaded(r.clone(), p.case(&r).await.map(Box::new).map_err(|e| e.to_string()))
+            }
+            Effect::FetchMedia { media: m, area } => {
+                let bytes = p.media(&m).await?;
+                Action::MediaLoaded(m, media::picture(&picker, &bytes, area).map(Arc::new).map_err(|e| e.to_string()))
+            }
+            _ => continue,
+        };
+        effects.extend(update(state, action));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn idwise_journey_with_liveness_code_rules_and_face_match() -> R<()> {
+    let emu = start_emulator(4).await?;
+    let iw = common::idwise(&emu)?;
+    let mut entries = vec![];
+    for (id, _) in common::idwise_journeys(&emu).await? {
+        entries.extend(iw.refresh(&kycdesk::domain::CaseRef::new(ProviderId::IdWise, id)).await?.referred);
+    }
+    entries.sort_by_key(|e| e.received_at);
+    let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).single().ok_or("time")?;
+    let caps = HashMap::from([(ProviderId::IdWise, iw.capabilities().clone())]);
+    let mut state = State::new("ana".into(), String::new(), caps, now);
+    update(&mut state, Action::Resize { width: WIDTH, height: HEIGHT });
+    update(&mut state, Action::QueueLoaded(Ok((entries, OutboxCounts::default()))));
+    insta::assert_snapshot!("idwise_queue", render(&state)?);
+    // The journey that failed liveness.
+    state.selected =
+        state.queue.iter().position(|e| e.why_referred.as_str().starts_with("FACE_")).ok_or("liveness journey")?;
+    let effects = update(&mut state, key(KeyCode::Enter));
+    settle_with(&mut state, &iw, effects).await?;
+    let screen = render(&state)?;
+    assert!(screen.contains("NOT LIVE") && screen.contains("Face match") && screen.contains("Same Subject"));
+    insta::assert_snapshot!("idwise_case", screen);
+    update(&mut state, key(KeyCode::Char('d')));
+    update(&mut state, key(KeyCode::Char('s')));
+    assert!(render(&state)?.contains("Verdict: Resubmit"));
+    Ok(())
+}

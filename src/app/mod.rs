@@ -110,6 +110,9 @@ pub struct Notice {
 pub struct State {
     pub queue: Vec<QueueEntry>,
     pub selected: usize,
+    /// Once the analyst has moved, the selection follows its case when the queue
+    /// changes; before that it stays on the first row.
+    pub selection_touched: bool,
     pub screen: Screen,
     /// Case details: the open case and the prefetched ones around it.
     pub cases: HashMap<CaseRef, Loadable<Case>>,
@@ -144,6 +147,7 @@ impl State {
         Self {
             queue: vec![],
             selected: 0,
+            selection_touched: false,
             screen: Screen::Queue,
             cases: HashMap::new(),
             media: HashMap::new(),

@@ -39,7 +39,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             vec![]
         }
         Action::QueueLoaded(Ok((entries, counts))) => {
-            let current = state.selected_entry().map(|e| e.case_ref.clone());
+            let current = state.selected_entry().map(|e| e.case_ref.clone()).filter(|_| state.selection_touched);
             state.queue = entries;
             state.counts = counts;
             state.queue_loaded = true;
@@ -223,6 +223,7 @@ fn move_selection(state: &mut State, by: isize) -> Vec<Effect> {
     if state.queue.is_empty() {
         return vec![];
     }
+    state.selection_touched = true;
     let last = state.queue.len() - 1;
     state.selected = state.selected.saturating_add_signed(by).min(last);
     if state.screen == Screen::Case { open_selected(state) } else { vec![] }
@@ -232,6 +233,7 @@ fn open_selected(state: &mut State) -> Vec<Effect> {
     if state.selected_entry().is_none() {
         return vec![];
     }
+    state.selection_touched = true;
     state.screen = Screen::Case;
     state.image_index = 0;
     state.detail_scroll = 0;

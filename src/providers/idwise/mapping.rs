@@ -198,7 +198,17 @@ pub fn case(j: &wire::Journey, spot_check: Option<&wire::SpotCheck>) -> Case {
         j.documents.values().find_map(|d| d.face_match_result.as_ref()).map(|fm| face_match_of(fm, "face match"));
     if let Some(spot) = spot_check {
         for (k, r) in &spot.rule_results {
-            rules.push(rule("Spot check › ", k, r));
+            let mut spot_rule = rule("Spot check › ", k, r);
+            // The spot check's own selfie explains its liveness rule.
+            if k == "selfie_liveness"
+                && let Some(selfie) = &spot.selfie
+                && selfie.liveness_status_code.is_some()
+            {
+                let l = liveness(selfie);
+                let code = l.code.as_ref().map(|c| c.to_string()).unwrap_or_default();
+                spot_rule.details.push(Field::new("Liveness code", &format!("{code} — {}", l.description)));
+            }
+            rules.push(spot_rule);
         }
         if let Some(fm) = spot.spot_checks.as_ref().and_then(|s| s.applicant_selfie_face_match.as_ref()) {
             let score = fm.score.map(|s| format!("{s:.0}/100")).unwrap_or_else(|| "no score".into());
@@ -211,19 +221,6 @@ pub fn case(j: &wire::Journey, spot_check: Option<&wire::SpotCheck>) -> Case {
             if face_match.is_none() {
                 face_match = Some(face_match_of(fm, "spot check"));
             }
-        }
-        if let Some(s) = &spot.selfie {
-            let l = liveness(s);
-            rules.push(RuleResult {
-                name: SafeText::new("Spot check › selfie liveness"),
-                outcome: match l.result {
-                    LivenessResult::Live => RuleOutcome::Passed,
-                    LivenessResult::NotLive => RuleOutcome::Failed,
-                    LivenessResult::Unknown => RuleOutcome::CouldNotApply,
-                },
-                description: l.description,
-                details: vec![],
-            });
         }
     }
     let screening = j
