@@ -88,8 +88,8 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.counts.saved += 1;
             notice(state, Level::Info, format!("Saved: {} on {case_ref}; sending.", decision.verdict.label()));
             match target {
-                TargetId::Hit(hit) => {
-                    state.decided_hits.entry(case_ref).or_default().insert(hit);
+                TargetId::Hit(part) | TargetId::Element(part) => {
+                    state.decided_hits.entry(case_ref).or_default().insert(part);
                 }
                 TargetId::Case => {
                     if let Some(pos) = state.queue.iter().position(|e| e.case_ref == case_ref) {
@@ -296,7 +296,7 @@ fn open_dialog(state: &mut State) -> Vec<Effect> {
         .targets
         .iter()
         .filter(|t| match &t.id {
-            TargetId::Hit(h) => !decided.is_some_and(|d| d.contains(h)),
+            TargetId::Hit(h) | TargetId::Element(h) => !decided.is_some_and(|d| d.contains(h)),
             TargetId::Case => true,
         })
         .cloned()

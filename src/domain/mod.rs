@@ -301,6 +301,9 @@ pub enum TargetId {
     Case,
     /// One screening hit, decided as true match or false positive.
     Hit(String),
+    /// One element of a case the provider decides separately (Credas liveness, ID
+    /// document, supporting document); the key is the adapter's.
+    Element(String),
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -3,6 +3,7 @@
 //! folder sees a provider's JSON, and nothing inside it knows about the terminal.
 
 pub mod complycube;
+pub mod credas;
 pub mod http;
 pub mod idwise;
 

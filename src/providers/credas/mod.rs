@@ -1,0 +1,345 @@
+//! Credas CI API v2 adapter (`shared/providers/credas.md`).
+
+pub mod assumptions;
+mod mapping;
+pub mod wire;
+
+use super::http::{HttpRequest, HttpResponse, HttpSettings, ProviderHttp};
+use super::{
+    MediaBytes, MediaFormat, PendingScan, Provider, ProviderError, SharedHeader, WebhookError, WebhookEvent,
+    check_shared_header,
+};
+use crate::domain::{
+    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
+};
+use async_trait::async_trait;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderName};
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+use std::time::Duration;
+
+pub use mapping::{case_key, split_key};
+
+const ID: ProviderId = ProviderId::Credas;
+
+pub struct CredasSettings {
+    pub base_url: String,
+    pub api_key: SecretString,
+    pub webhook_header: Option<SharedHeader>,
+}
+
+pub struct Credas {
+    http: ProviderHttp,
+    capabilities: Capabilities,
+    webhook_header: Option<SharedHeader>,
+}
+
+fn guid(id: &str) -> Result<&str, ProviderError> {
+    if !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        Ok(id)
+    } else {
+        Err(ProviderError::Decode { provider: ID, detail: format!("'{}' is not a Credas id", SafeText::new(id)) })
+    }
+}
+
+/// One call a decision makes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedCall {
+    pub path: String,
+    pub body: serde_json::Value,
+}
+
+/// The calls a verdict means for the chosen elements: `credas.md` §7.3, in one place.
+/// Supporting documents go together in one review call.
+pub fn plan_decision(
+    entity: &str,
+    entry: &str,
+    elements: &[String],
+    verdict: Verdict,
+    reason: &str,
+) -> Result<Vec<PlannedCall>, ProviderError> {
+    let (action, result) = match verdict {
+        Verdict::Verify => ("verify", assumptions::MANUAL_PASS),
+        Verdict::Reject => ("reject", assumptions::MANUAL_FAIL),
+        Verdict::Refer => ("refer", assumptions::MANUAL_REFER),
+        other => {
+            return Err(ProviderError::Refused { provider: ID, reason: format!("Credas has no '{}'", other.label()) });
+        }
+    };
+    let base = format!("entities/{entity}/idv-entries/{entry}");
+    let reason_body = serde_json::json!({ assumptions::REASON_FIELD: reason });
+    let mut calls = vec![];
+    let mut supporting = vec![];
+    for element in elements {
+        match element.split_once(':') {
+            None if element == mapping::LIVENESS => {
+                calls.push(PlannedCall { path: format!("{base}/{action}-liveness"), body: reason_body.clone() })
+            }
+            Some(("document", doc)) => calls.push(PlannedCall {
+                path: format!("{base}/id-document/{}/{action}", guid(doc)?),
+                body: reason_body.clone(),
+            }),
+            Some(("supporting", id)) => supporting.push(wire::SupportingReview {
+                id: guid(id)?.to_string(),
+                result,
+                comments: reason.to_string(),
+            }),
+            _ => {
+                return Err(ProviderError::Refused {
+                    provider: ID,
+                    reason: format!("unknown Credas element '{}'", SafeText::new(element)),
+                });
+            }
+        }
+    }
+    if !supporting.is_empty() {
+        calls.push(PlannedCall {
+            path: format!("{base}/{}/review", assumptions::SUPPORTING_REVIEW_SEGMENT),
+            body: serde_json::to_value(&supporting).unwrap_or_default(),
+        });
+    }
+    Ok(calls)
+}
+
+impl Credas {
+    pub fn new(settings: CredasSettings) -> Result<Self, ProviderError> {
+        let http = ProviderHttp::new(
+            ID,
+            &settings.base_url,
+            vec![(HeaderName::from_static("x-api-key"), settings.api_key.expose_secret().to_string())],
+            // No documented limit: stay gentle, and wait out a 429 should one come.
+            HttpSettings { requests_per_second: 10, backoff_initial: Duration::from_secs(2), ..HttpSettings::default() },
+        )?;
+        Ok(Self {
+            http,
+            capabilities: Capabilities {
+                native_verdicts: vec![Verdict::Verify, Verdict::Reject, Verdict::Refer],
+                reject_reasons: vec![],
+                max_reason_chars: assumptions::MAX_REASON_CHARS,
+                idempotency_keys: false,
+                lists_pending: false,
+            },
+            webhook_header: settings.webhook_header,
+        })
+    }
+
+    /// Error bodies are undocumented: the status decides, the raw text explains.
+    fn error_from(&self, response: &HttpResponse, what: &str) -> ProviderError {
+        let status = response.status.as_u16();
+        let text = String::from_utf8_lossy(&response.body);
+        let message = SafeText::new(if text.trim().is_empty() { "(no description)" } else { text.trim() });
+        match status {
+            401 | 403 => ProviderError::Auth { provider: ID, status, message },
+            404 => ProviderError::NotFound { provider: ID, what: what.into() },
+            _ => ProviderError::Api { provider: ID, status, kind: SafeText::new("error"), message, param: None },
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T, ProviderError> {
+        let response = self.http.send(&HttpRequest { method: Method::GET, path, json_body: None }).await?;
+        if !response.status.is_success() {
+            return Err(self.error_from(&response, what));
+        }
+        serde_json::from_slice(&response.body)
+            .map_err(|e| ProviderError::Decode { provider: ID, detail: format!("{what}: {e}") })
+    }
+
+    pub async fn summary(&self, entity: &str) -> Result<wire::Summary, ProviderError> {
+        self.get(&format!("entities/{}/summary", guid(entity)?), "entity").await
+    }
+
+    fn parts(case_ref: &CaseRef) -> Result<(&str, &str), ProviderError> {
+        let (entity, entry) = split_key(&case_ref.key)
+            .ok_or_else(|| ProviderError::Decode { provider: ID, detail: "a Credas case is entity/entry".into() })?;
+        Ok((guid(entity)?, guid(entry)?))
+    }
+
+    async fn entry(&self, case_ref: &CaseRef) -> Result<(wire::Summary, wire::IdentityVerification), ProviderError> {
+        let (entity, entry) = Self::parts(case_ref)?;
+        let summary = self.summary(entity).await?;
+        let found = summary
+            .identity_verifications
+            .iter()
+            .find(|v| v.entry_id == entry)
+            .cloned()
+            .ok_or_else(|| ProviderError::NotFound { provider: ID, what: "IDV entry".into() })?;
+        Ok((summary, found))
+    }
+
+    async fn images(&self, entity: &str, entry: &str) -> Result<Vec<wire::Image>, ProviderError> {
+        match self.get(&assumptions::images_path(guid(entity)?, guid(entry)?), "images").await {
+            Ok(images) => Ok(images),
+            Err(ProviderError::NotFound { .. }) => Ok(vec![]),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for Credas {
+    fn id(&self) -> ProviderId {
+        ID
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// No list endpoint: the inbox feeds the queue.
+    async fn pending(&self, since: Option<DateTime<Utc>>) -> Result<PendingScan, ProviderError> {
+        Ok(PendingScan { watermark: since, ..PendingScan::default() })
+    }
+
+    async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
+        let (entity_id, entry_id) = Self::parts(case_ref)?;
+        let entity: wire::Entity = self.get(&format!("entities/{entity_id}"), "entity").await?;
+        let (summary, entry) = self.entry(case_ref).await?;
+        let checks: Vec<wire::ActiveCheck> =
+            self.get(&format!("entities/{entity_id}/active-checks"), "active checks").await.unwrap_or_default();
+        // Whether the (undocumented) image endpoint has anything for this entry.
+        let has_images = !self.images(entity_id, entry_id).await?.is_empty();
+        Ok(mapping::case(&entity, &summary, &entry, &checks, has_images))
+    }
+
+    async fn media(&self, media: &MediaRef) -> Result<MediaBytes, ProviderError> {
+        let mut parts = media.key.splitn(3, '/');
+        let (Some(entity), Some(entry), Some(kind)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(ProviderError::Decode { provider: ID, detail: "unknown media reference".into() });
+        };
+        let images = self.images(entity, entry).await?;
+        let image = images
+            .iter()
+            .find(|i| i.kind.as_deref() == Some(kind))
+            .and_then(|i| i.base64_image.as_deref())
+            .ok_or_else(|| ProviderError::NotFound { provider: ID, what: "image".into() })?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(image.trim())
+            .map_err(|e| ProviderError::Decode { provider: ID, detail: format!("image is not base64: {e}") })?;
+        let format = MediaFormat::sniff(&bytes)
+            .ok_or_else(|| ProviderError::Decode { provider: ID, detail: "image is neither JPEG, PNG nor PDF".into() })?;
+        Ok(MediaBytes { bytes: bytes.into(), format })
+    }
+
+    fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError> {
+        let chars = decision.reason.chars().count();
+        if decision.reason.trim().is_empty() {
+            return Err(ProviderError::Refused { provider: ID, reason: "a decision needs a reason".into() });
+        }
+        if chars > assumptions::MAX_REASON_CHARS {
+            return Err(ProviderError::Refused {
+                provider: ID,
+                reason: format!("the reason is {chars} characters; kycdesk sends Credas at most {}", assumptions::MAX_REASON_CHARS),
+            });
+        }
+        if !matches!(decision.verdict, Verdict::Verify | Verdict::Reject | Verdict::Refer) {
+            return Err(ProviderError::Refused { provider: ID, reason: format!("Credas has no '{}'", decision.verdict.label()) });
+        }
+        Ok(())
+    }
+
+    async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError> {
+        self.check_decision(decision)?;
+        let (entity, entry_id) = Self::parts(&decision.case_ref)?;
+        // Re-read: only elements still awaiting review are sent, so a retry after a
+        // partial failure sends what is left.
+        let (_, entry) = self.entry(&decision.case_ref).await?;
+        let referred = mapping::referred_elements(&entry);
+        let elements = match &decision.target {
+            TargetId::Case => referred,
+            TargetId::Element(key) if referred.contains(key) => vec![key.clone()],
+            TargetId::Element(_) => vec![],
+            TargetId::Hit(_) => {
+                return Err(ProviderError::Refused { provider: ID, reason: "Credas screening hits are read-only".into() });
+            }
+        };
+        let calls = plan_decision(entity, entry_id, &elements, decision.verdict, &decision.reason)?;
+        let mut records = vec![];
+        for call in calls {
+            let body = serde_json::to_vec(&call.body)
+                .map_err(|e| ProviderError::Refused { provider: ID, reason: format!("cannot encode request: {e}") })?;
+            let response = self.http.send(&HttpRequest { method: Method::PUT, path: &call.path, json_body: Some(body) }).await?;
+            if !response.status.is_success() {
+                return Err(self.error_from(&response, "IDV entry element"));
+            }
+            records.push(CallRecord {
+                method: "PUT".into(),
+                path: format!("/api/v2/ci/{}", call.path),
+                status: response.status.as_u16(),
+                answer: SafeText::new(&String::from_utf8_lossy(&response.body)).one_line(),
+            });
+        }
+        Ok(Receipt { calls: records, escalate: decision.verdict == Verdict::Refer })
+    }
+
+    async fn reconcile(&self, decision: &Decision) -> Result<bool, ProviderError> {
+        let (_, entry) = self.entry(&decision.case_ref).await?;
+        let remaining = mapping::referred_elements(&entry);
+        Ok(match (&decision.target, decision.verdict) {
+            // A refer leaves elements referred; resending it is harmless.
+            (_, Verdict::Refer) => false,
+            (TargetId::Case, _) => remaining.is_empty(),
+            (TargetId::Element(key), _) => !remaining.contains(key),
+            (TargetId::Hit(_), _) => false,
+        })
+    }
+
+    fn webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<WebhookEvent, WebhookError> {
+        check_shared_header(headers, self.webhook_header.as_ref(), assumptions::WEBHOOK_AUTH_REQUIRED)?;
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(format!("not JSON: {e}")))?;
+        let delivery_id = super::body_digest(body);
+        // Process webhooks (`ProcessId`, `Status`) name no entity: nothing to queue.
+        if value.get("UpdateType").is_none() {
+            return Ok(WebhookEvent { delivery_id, cases: vec![] });
+        }
+        let update: wire::ResultStatusUpdate = serde_json::from_value(value)
+            .map_err(|e| WebhookError::Malformed(format!("not a Credas result status update: {e}")))?;
+        // `Payload` is JSON inside a string: parsed twice.
+        let payload: serde_json::Value = serde_json::from_str(&update.payload)
+            .map_err(|e| WebhookError::Malformed(format!("Payload is not JSON: {e}")))?;
+        let entity = payload
+            .get(assumptions::PAYLOAD_ENTITY)
+            .and_then(|e| e.as_str())
+            .ok_or_else(|| WebhookError::Malformed("Payload has no EntityId".into()))?;
+        if guid(entity).is_err() {
+            return Err(WebhookError::Malformed("EntityId is not a Credas id".into()));
+        }
+        Ok(WebhookEvent { delivery_id, cases: vec![CaseRef::new(ID, entity)] })
+    }
+
+    /// The hint is an entity: every IDV entry of it is queued or settled.
+    async fn refresh(&self, hint: &CaseRef) -> Result<PendingScan, ProviderError> {
+        let summary = self.summary(&hint.key).await?;
+        let (referred, settled) = mapping::queue_entries(&summary);
+        Ok(PendingScan { referred, settled, watermark: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_case_verdict_covers_each_element_with_supporting_documents_together() -> Result<(), ProviderError> {
+        let elements = vec![
+            "liveness".to_string(),
+            "document:0f0f0f0f-0000-0000-0000-000000000001".to_string(),
+            "supporting:0f0f0f0f-0000-0000-0000-000000000002".to_string(),
+            "supporting:0f0f0f0f-0000-0000-0000-000000000003".to_string(),
+        ];
+        let calls = plan_decision("e", "n", &elements, Verdict::Reject, "Forged bill.")?;
+        assert_eq!(calls.len(), 3);
+        assert_eq!(calls[0].path, "entities/e/idv-entries/n/reject-liveness");
+        assert_eq!(calls[0].body, serde_json::json!({"reason": "Forged bill."}));
+        assert_eq!(calls[1].path, "entities/e/idv-entries/n/id-document/0f0f0f0f-0000-0000-0000-000000000001/reject");
+        assert_eq!(calls[2].path, "entities/e/idv-entries/n/non-biometic-documents/review");
+        assert_eq!(calls[2].body.as_array().map(Vec::len), Some(2));
+        assert_eq!(calls[2].body[0]["result"], 5);
+        assert_eq!(calls[2].body[0]["comments"], "Forged bill.");
+        assert!(plan_decision("e", "n", &elements, Verdict::Resubmit, "x").is_err());
+        Ok(())
+    }
+}
