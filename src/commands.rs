@@ -172,24 +172,26 @@ pub async fn decide(
     case_ref: &str,
     verdict: Verdict,
     reason: &str,
-    hit: Option<String>,
+    target: TargetId,
     reason_codes: Vec<String>,
 ) -> Result<ExitCode> {
     let case_ref: CaseRef = case_ref.parse()?;
     let store = open_store(config)?;
     let providers = providers(config)?;
     let provider = providers.require(case_ref.provider)?;
-    let target = match hit {
-        Some(h) => TargetId::Hit(h),
-        None => TargetId::Case,
-    };
     // Read the case as the console would, and refuse what it does not offer.
     let case = provider.case(&case_ref).await?;
     let Some(offered) = case.targets.iter().find(|t| t.id == target) else {
-        bail!(
-            "{case_ref} has no such decision target; hits: {}",
-            case.screening.iter().map(|h| h.id.as_str()).collect::<Vec<_>>().join(", ")
-        );
+        let offered: Vec<String> = case
+            .targets
+            .iter()
+            .filter_map(|t| match &t.id {
+                TargetId::Case => None,
+                TargetId::Hit(h) => Some(format!("--hit {h}")),
+                TargetId::Element(e) => Some(format!("--element {e}")),
+            })
+            .collect();
+        bail!("{case_ref} has no such decision target; it offers the whole case and: {}", offered.join(", "));
     };
     if !offered.verdicts.contains(&verdict) {
         let names: Vec<&str> = offered.verdicts.iter().map(|v| v.as_str()).collect();

@@ -6,6 +6,7 @@
 
 use crate::domain::ProviderId;
 use crate::providers::complycube::{ComplyCube, ComplyCubeSettings, KeyMode, assumptions as cc};
+use crate::providers::credas::{Credas, CredasSettings, assumptions as credas};
 use crate::providers::idwise::{IdWise, IdWiseSettings, Region};
 use crate::providers::{ProviderError, Providers, SharedHeader};
 use secrecy::SecretString;
@@ -72,6 +73,32 @@ pub struct ProvidersFile {
     pub complycube: Option<ComplyCubeFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idwise: Option<IdWiseFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credas: Option<CredasFile>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CredasEnvironment {
+    #[default]
+    Prod,
+    Demo,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredasFile {
+    /// `prod` (default) or `demo`: picks the documented host. Keys differ per environment.
+    #[serde(default)]
+    pub environment: CredasEnvironment,
+    /// Overrides the environment's host (the emulator, a proxy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    pub api_key: SecretFile,
+    /// Credas documents no webhook signature: the inbox requires this static header,
+    /// agreed with Credas, on every Credas webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_header: Option<SharedHeaderFile>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -297,6 +324,18 @@ impl Config {
                 webhook_header: c.webhook_header.as_ref().map(|h| self.shared_header(id, h)).transpose()?,
             })?));
         }
+        if let Some(c) = &self.file.providers.credas {
+            let id = ProviderId::Credas;
+            let host = match c.environment {
+                CredasEnvironment::Prod => credas::HOST_PROD,
+                CredasEnvironment::Demo => credas::HOST_DEMO,
+            };
+            providers.insert(Arc::new(Credas::new(CredasSettings {
+                base_url: c.base_url.clone().unwrap_or_else(|| host.to_string()),
+                api_key: self.resolve_secret(id, &c.api_key)?,
+                webhook_header: c.webhook_header.as_ref().map(|h| self.shared_header(id, h)).transpose()?,
+            })?));
+        }
         Ok(providers)
     }
 
@@ -336,6 +375,15 @@ pub fn emulator_config(base_url: &str, live: bool) -> ConfigFile {
                 api_secret: SecretFile::inline(crate::emulator::idwise::API_SECRET),
                 webhook_header: None,
             }),
+            credas: Some(CredasFile {
+                environment: CredasEnvironment::Demo,
+                base_url: Some(format!("{base_url}/credas/api/v2/ci/")),
+                api_key: SecretFile::inline(crate::emulator::credas::API_KEY),
+                webhook_header: Some(SharedHeaderFile {
+                    name: credas::EMULATOR_WEBHOOK_HEADER.into(),
+                    value: SecretFile::inline(crate::emulator::credas::WEBHOOK_TOKEN),
+                }),
+            }),
         },
         ..ConfigFile::default()
     }
@@ -372,6 +420,7 @@ mod tests {
             c.webhook_secret = None;
         }
         file.providers.idwise = None;
+        file.providers.credas = None;
         Config::from_file(file, Some(PathBuf::from("/nonexistent/config.toml")), private)
     }
 

@@ -69,8 +69,12 @@ enum Command {
         #[arg(long)]
         reason: String,
         /// A screening hit to decide instead of the whole case (true-match / false-positive).
-        #[arg(long, value_name = "HIT_ID")]
+        #[arg(long, value_name = "HIT_ID", conflicts_with = "element")]
         hit: Option<String>,
+        /// One element of the case instead of all of it (Credas: `liveness`,
+        /// `document:<id>`, `supporting:<id>`).
+        #[arg(long, value_name = "KEY")]
+        element: Option<String>,
         /// A structured rejection reason from the provider's catalogue (repeatable).
         #[arg(long = "reason-code", value_name = "CODE")]
         reason_codes: Vec<String>,
@@ -170,8 +174,13 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::List { json } => commands::list(&load()?, json).await,
-        Command::Decide { case_ref, verdict, reason, hit, reason_codes } => {
-            commands::decide(&load()?, &case_ref, verdict.into(), &reason, hit, reason_codes).await
+        Command::Decide { case_ref, verdict, reason, hit, element, reason_codes } => {
+            let target = match (hit, element) {
+                (Some(h), _) => kycdesk::domain::TargetId::Hit(h),
+                (None, Some(e)) => kycdesk::domain::TargetId::Element(e),
+                (None, None) => kycdesk::domain::TargetId::Case,
+            };
+            commands::decide(&load()?, &case_ref, verdict.into(), &reason, target, reason_codes).await
         }
         Command::Send => commands::send(&load()?).await,
         Command::Audit { action: AuditAction::Verify } => commands::audit_verify(&load()?).await,

@@ -156,3 +156,60 @@ fn bad_input_gets_clear_errors() -> R {
     assert!(String::from_utf8_lossy(&parse.stderr).contains("is not valid"));
     Ok(())
 }
+
+/// The emulator pushes Credas and IDWise webhooks to a `kycdesk inbox` that starts after
+/// it; `list` then shows them, and `decide` reaches the emulator for each.
+#[test]
+fn inbox_fed_cases_are_listed_and_decided() -> R {
+    use common::cli::InboxProcess;
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let inbox_url = format!("http://127.0.0.1:{port}");
+    let emulator = EmulatorProcess::start_with(dir.path(), &["--cases", "4", "--push-webhooks-to", &inbox_url])?;
+    let _inbox = InboxProcess::start(dir.path(), &emulator.config, &format!("127.0.0.1:{port}"))?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let cases = loop {
+        let cases = listed(dir.path(), &emulator)?;
+        let count = |p: &str| cases.iter().filter(|c| c["provider"] == p).count();
+        if count("credas") == 4 && count("idwise") == 4 && count("complycube") == 4 {
+            break cases;
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!("the inbox did not fill the queue: {cases:?}").into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let journey = cases.iter().find(|c| c["provider"] == "idwise").and_then(|c| c["ref"].as_str()).ok_or("idwise")?;
+    let out = kycdesk(
+        dir.path(),
+        &emulator.config,
+        &["decide", journey, "--verdict", "reject", "--reason", "Document tampered."],
+    )?;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let last = emulator.decisions()?.pop().ok_or("no decision")?;
+    assert_eq!(last["method"], "POST");
+    assert_eq!(last["path"], format!("/journey/v2/manual-review/{}", journey.trim_start_matches("idwise:")));
+    assert_eq!(last["body"], json!({"new_decision": "Rejected", "comment": "Document tampered."}));
+
+    let entry = cases
+        .iter()
+        .find(|c| c["provider"] == "credas" && c["why_referred"].as_str().is_some_and(|w| w.starts_with("liveness")))
+        .and_then(|c| c["ref"].as_str())
+        .ok_or("credas")?;
+    let out = kycdesk(
+        dir.path(),
+        &emulator.config,
+        &["decide", entry, "--verdict", "verify", "--reason", "Selfie is live."],
+    )?;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let (entity, idv) = entry.trim_start_matches("credas:").split_once('/').ok_or("key")?;
+    let calls: Vec<Value> = emulator.decisions()?.into_iter().filter(|d| d["provider"] == "credas").collect();
+    assert!(!calls.is_empty());
+    assert_eq!(calls[0]["method"], "PUT");
+    assert_eq!(calls[0]["path"], format!("/api/v2/ci/entities/{entity}/idv-entries/{idv}/verify-liveness"));
+    assert_eq!(calls[0]["body"], json!({"reason": "Selfie is live."}));
+    // The decided cases leave the list.
+    let remaining = listed(dir.path(), &emulator)?;
+    assert!(!remaining.iter().any(|c| c["ref"] == journey || c["ref"] == entry));
+    Ok(())
+}

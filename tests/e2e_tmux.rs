@@ -54,8 +54,8 @@ fn demo_verify_reaches_the_emulator_with_the_reason() -> R {
     let mut env = isolated_env(dir.path());
     env.push(("KYCDESK_IMAGES".into(), "halfblocks".into()));
     let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
-    // ComplyCube's 6 by polling, IDWise's 6 through the in-process inbox.
-    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("12 pending") && s.contains("IDWise"))?;
+    // ComplyCube's 6 by polling, IDWise's and Credas's 6 each through the in-process inbox.
+    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("18 pending"))?;
     let url = screen
         .split("emulator at ")
         .nth(1)
@@ -143,7 +143,7 @@ fn demo_idwise_resubmission_names_the_failed_step() -> R {
     let mut env = isolated_env(dir.path());
     env.push(("KYCDESK_IMAGES".into(), "off".into()));
     let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
-    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("12 pending") && s.contains("IDWise"))?;
+    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("18 pending"))?;
     let url = screen
         .split("emulator at ")
         .nth(1)

@@ -210,3 +210,30 @@ async fn idwise_journey_with_liveness_code_rules_and_face_match() -> R<()> {
     assert!(render(&state)?.contains("Verdict: Resubmit"));
     Ok(())
 }
+
+#[tokio::test]
+async fn credas_case_offers_each_element_as_a_target() -> R<()> {
+    let emu = start_emulator(4).await?;
+    let credas = common::credas(&emu)?;
+    let mut entries = vec![];
+    for entity in common::credas_entities(&emu).await? {
+        entries.extend(credas.refresh(&kycdesk::domain::CaseRef::new(ProviderId::Credas, entity)).await?.referred);
+    }
+    entries.sort_by_key(|e| e.received_at);
+    let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).single().ok_or("time")?;
+    let caps = HashMap::from([(ProviderId::Credas, credas.capabilities().clone())]);
+    let mut state = State::new("ana".into(), String::new(), caps, now);
+    state.images_enabled = false;
+    update(&mut state, Action::Resize { width: WIDTH, height: HEIGHT });
+    update(&mut state, Action::QueueLoaded(Ok((entries, OutboxCounts::default()))));
+    state.selected =
+        state.queue.iter().position(|e| e.why_referred.as_str().contains("supporting")).ok_or("supporting case")?;
+    let effects = update(&mut state, key(KeyCode::Enter));
+    settle_with(&mut state, &credas, effects).await?;
+    insta::assert_snapshot!("credas_case", render(&state)?);
+    update(&mut state, key(KeyCode::Char('d')));
+    let dialog = render(&state)?;
+    assert!(dialog.contains("Liveness") && dialog.contains("Supporting document:"));
+    insta::assert_snapshot!("credas_targets", dialog);
+    Ok(())
+}

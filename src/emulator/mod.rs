@@ -3,6 +3,7 @@
 //! `/_emulator/` is for tests and never called by adapters.
 
 pub mod complycube;
+pub mod credas;
 pub mod idwise;
 pub mod images;
 
@@ -94,6 +95,7 @@ pub struct Fault {
 
 struct Inner {
     complycube: complycube::ComplyCubeEmu,
+    credas: credas::CredasEmu,
     idwise: idwise::IdWiseEmu,
     decisions: Vec<Recorded>,
     faults: Vec<Fault>,
@@ -116,12 +118,14 @@ impl Emulator {
     fn seeded(options: &EmulatorOptions) -> Inner {
         let complycube = complycube::ComplyCubeEmu::new(options.seed, options.cases);
         let idwise = idwise::IdWiseEmu::new(options.seed, options.cases);
+        let credas = credas::CredasEmu::new(options.seed, options.cases);
         let mut webhooks = vec![];
         if options.push_webhooks_to.is_some() {
             complycube.seed_webhooks(options.webhook_world, &mut webhooks);
             idwise.seed_webhooks(&mut webhooks);
+            credas.seed_webhooks(&mut webhooks);
         }
-        Inner { complycube, idwise, decisions: vec![], faults: vec![], webhooks: webhooks.into() }
+        Inner { complycube, credas, idwise, decisions: vec![], faults: vec![], webhooks: webhooks.into() }
     }
 
     fn push_webhook(&self, webhook: Webhook) {
@@ -227,9 +231,13 @@ pub enum Handled {
         kind: ImageKind,
         wrap: ImageWrap,
     },
+    /// Several images as a JSON array of `{kind, id, base64Image}` (Credas, assumed).
+    ImageSet {
+        items: Vec<(&'static str, u64, ImageKind)>,
+    },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ImageKind {
     DocumentFront,
     DocumentBack,
@@ -243,12 +251,25 @@ pub enum ImageWrap {
     Binary,
 }
 
-fn draw(seed: u64, kind: ImageKind) -> Result<Vec<u8>, image::ImageError> {
-    match kind {
-        ImageKind::DocumentFront => images::document_side(seed, false),
-        ImageKind::DocumentBack => images::document_side(seed, true),
-        ImageKind::Selfie => images::live_photo(seed),
+/// Drawn images, kept: drawing is slow and the same image is asked for again and again.
+type DrawnImages = lru::LruCache<(u64, ImageKind), Arc<Vec<u8>>>;
+static DRAWN: std::sync::LazyLock<Mutex<DrawnImages>> =
+    std::sync::LazyLock::new(|| Mutex::new(lru::LruCache::new(std::num::NonZeroUsize::MIN.saturating_add(63))));
+
+fn draw(seed: u64, kind: ImageKind) -> Result<Arc<Vec<u8>>, image::ImageError> {
+    let cached = DRAWN.lock().ok().and_then(|mut c| c.get(&(seed, kind)).cloned());
+    if let Some(bytes) = cached {
+        return Ok(bytes);
     }
+    let bytes = Arc::new(match kind {
+        ImageKind::DocumentFront => images::document_side(seed, false)?,
+        ImageKind::DocumentBack => images::document_side(seed, true)?,
+        ImageKind::Selfie => images::live_photo(seed)?,
+    });
+    if let Ok(mut c) = DRAWN.lock() {
+        c.put((seed, kind), Arc::clone(&bytes));
+    }
+    Ok(bytes)
 }
 
 async fn image_response(seed: u64, kind: ImageKind, wrap: ImageWrap) -> Response {
@@ -258,11 +279,31 @@ async fn image_response(seed: u64, kind: ImageKind, wrap: ImageWrap) -> Response
     match wrap {
         ImageWrap::Base64Json { file_name, content_type } => {
             use base64::Engine;
-            let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+            let data = base64::engine::general_purpose::STANDARD.encode(bytes.as_slice());
             Answer::json(200, serde_json::json!({"fileName": file_name, "contentType": content_type, "data": data}))
                 .into_response()
         }
-        ImageWrap::Binary => (StatusCode::OK, [(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response(),
+        ImageWrap::Binary => (StatusCode::OK, [(header::CONTENT_TYPE, "image/jpeg")], bytes.to_vec()).into_response(),
+    }
+}
+
+async fn image_set_response(items: Vec<(&'static str, u64, ImageKind)>) -> Response {
+    use base64::Engine;
+    let drawn = tokio::task::spawn_blocking(move || {
+        items
+            .into_iter()
+            .map(|(kind, seed, image)| {
+                draw(seed, image).map(|bytes| {
+                    serde_json::json!({"kind": kind, "id": format!("{seed:016x}"),
+                        "base64Image": base64::engine::general_purpose::STANDARD.encode(bytes.as_slice())})
+                })
+            })
+            .collect::<Result<Vec<Value>, _>>()
+    })
+    .await;
+    match drawn {
+        Ok(Ok(list)) => Answer::json(200, Value::Array(list)).into_response(),
+        _ => Answer::json(500, serde_json::json!({"message": "image generation failed"})).into_response(),
     }
 }
 
@@ -293,6 +334,7 @@ async fn provider_route(
                     Err(answer) => Handled::Answer(answer),
                 }
             }
+            "credas" => inner.credas.handle(method.as_str(), &segments, &headers, &body),
             _ => inner.idwise.handle(method.as_str(), &segments, &headers, &body),
         }
     };
@@ -315,6 +357,7 @@ async fn provider_route(
             a.into_response()
         }
         Handled::Image { seed, kind, wrap } => image_response(seed, kind, wrap).await,
+        Handled::ImageSet { items } => image_set_response(items).await,
     }
 }
 
@@ -327,6 +370,17 @@ async fn complycube_route(
     body: Bytes,
 ) -> Response {
     provider_route(emu, "complycube", rest, method, uri, headers, body).await
+}
+
+async fn credas_route(
+    State(emu): State<Arc<Emulator>>,
+    Path(rest): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    provider_route(emu, "credas", rest, method, uri, headers, body).await
 }
 
 async fn idwise_route(
@@ -353,7 +407,7 @@ async fn control_cases(State(emu): State<Arc<Emulator>>) -> Response {
         .into_iter()
         .map(|(id, d)| serde_json::json!({"id": id, "system_decision": d}))
         .collect();
-    Answer::json(200, serde_json::json!({"idwise": idwise})).into_response()
+    Answer::json(200, serde_json::json!({"idwise": idwise, "credas": inner.credas.entity_ids()})).into_response()
 }
 
 async fn control_reset(State(emu): State<Arc<Emulator>>) -> Response {
@@ -382,6 +436,7 @@ pub fn router(emu: Arc<Emulator>) -> Router {
     Router::new()
         .route("/complycube/v1/{*rest}", any(complycube_route))
         .route("/idwise/{*rest}", any(idwise_route))
+        .route("/credas/api/v2/ci/{*rest}", any(credas_route))
         .route("/_emulator/decisions", get(control_decisions))
         .route("/_emulator/reset", post(control_reset))
         .route("/_emulator/cases", get(control_cases))

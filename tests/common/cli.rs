@@ -15,10 +15,15 @@ pub struct EmulatorProcess {
 
 impl EmulatorProcess {
     pub fn start(dir: &Path) -> Result<Self, Box<dyn std::error::Error>> {
+        Self::start_with(dir, &[])
+    }
+
+    pub fn start_with(dir: &Path, extra: &[&str]) -> Result<Self, Box<dyn std::error::Error>> {
         let config = dir.join("kycdesk.toml");
         let mut child = Command::new(BIN)
             .args(["emulator", "--listen", "127.0.0.1:0", "--write-config"])
             .arg(&config)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
@@ -40,6 +45,35 @@ impl EmulatorProcess {
 }
 
 impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `kycdesk inbox` process, stopped on drop.
+pub struct InboxProcess {
+    child: Child,
+}
+
+impl InboxProcess {
+    pub fn start(dir: &Path, config: &Path, listen: &str) -> Result<Self, Box<dyn std::error::Error>> {
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(config)
+            .args(["inbox", "--listen", listen])
+            .envs(isolated_env(dir))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let first = BufReader::new(stdout).lines().next().ok_or("inbox printed nothing")??;
+        assert!(first.starts_with("kycdesk inbox listening on http://"), "{first}");
+        Ok(Self { child })
+    }
+}
+
+impl Drop for InboxProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

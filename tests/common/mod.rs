@@ -49,3 +49,24 @@ pub async fn idwise_journeys(emu: &RunningEmulator) -> Result<Vec<(String, Strin
         })
         .unwrap_or_default())
 }
+
+pub fn credas(emu: &RunningEmulator) -> Result<kycdesk::providers::credas::Credas, Box<dyn std::error::Error>> {
+    use kycdesk::providers::SharedHeader;
+    Ok(kycdesk::providers::credas::Credas::new(kycdesk::providers::credas::CredasSettings {
+        base_url: format!("{}/credas/api/v2/ci/", emu.base_url()),
+        api_key: emulator::credas::API_KEY.to_string().into(),
+        webhook_header: Some(SharedHeader {
+            name: reqwest::header::HeaderName::from_static("x-credas-webhook-token"),
+            value: emulator::credas::WEBHOOK_TOKEN.to_string().into(),
+        }),
+    })?)
+}
+
+/// Seeded Credas entity ids.
+pub async fn credas_entities(emu: &RunningEmulator) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let cases: serde_json::Value = reqwest::get(format!("{}/_emulator/cases", emu.base_url())).await?.json().await?;
+    Ok(cases["credas"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
+        .unwrap_or_default())
+}

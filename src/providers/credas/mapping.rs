@@ -8,8 +8,18 @@ use crate::domain::{
 use chrono::{DateTime, NaiveDateTime, Utc};
 
 /// Active-check `status` (documented for Right to Work/Rent; assumed for all).
-const ACTIVE_CHECK_STATUS: [&str; 10] =
-    ["?", "Pass", "Requested", "ActionRequired", "Fail", "NotPerformed", "Refer", "UnderReview", "Complete", "AwaitingData"];
+const ACTIVE_CHECK_STATUS: [&str; 10] = [
+    "?",
+    "Pass",
+    "Requested",
+    "ActionRequired",
+    "Fail",
+    "NotPerformed",
+    "Refer",
+    "UnderReview",
+    "Complete",
+    "AwaitingData",
+];
 
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
@@ -85,7 +95,11 @@ fn why_referred(entry: &wire::IdentityVerification) -> String {
             _ => k.clone(),
         })
         .collect();
-    if parts.is_empty() { format!("overall {}", assumptions::result_name(entry.overall_result.unwrap_or(-1))) } else { parts.join(", ") }
+    if parts.is_empty() {
+        format!("overall {}", assumptions::result_name(entry.overall_result.unwrap_or(-1)))
+    } else {
+        parts.join(", ")
+    }
 }
 
 pub fn queue_entries(summary: &wire::Summary) -> (Vec<QueueEntry>, Vec<CaseRef>) {
@@ -235,7 +249,8 @@ pub fn case(
         });
     }
     for c in active_checks.iter().filter(|c| c.idv_entry_id.as_deref().is_none_or(|e| e == entry.entry_id)) {
-        let status = c.status.and_then(|s| usize::try_from(s).ok()).and_then(|s| ACTIVE_CHECK_STATUS.get(s)).unwrap_or(&"?");
+        let status =
+            c.status.and_then(|s| usize::try_from(s).ok()).and_then(|s| ACTIVE_CHECK_STATUS.get(s)).unwrap_or(&"?");
         rules.push(RuleResult {
             name: SafeText::new(&format!("Active check: {}", c.name.as_deref().unwrap_or("check"))),
             outcome: match *status {
