@@ -2,34 +2,16 @@
 
 mod common;
 
-use chrono::Utc;
-use common::{TestResult, complycube, start_emulator};
-use kycdesk::domain::{CaseRef, Decision, LivenessResult, ProviderId, TargetId, Verdict};
+use common::{TestResult, complycube, decision, recorded_decisions, start_emulator};
+use kycdesk::domain::{CaseRef, LivenessResult, ProviderId, TargetId, Verdict};
 use kycdesk::emulator::complycube::{LIVE_KEY, TEST_KEY};
 use kycdesk::providers::complycube::KeyMode;
 use kycdesk::providers::{MediaFormat, Provider, ProviderError};
 use serde_json::{Value, json};
 
-fn decision(case_ref: &CaseRef, target: TargetId, verdict: Verdict, reason: &str) -> Decision {
-    Decision {
-        id: format!("d-{}", case_ref.key),
-        case_ref: case_ref.clone(),
-        target,
-        verdict,
-        reason: reason.into(),
-        reason_codes: vec![],
-        analyst: "ana".into(),
-        created_at: Utc::now(),
-    }
-}
-
 async fn referred_of_type(cc: &impl Provider, check_type: &str) -> Result<Vec<CaseRef>, ProviderError> {
     let scan = cc.pending(None).await?;
     Ok(scan.referred.into_iter().filter(|e| e.check_type.as_str() == check_type).map(|e| e.case_ref).collect())
-}
-
-async fn decisions(base: &str) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
-    Ok(reqwest::get(format!("{base}/_emulator/decisions")).await?.json().await?)
 }
 
 #[tokio::test]
@@ -121,7 +103,7 @@ async fn verify_identity_sends_confirmed_with_comment() -> TestResult {
     let receipt = cc.decide(&d).await?;
     assert_eq!(receipt.calls.len(), 1);
     assert!(!receipt.escalate);
-    let seen = decisions(&emu.base_url()).await?;
+    let seen = recorded_decisions(&emu.base_url()).await?;
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0]["method"], "POST");
     assert_eq!(seen[0]["path"], format!("/v1/checks/{}/validate", r.key));
@@ -145,7 +127,7 @@ async fn reject_document_with_reasons_and_refer() -> TestResult {
     let refer = decision(&refs[1], TargetId::Case, Verdict::Refer, "Needs a second look at the MRZ.");
     let receipt = cc.decide(&refer).await?;
     assert!(receipt.escalate, "refer escalates locally too");
-    let seen = decisions(&emu.base_url()).await?;
+    let seen = recorded_decisions(&emu.base_url()).await?;
     assert_eq!(
         seen[0]["body"],
         json!({"outcome": "rejected", "rejectionReasons": ["document_has_expired"], "comment": "Expired in 2024."})
@@ -163,7 +145,7 @@ async fn screening_decisions_go_per_match() -> TestResult {
     // Verify = every hit dismissed as a false positive.
     let clear = decision(&refs[0], TargetId::Case, Verdict::Verify, "Namesakes: different DOB and country.");
     assert_eq!(cc.decide(&clear).await?.calls.len(), case.screening.len());
-    let seen = decisions(&emu.base_url()).await?;
+    let seen = recorded_decisions(&emu.base_url()).await?;
     for (hit, call) in case.screening.iter().zip(&seen) {
         assert_eq!(
             call["body"],
@@ -177,7 +159,7 @@ async fn screening_decisions_go_per_match() -> TestResult {
     let true_match =
         decision(&refs[1], TargetId::Hit(hit.clone()), Verdict::TrueMatch, "Same person: DOB and photo match.");
     cc.decide(&true_match).await?;
-    let last = decisions(&emu.base_url()).await?.pop().ok_or("decision")?;
+    let last = recorded_decisions(&emu.base_url()).await?.pop().ok_or("decision")?;
     assert_eq!(last["body"]["outcome"], "confirmed");
     assert_eq!(last["body"]["matchId"], hit);
     let after = cc.check(&refs[1].key).await?;
@@ -199,7 +181,7 @@ async fn a_long_reason_is_refused_before_sending() -> TestResult {
         Err(e @ ProviderError::Refused { .. }) => assert!(e.to_string().contains("4000"), "{e}"),
         other => return Err(format!("expected a refusal, got {other:?}").into()),
     }
-    assert!(decisions(&emu.base_url()).await?.is_empty(), "nothing was sent");
+    assert!(recorded_decisions(&emu.base_url()).await?.is_empty(), "nothing was sent");
     Ok(())
 }
 
@@ -322,7 +304,7 @@ async fn emulator_enforces_the_documented_rules() -> TestResult {
     // Re-validating overwrites (retries are harmless).
     assert_eq!(validate(&identity, json!({"outcome": "confirmed"})).await?.status(), 200);
     // Every decision request is recorded, refused ones included, in order.
-    let seen = decisions(&emu.base_url()).await?;
+    let seen = recorded_decisions(&emu.base_url()).await?;
     assert_eq!(seen.len(), 11);
     assert_eq!(seen[0]["status"], 400);
     assert_eq!(seen[10]["status"], 200);
@@ -336,6 +318,6 @@ async fn emulator_enforces_the_documented_rules() -> TestResult {
     assert!(limited > 0, "a burst of 12 on a test key is limited");
 
     http.post(format!("{}/_emulator/reset", emu.base_url())).send().await?;
-    assert!(decisions(&emu.base_url()).await?.is_empty());
+    assert!(recorded_decisions(&emu.base_url()).await?.is_empty());
     Ok(())
 }

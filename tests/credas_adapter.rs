@@ -2,9 +2,8 @@
 
 mod common;
 
-use chrono::Utc;
-use common::{TestResult, credas, credas_entities, start_emulator};
-use kycdesk::domain::{Case, CaseRef, Decision, ProviderId, TargetId, Verdict};
+use common::{TestResult, credas, credas_entities, decision, recorded_decisions, start_emulator};
+use kycdesk::domain::{Case, CaseRef, ProviderId, TargetId, Verdict};
 use kycdesk::emulator::credas::{API_KEY, WEBHOOK_TOKEN};
 use kycdesk::providers::credas::Credas;
 use kycdesk::providers::{MediaFormat, Provider, ProviderError, Providers, WebhookError};
@@ -13,19 +12,6 @@ use kycdesk::store::{Evidence, SqliteStore, Store};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use std::sync::Arc;
-
-fn decision(case_ref: &CaseRef, target: TargetId, verdict: Verdict, reason: &str) -> Decision {
-    Decision {
-        id: format!("d-{}-{}", case_ref.key, verdict.as_str()),
-        case_ref: case_ref.clone(),
-        target,
-        verdict,
-        reason: reason.into(),
-        reason_codes: vec![],
-        analyst: "ana".into(),
-        created_at: Utc::now(),
-    }
-}
 
 async fn referred_cases(
     emu: &kycdesk::emulator::RunningEmulator,
@@ -38,10 +24,6 @@ async fn referred_cases(
         }
     }
     Ok(out)
-}
-
-async fn decisions(base: &str) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
-    Ok(reqwest::get(format!("{base}/_emulator/decisions")).await?.json().await?)
 }
 
 fn element(case: &Case, prefix: &str) -> Option<String> {
@@ -119,7 +101,7 @@ async fn element_decisions_hit_the_documented_paths() -> TestResult {
     let refer =
         decision(&document_case.case_ref, TargetId::Element(key.clone()), Verdict::Refer, "Second pair of eyes.");
     assert!(c.decide(&refer).await?.escalate, "refer is native and escalates locally too");
-    let seen = decisions(&emu.base_url()).await?;
+    let seen = recorded_decisions(&emu.base_url()).await?;
     assert_eq!(seen[0]["method"], "PUT");
     assert_eq!(seen[0]["path"], format!("/api/v2/ci/entities/{entity}/idv-entries/{entry}/verify-liveness"));
     assert_eq!(seen[0]["body"], json!({"reason": "Selfie checked by hand."}));
@@ -145,7 +127,7 @@ async fn whole_case_verdict_is_one_decision_with_an_audit_record_per_call() -> T
     let sender = Sender::new(Arc::clone(&store), providers);
     let delivered = sender.deliver_now(&d.id).await?;
     assert!(matches!(delivered, Some(Delivery::Sent { .. })), "{delivered:?}");
-    let seen = decisions(&emu.base_url()).await?;
+    let seen = recorded_decisions(&emu.base_url()).await?;
     assert_eq!(seen.len(), 2);
     assert!(seen[0]["path"].as_str().is_some_and(|p| p.ends_with("/reject-liveness")));
     assert!(seen[1]["path"].as_str().is_some_and(|p| p.ends_with("/non-biometic-documents/review")));

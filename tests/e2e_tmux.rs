@@ -9,6 +9,16 @@ use serde_json::{Value, json};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
+/// The demo shows where its emulator listens in the title bar.
+fn emulator_url(screen: &str) -> Result<String, Box<dyn std::error::Error>> {
+    Ok(screen
+        .split("emulator at ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .ok_or("no emulator address on screen")?
+        .to_string())
+}
+
 /// Opens the first case of the queue whose row satisfies `pred`; returns its id.
 fn open_first_row(
     tmux: &Tmux,
@@ -56,12 +66,7 @@ fn demo_verify_reaches_the_emulator_with_the_reason() -> R {
     let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
     // ComplyCube's 6 by polling, IDWise's and Credas's 6 each through the in-process inbox.
     let screen = tmux.wait_for("the whole demo queue", |s| s.contains("18 pending"))?;
-    let url = screen
-        .split("emulator at ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .ok_or("no emulator address on screen")?
-        .to_string();
+    let url = emulator_url(&screen)?;
 
     let id = open_first_identity_case(&tmux)?;
     tmux.wait_for("the images", |s| s.contains('▀') || s.contains('▄'))?;
@@ -144,12 +149,7 @@ fn demo_idwise_resubmission_names_the_failed_step() -> R {
     env.push(("KYCDESK_IMAGES".into(), "off".into()));
     let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
     let screen = tmux.wait_for("the whole demo queue", |s| s.contains("18 pending"))?;
-    let url = screen
-        .split("emulator at ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .ok_or("no emulator address on screen")?
-        .to_string();
+    let url = emulator_url(&screen)?;
     // A journey whose selfie failed liveness: its selfie step (3) failed.
     let id = open_first_row(&tmux, "idwise", |row| row.starts_with("IDWise") && row.contains(" FACE_"))?;
     tmux.wait_for("the liveness code", |s| s.contains("NOT LIVE"))?;

@@ -2,26 +2,12 @@
 
 mod common;
 
-use chrono::Utc;
-use common::{TestResult, idwise, idwise_journeys, start_emulator};
-use kycdesk::domain::{Case, CaseRef, Decision, LivenessResult, ProviderId, RuleOutcome, TargetId, Verdict};
+use common::{TestResult, decision, idwise, idwise_journeys, recorded_decisions, start_emulator};
+use kycdesk::domain::{Case, CaseRef, LivenessResult, ProviderId, RuleOutcome, TargetId, Verdict};
 use kycdesk::emulator::idwise::{API_KEY, API_SECRET};
 use kycdesk::providers::idwise::IdWise;
 use kycdesk::providers::{MediaFormat, Provider, ProviderError, WebhookError};
 use serde_json::{Value, json};
-
-fn decision(id: &str, verdict: Verdict, reason: &str) -> Decision {
-    Decision {
-        id: format!("d-{id}"),
-        case_ref: CaseRef::new(ProviderId::IdWise, id),
-        target: TargetId::Case,
-        verdict,
-        reason: reason.into(),
-        reason_codes: vec![],
-        analyst: "ana".into(),
-        created_at: Utc::now(),
-    }
-}
 
 async fn referred_cases(
     emu: &kycdesk::emulator::RunningEmulator,
@@ -34,10 +20,6 @@ async fn referred_cases(
         }
     }
     Ok(out)
-}
-
-async fn decisions(base: &str) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
-    Ok(reqwest::get(format!("{base}/_emulator/decisions")).await?.json().await?)
 }
 
 #[tokio::test]
@@ -103,15 +85,30 @@ async fn approve_reject_and_local_refer() -> TestResult {
     let iw = idwise(&emu)?;
     let ids: Vec<String> =
         idwise_journeys(&emu).await?.into_iter().filter(|(_, d)| d == "Refer").map(|(id, _)| id).collect();
-    let approve = decision(&ids[0], Verdict::Verify, "Glare only; the face matches.");
+    let approve = decision(
+        &CaseRef::new(ProviderId::IdWise, ids[0].clone()),
+        TargetId::Case,
+        Verdict::Verify,
+        "Glare only; the face matches.",
+    );
     assert_eq!(iw.decide(&approve).await?.calls.len(), 1);
     assert!(iw.reconcile(&approve).await?);
-    let reject = decision(&ids[1], Verdict::Reject, "Expired passport.");
+    let reject = decision(
+        &CaseRef::new(ProviderId::IdWise, ids[1].clone()),
+        TargetId::Case,
+        Verdict::Reject,
+        "Expired passport.",
+    );
     iw.decide(&reject).await?;
-    let refer = decision(&ids[2], Verdict::Refer, "Senior review please.");
+    let refer = decision(
+        &CaseRef::new(ProviderId::IdWise, ids[2].clone()),
+        TargetId::Case,
+        Verdict::Refer,
+        "Senior review please.",
+    );
     let receipt = iw.decide(&refer).await?;
     assert!(receipt.calls.is_empty() && receipt.escalate, "IDWise has no refer: local escalation");
-    let seen = decisions(&emu.base_url()).await?;
+    let seen = recorded_decisions(&emu.base_url()).await?;
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0]["path"], format!("/journey/v2/manual-review/{}", ids[0]));
     assert_eq!(seen[0]["body"], json!({"new_decision": "Approved", "comment": "Glare only; the face matches."}));
@@ -130,9 +127,14 @@ async fn resubmission_names_every_failed_step() -> TestResult {
     let live_fail =
         cases.iter().find(|c| c.selfie.as_ref().is_some_and(|s| s.liveness.code.is_some())).ok_or("liveness")?;
     let id = live_fail.case_ref.key.clone();
-    let resubmit = decision(&id, Verdict::Resubmit, "Retake the selfie further from the camera.");
+    let resubmit = decision(
+        &CaseRef::new(ProviderId::IdWise, id.clone()),
+        TargetId::Case,
+        Verdict::Resubmit,
+        "Retake the selfie further from the camera.",
+    );
     iw.decide(&resubmit).await?;
-    let seen = decisions(&emu.base_url()).await?;
+    let seen = recorded_decisions(&emu.base_url()).await?;
     assert_eq!(
         seen[0]["body"],
         json!({"new_decision": "Resubmission Requested", "comment": "Retake the selfie further from the camera.",
@@ -141,7 +143,14 @@ async fn resubmission_names_every_failed_step() -> TestResult {
     assert!(iw.reconcile(&resubmit).await?, "the journey went back to Incomplete");
     // An AML-only referral has no failed step: nothing to resubmit, refused before sending.
     let aml = cases.iter().find(|c| !c.screening.is_empty()).ok_or("aml")?;
-    let err = iw.decide(&decision(&aml.case_ref.key, Verdict::Resubmit, "x")).await;
+    let err = iw
+        .decide(&decision(
+            &CaseRef::new(ProviderId::IdWise, aml.case_ref.key.clone()),
+            TargetId::Case,
+            Verdict::Resubmit,
+            "x",
+        ))
+        .await;
     assert!(matches!(err, Err(ProviderError::Refused { .. })), "{err:?}");
     Ok(())
 }

@@ -361,37 +361,16 @@ async fn provider_route(
     }
 }
 
-async fn complycube_route(
-    State(emu): State<Arc<Emulator>>,
-    Path(rest): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    provider_route(emu, "complycube", rest, method, uri, headers, body).await
-}
-
-async fn credas_route(
-    State(emu): State<Arc<Emulator>>,
-    Path(rest): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    provider_route(emu, "credas", rest, method, uri, headers, body).await
-}
-
-async fn idwise_route(
-    State(emu): State<Arc<Emulator>>,
-    Path(rest): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    provider_route(emu, "idwise", rest, method, uri, headers, body).await
+/// The route of one provider's API.
+fn provider(name: &'static str) -> axum::routing::MethodRouter<Arc<Emulator>> {
+    any(
+        move |State(emu): State<Arc<Emulator>>,
+              Path(rest): Path<String>,
+              method: Method,
+              uri: Uri,
+              headers: HeaderMap,
+              body: Bytes| provider_route(emu, name, rest, method, uri, headers, body),
+    )
 }
 
 async fn control_decisions(State(emu): State<Arc<Emulator>>) -> Response {
@@ -434,9 +413,9 @@ async fn control_faults(State(emu): State<Arc<Emulator>>) -> Response {
 
 pub fn router(emu: Arc<Emulator>) -> Router {
     Router::new()
-        .route("/complycube/v1/{*rest}", any(complycube_route))
-        .route("/idwise/{*rest}", any(idwise_route))
-        .route("/credas/api/v2/ci/{*rest}", any(credas_route))
+        .route("/complycube/v1/{*rest}", provider("complycube"))
+        .route("/idwise/{*rest}", provider("idwise"))
+        .route("/credas/api/v2/ci/{*rest}", provider("credas"))
         .route("/_emulator/decisions", get(control_decisions))
         .route("/_emulator/reset", post(control_reset))
         .route("/_emulator/cases", get(control_cases))

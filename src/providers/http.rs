@@ -161,6 +161,36 @@ impl ProviderHttp {
         }
     }
 
+    /// Sends a request and requires a 2xx; anything else becomes an error, with
+    /// `read_error` taking the provider's words from the body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        json_body: Option<Vec<u8>>,
+        what: &str,
+        read_error: fn(&[u8]) -> super::ErrorParts,
+    ) -> Result<HttpResponse, ProviderError> {
+        let response = self.send(&HttpRequest { method, path, json_body }).await?;
+        if response.status.is_success() {
+            Ok(response)
+        } else {
+            Err(super::status_error(self.provider, response.status.as_u16(), what, read_error(&response.body)))
+        }
+    }
+
+    /// GETs a JSON document.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        what: &str,
+        read_error: fn(&[u8]) -> super::ErrorParts,
+    ) -> Result<T, ProviderError> {
+        let response = self.call(Method::GET, path, None, what, read_error).await?;
+        serde_json::from_slice(&response.body)
+            .map_err(|e| ProviderError::Decode { provider: self.provider, detail: format!("{what}: {e}") })
+    }
+
     async fn attempt(&self, request: &HttpRequest<'_>, url: Url) -> Result<HttpResponse, AttemptError> {
         self.limiter.until_ready().await;
         let mut builder = self.client.request(request.method.clone(), url).headers(self.auth_headers.clone());

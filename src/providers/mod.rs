@@ -7,7 +7,9 @@ pub mod credas;
 pub mod http;
 pub mod idwise;
 
-use crate::domain::{Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, QueueEntry, Receipt, SafeText};
+use crate::domain::{
+    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, QueueEntry, Receipt, SafeText,
+};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -83,6 +85,49 @@ pub fn body_digest(body: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(body))
 }
 
+/// What a provider's error body says, in the parts they all have in some form.
+#[derive(Debug, Default)]
+pub struct ErrorParts {
+    pub kind: Option<String>,
+    pub message: Option<String>,
+    pub param: Option<String>,
+}
+
+/// A provider's non-success answer as an error: the status decides the kind, the body
+/// gives the words.
+pub fn status_error(provider: ProviderId, status: u16, what: &str, parts: ErrorParts) -> ProviderError {
+    let message = SafeText::new(parts.message.as_deref().filter(|m| !m.trim().is_empty()).unwrap_or("(no message)"));
+    match status {
+        401 | 403 => ProviderError::Auth { provider, status, message },
+        404 => ProviderError::NotFound { provider, what: what.to_string() },
+        _ => ProviderError::Api {
+            provider,
+            status,
+            kind: SafeText::new(parts.kind.as_deref().unwrap_or("error")),
+            message,
+            param: parts.param.as_deref().map(SafeText::new),
+        },
+    }
+}
+
+/// The reason rules every provider shares: present, and within what it accepts.
+pub fn check_reason(provider: ProviderId, reason: &str, max_chars: usize) -> Result<(), ProviderError> {
+    if reason.trim().is_empty() {
+        return Err(ProviderError::Refused { provider, reason: "a decision needs a reason".into() });
+    }
+    let chars = reason.chars().count();
+    if chars > max_chars {
+        return Err(ProviderError::Refused {
+            provider,
+            reason: format!(
+                "the reason is {chars} characters; {} accepts at most {max_chars}",
+                provider.display_name()
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// A static header a deployment configures on a provider's webhooks, where the provider
 /// documents no signature.
 pub struct SharedHeader {
@@ -145,8 +190,11 @@ impl MediaFormat {
 pub trait Provider: Send + Sync {
     fn id(&self) -> ProviderId;
     fn capabilities(&self) -> &Capabilities;
-    /// List-capable providers: what needs review since `since`. Others return an empty scan.
-    async fn pending(&self, since: Option<DateTime<Utc>>) -> Result<PendingScan, ProviderError>;
+    /// List-capable providers: what needs review since `since`. The others list nothing:
+    /// the inbox feeds their queue.
+    async fn pending(&self, since: Option<DateTime<Utc>>) -> Result<PendingScan, ProviderError> {
+        Ok(PendingScan { watermark: since, ..PendingScan::default() })
+    }
     /// The case, mapped and sanitised.
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError>;
     async fn media(&self, media: &MediaRef) -> Result<MediaBytes, ProviderError>;
@@ -188,6 +236,18 @@ impl Providers {
     pub fn require(&self, id: ProviderId) -> Result<&Arc<dyn Provider>, ProviderError> {
         self.get(id)
             .ok_or(ProviderError::Config { provider: id, detail: "not configured in this kycdesk config".into() })
+    }
+}
+
+impl CallRecord {
+    /// What a delivered call looked like, for the outbox and the audit log.
+    pub fn of(method: &str, path: String, response: &http::HttpResponse) -> Self {
+        CallRecord {
+            method: method.to_string(),
+            path,
+            status: response.status.as_u16(),
+            answer: SafeText::new(&String::from_utf8_lossy(&response.body)).one_line(),
+        }
     }
 }
 

@@ -70,3 +70,27 @@ pub async fn credas_entities(emu: &RunningEmulator) -> Result<Vec<String>, Box<d
         .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
         .unwrap_or_default())
 }
+
+/// A decision as an analyst would make it.
+pub fn decision(
+    case_ref: &kycdesk::domain::CaseRef,
+    target: kycdesk::domain::TargetId,
+    verdict: kycdesk::domain::Verdict,
+    reason: &str,
+) -> kycdesk::domain::Decision {
+    kycdesk::domain::Decision {
+        id: format!("d-{}-{}", case_ref.key, verdict.as_str()),
+        case_ref: case_ref.clone(),
+        target,
+        verdict,
+        reason: reason.into(),
+        reason_codes: vec![],
+        analyst: "ana".into(),
+        created_at: chrono::Utc::now(),
+    }
+}
+
+/// Every decision request the emulator received.
+pub async fn recorded_decisions(base: &str) -> Result<Vec<serde_json::Value>, Box<dyn std::error::Error>> {
+    Ok(reqwest::get(format!("{base}/_emulator/decisions")).await?.json().await?)
+}

@@ -4,8 +4,10 @@ pub mod assumptions;
 mod mapping;
 pub mod wire;
 
-use super::http::{HttpRequest, HttpResponse, HttpSettings, ProviderHttp};
-use super::{MediaBytes, MediaFormat, PendingScan, Provider, ProviderError, WebhookError, WebhookEvent};
+use super::http::{HttpSettings, ProviderHttp};
+use super::{
+    ErrorParts, MediaBytes, MediaFormat, PendingScan, Provider, ProviderError, WebhookError, WebhookEvent, check_reason,
+};
 use crate::domain::{
     CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, ReasonCode, Receipt, SafeText, TargetId,
     Verdict,
@@ -183,30 +185,8 @@ impl ComplyCube {
         Ok(Self { http, capabilities, webhook_secret: settings.webhook_secret })
     }
 
-    fn error_from(&self, response: &HttpResponse, what: &str) -> ProviderError {
-        let body: wire::ErrorBody = serde_json::from_slice(&response.body).unwrap_or_default();
-        let status = response.status.as_u16();
-        let message = SafeText::new(body.message.as_deref().unwrap_or("(no message)"));
-        match status {
-            401 | 403 => ProviderError::Auth { provider: ID, status, message },
-            404 => ProviderError::NotFound { provider: ID, what: what.to_string() },
-            _ => ProviderError::Api {
-                provider: ID,
-                status,
-                kind: SafeText::new(body.kind.as_deref().unwrap_or("error")),
-                message,
-                param: body.param.as_deref().map(SafeText::new),
-            },
-        }
-    }
-
     async fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T, ProviderError> {
-        let response = self.http.send(&HttpRequest { method: Method::GET, path, json_body: None }).await?;
-        if !response.status.is_success() {
-            return Err(self.error_from(&response, what));
-        }
-        serde_json::from_slice(&response.body)
-            .map_err(|e| ProviderError::Decode { provider: ID, detail: format!("{what}: {e}") })
+        self.http.get_json(path, what, error_parts).await
     }
 
     pub async fn check(&self, id: &str) -> Result<wire::Check, ProviderError> {
@@ -217,18 +197,15 @@ impl ComplyCube {
         let body = serde_json::to_vec(&call.body)
             .map_err(|e| ProviderError::Refused { provider: ID, reason: format!("cannot encode request: {e}") })?;
         let path = format!("checks/{}/validate", path_segment(&call.check_id)?);
-        let response =
-            self.http.send(&HttpRequest { method: Method::POST, path: &path, json_body: Some(body) }).await?;
-        if !response.status.is_success() {
-            return Err(self.error_from(&response, "check"));
-        }
-        Ok(CallRecord {
-            method: "POST".into(),
-            path: format!("/v1/{path}"),
-            status: response.status.as_u16(),
-            answer: SafeText::new(&String::from_utf8_lossy(&response.body)).one_line(),
-        })
+        let response = self.http.call(Method::POST, &path, Some(body), "check", error_parts).await?;
+        Ok(CallRecord::of("POST", format!("/v1/{path}"), &response))
     }
+}
+
+/// `{type, message, param}` (documented).
+fn error_parts(body: &[u8]) -> ErrorParts {
+    let e: wire::ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    ErrorParts { kind: e.kind, message: e.message, param: e.param }
 }
 
 /// Ids go into URL paths; anything but a plain id is refused rather than escaped.
@@ -313,20 +290,7 @@ impl Provider for ComplyCube {
     }
 
     fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError> {
-        let chars = decision.reason.chars().count();
-        if chars > assumptions::MAX_COMMENT_CHARS {
-            return Err(ProviderError::Refused {
-                provider: ID,
-                reason: format!(
-                    "the reason is {chars} characters; ComplyCube accepts at most {}",
-                    assumptions::MAX_COMMENT_CHARS
-                ),
-            });
-        }
-        if decision.reason.trim().is_empty() {
-            return Err(ProviderError::Refused { provider: ID, reason: "a decision needs a reason".into() });
-        }
-        Ok(())
+        check_reason(ID, &decision.reason, assumptions::MAX_COMMENT_CHARS)
     }
 
     async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError> {

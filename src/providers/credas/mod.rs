@@ -4,17 +4,16 @@ pub mod assumptions;
 mod mapping;
 pub mod wire;
 
-use super::http::{HttpRequest, HttpResponse, HttpSettings, ProviderHttp};
+use super::http::{HttpSettings, ProviderHttp};
 use super::{
-    MediaBytes, MediaFormat, PendingScan, Provider, ProviderError, SharedHeader, WebhookError, WebhookEvent,
-    check_shared_header,
+    ErrorParts, MediaBytes, MediaFormat, PendingScan, Provider, ProviderError, SharedHeader, WebhookError,
+    WebhookEvent, check_reason, check_shared_header,
 };
 use crate::domain::{
     CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
 };
 use async_trait::async_trait;
 use base64::Engine;
-use chrono::{DateTime, Utc};
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName};
 use secrecy::{ExposeSecret, SecretString};
@@ -43,6 +42,12 @@ fn guid(id: &str) -> Result<&str, ProviderError> {
     } else {
         Err(ProviderError::Decode { provider: ID, detail: format!("'{}' is not a Credas id", SafeText::new(id)) })
     }
+}
+
+/// Error bodies are undocumented: the status decides, the raw text explains.
+fn error_parts(body: &[u8]) -> ErrorParts {
+    let text = String::from_utf8_lossy(body).trim().to_string();
+    ErrorParts { kind: None, message: Some(text), param: None }
 }
 
 /// One call a decision makes.
@@ -130,25 +135,8 @@ impl Credas {
         })
     }
 
-    /// Error bodies are undocumented: the status decides, the raw text explains.
-    fn error_from(&self, response: &HttpResponse, what: &str) -> ProviderError {
-        let status = response.status.as_u16();
-        let text = String::from_utf8_lossy(&response.body);
-        let message = SafeText::new(if text.trim().is_empty() { "(no description)" } else { text.trim() });
-        match status {
-            401 | 403 => ProviderError::Auth { provider: ID, status, message },
-            404 => ProviderError::NotFound { provider: ID, what: what.into() },
-            _ => ProviderError::Api { provider: ID, status, kind: SafeText::new("error"), message, param: None },
-        }
-    }
-
     async fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T, ProviderError> {
-        let response = self.http.send(&HttpRequest { method: Method::GET, path, json_body: None }).await?;
-        if !response.status.is_success() {
-            return Err(self.error_from(&response, what));
-        }
-        serde_json::from_slice(&response.body)
-            .map_err(|e| ProviderError::Decode { provider: ID, detail: format!("{what}: {e}") })
+        self.http.get_json(path, what, error_parts).await
     }
 
     pub async fn summary(&self, entity: &str) -> Result<wire::Summary, ProviderError> {
@@ -192,11 +180,6 @@ impl Provider for Credas {
         &self.capabilities
     }
 
-    /// No list endpoint: the inbox feeds the queue.
-    async fn pending(&self, since: Option<DateTime<Utc>>) -> Result<PendingScan, ProviderError> {
-        Ok(PendingScan { watermark: since, ..PendingScan::default() })
-    }
-
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
         let (entity_id, _) = Self::parts(case_ref)?;
         let entity: wire::Entity = self.get(&format!("entities/{entity_id}"), "entity").await?;
@@ -230,19 +213,7 @@ impl Provider for Credas {
     }
 
     fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError> {
-        let chars = decision.reason.chars().count();
-        if decision.reason.trim().is_empty() {
-            return Err(ProviderError::Refused { provider: ID, reason: "a decision needs a reason".into() });
-        }
-        if chars > assumptions::MAX_REASON_CHARS {
-            return Err(ProviderError::Refused {
-                provider: ID,
-                reason: format!(
-                    "the reason is {chars} characters; kycdesk sends Credas at most {}",
-                    assumptions::MAX_REASON_CHARS
-                ),
-            });
-        }
+        check_reason(ID, &decision.reason, assumptions::MAX_REASON_CHARS)?;
         if !matches!(decision.verdict, Verdict::Verify | Verdict::Reject | Verdict::Refer) {
             return Err(ProviderError::Refused {
                 provider: ID,
@@ -276,16 +247,8 @@ impl Provider for Credas {
             let body = serde_json::to_vec(&call.body)
                 .map_err(|e| ProviderError::Refused { provider: ID, reason: format!("cannot encode request: {e}") })?;
             let response =
-                self.http.send(&HttpRequest { method: Method::PUT, path: &call.path, json_body: Some(body) }).await?;
-            if !response.status.is_success() {
-                return Err(self.error_from(&response, "IDV entry element"));
-            }
-            records.push(CallRecord {
-                method: "PUT".into(),
-                path: format!("/api/v2/ci/{}", call.path),
-                status: response.status.as_u16(),
-                answer: SafeText::new(&String::from_utf8_lossy(&response.body)).one_line(),
-            });
+                self.http.call(Method::PUT, &call.path, Some(body), "IDV entry element", error_parts).await?;
+            records.push(CallRecord::of("PUT", format!("/api/v2/ci/{}", call.path), &response));
         }
         Ok(Receipt { calls: records, escalate: decision.verdict == Verdict::Refer })
     }

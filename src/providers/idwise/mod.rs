@@ -4,17 +4,16 @@ pub mod assumptions;
 mod mapping;
 pub mod wire;
 
-use super::http::{HttpRequest, HttpResponse, HttpSettings, ProviderHttp};
+use super::http::{HttpSettings, ProviderHttp};
 use super::{
-    MediaBytes, MediaFormat, PendingScan, Provider, ProviderError, SharedHeader, WebhookError, WebhookEvent,
-    check_shared_header,
+    ErrorParts, MediaBytes, MediaFormat, PendingScan, Provider, ProviderError, SharedHeader, WebhookError,
+    WebhookEvent, check_reason, check_shared_header,
 };
 use crate::domain::{
     CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
 };
 use async_trait::async_trait;
 use base64::Engine;
-use chrono::{DateTime, Utc};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use secrecy::{ExposeSecret, SecretString};
@@ -67,6 +66,12 @@ fn path_segment(id: &str) -> Result<&str, ProviderError> {
     } else {
         Err(ProviderError::Decode { provider: ID, detail: format!("'{}' is not an IDWise id", SafeText::new(id)) })
     }
+}
+
+/// `{success: false, message, error_code}` (documented).
+fn error_parts(body: &[u8]) -> ErrorParts {
+    let e: wire::ErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    ErrorParts { kind: e.error_code, message: e.message, param: None }
 }
 
 /// The manual review a decision means; `failed_steps` come from the journey summary.
@@ -129,30 +134,8 @@ impl IdWise {
         })
     }
 
-    fn error_from(&self, response: &HttpResponse, what: &str) -> ProviderError {
-        let body: wire::ErrorBody = serde_json::from_slice(&response.body).unwrap_or_default();
-        let status = response.status.as_u16();
-        let message = SafeText::new(body.message.as_deref().unwrap_or("(no message)"));
-        match status {
-            401 | 403 => ProviderError::Auth { provider: ID, status, message },
-            404 => ProviderError::NotFound { provider: ID, what: what.into() },
-            _ => ProviderError::Api {
-                provider: ID,
-                status,
-                kind: SafeText::new(body.error_code.as_deref().unwrap_or("error")),
-                message,
-                param: None,
-            },
-        }
-    }
-
     async fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T, ProviderError> {
-        let response = self.http.send(&HttpRequest { method: Method::GET, path, json_body: None }).await?;
-        if !response.status.is_success() {
-            return Err(self.error_from(&response, what));
-        }
-        serde_json::from_slice(&response.body)
-            .map_err(|e| ProviderError::Decode { provider: ID, detail: format!("{what}: {e}") })
+        self.http.get_json(path, what, error_parts).await
     }
 
     pub async fn journey(&self, id: &str) -> Result<wire::Journey, ProviderError> {
@@ -204,11 +187,6 @@ impl Provider for IdWise {
         &self.capabilities
     }
 
-    /// IDWise has no list endpoint: the inbox feeds the queue.
-    async fn pending(&self, since: Option<DateTime<Utc>>) -> Result<PendingScan, ProviderError> {
-        Ok(PendingScan { watermark: since, ..PendingScan::default() })
-    }
-
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
         let journey = self.journey(&case_ref.key).await?;
         let spot = self.spot_check(&case_ref.key).await?;
@@ -217,10 +195,7 @@ impl Provider for IdWise {
 
     async fn media(&self, media: &MediaRef) -> Result<MediaBytes, ProviderError> {
         let path = assumptions::image_path(path_segment(&media.key)?);
-        let response = self.http.send(&HttpRequest { method: Method::GET, path: &path, json_body: None }).await?;
-        if !response.status.is_success() {
-            return Err(self.error_from(&response, "image"));
-        }
+        let response = self.http.call(Method::GET, &path, None, "image", error_parts).await?;
         let format = MediaFormat::sniff(&response.body).ok_or_else(|| ProviderError::Decode {
             provider: ID,
             detail: "image is neither JPEG, PNG nor PDF".into(),
@@ -229,19 +204,7 @@ impl Provider for IdWise {
     }
 
     fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError> {
-        let chars = decision.reason.chars().count();
-        if decision.reason.trim().is_empty() {
-            return Err(ProviderError::Refused { provider: ID, reason: "a decision needs a reason".into() });
-        }
-        if chars > assumptions::MAX_COMMENT_CHARS {
-            return Err(ProviderError::Refused {
-                provider: ID,
-                reason: format!(
-                    "the reason is {chars} characters; kycdesk sends IDWise at most {}",
-                    assumptions::MAX_COMMENT_CHARS
-                ),
-            });
-        }
+        check_reason(ID, &decision.reason, assumptions::MAX_COMMENT_CHARS)?;
         plan_review(decision, &["step".into()]).map(|_| ())
     }
 
@@ -255,18 +218,8 @@ impl Provider for IdWise {
         let body = serde_json::to_vec(&review)
             .map_err(|e| ProviderError::Refused { provider: ID, reason: format!("cannot encode request: {e}") })?;
         let path = assumptions::manual_review_path(&id);
-        let response =
-            self.http.send(&HttpRequest { method: Method::POST, path: &path, json_body: Some(body) }).await?;
-        if !response.status.is_success() {
-            return Err(self.error_from(&response, "journey"));
-        }
-        let call = CallRecord {
-            method: "POST".into(),
-            path: format!("/{path}"),
-            status: response.status.as_u16(),
-            answer: SafeText::new(&String::from_utf8_lossy(&response.body)).one_line(),
-        };
-        Ok(Receipt { calls: vec![call], escalate: false })
+        let response = self.http.call(Method::POST, &path, Some(body), "journey", error_parts).await?;
+        Ok(Receipt { calls: vec![CallRecord::of("POST", format!("/{path}"), &response)], escalate: false })
     }
 
     async fn reconcile(&self, decision: &Decision) -> Result<bool, ProviderError> {
