@@ -24,22 +24,13 @@ enum Command {
     Console,
     /// Open the console on an embedded emulator with synthetic cases: no account needed.
     Demo {
-        /// Where the embedded emulator listens.
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: String,
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
-        #[arg(long, default_value_t = 24)]
-        cases: usize,
+        #[command(flatten)]
+        world: World,
     },
     /// Serve the provider APIs locally, with synthetic cases.
     Emulator {
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: String,
-        #[arg(long, default_value_t = 7)]
-        seed: u64,
-        #[arg(long, default_value_t = 24)]
-        cases: usize,
+        #[command(flatten)]
+        world: World,
         /// Write a kycdesk config pointing every provider at this emulator.
         #[arg(long, value_name = "PATH")]
         write_config: Option<PathBuf>,
@@ -86,6 +77,20 @@ enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+}
+
+/// Where an emulator listens and what it seeds.
+#[derive(clap::Args)]
+struct World {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: String,
+    /// Seed of the synthetic cases: the same seed, the same cases.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Referred cases per provider.
+    #[arg(long, default_value_t = 24)]
+    cases: usize,
 }
 
 #[derive(Subcommand)]
@@ -147,7 +152,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
         Ok(config)
     };
     match cli.command.unwrap_or(Command::Console) {
-        Command::Emulator { listen, seed, cases, write_config, push_webhooks_to } => {
+        Command::Emulator { world: World { listen, seed, cases }, write_config, push_webhooks_to } => {
             let listener =
                 tokio::net::TcpListener::bind(&listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
             let options = EmulatorOptions { seed, cases, push_webhooks_to, ..EmulatorOptions::default() };
@@ -161,7 +166,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             commands::wait_for_shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { listen, seed, cases } => {
+        Command::Demo { world: World { listen, seed, cases } } => {
             commands::demo(&listen, EmulatorOptions { seed, cases, ..EmulatorOptions::default() }).await?;
             Ok(ExitCode::SUCCESS)
         }
