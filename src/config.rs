@@ -8,6 +8,7 @@ use crate::domain::ProviderId;
 use crate::providers::complycube::{ComplyCube, ComplyCubeSettings, KeyMode, assumptions as cc};
 use crate::providers::credas::{Credas, CredasSettings, assumptions as credas};
 use crate::providers::idwise::{IdWise, IdWiseSettings, Region};
+use crate::providers::sumsub::{Sumsub, SumsubSettings};
 use crate::providers::{ProviderError, Providers, SharedHeader};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -75,6 +76,28 @@ pub struct ProvidersFile {
     pub idwise: Option<IdWiseFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credas: Option<CredasFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sumsub: Option<SumsubFile>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SumsubFile {
+    #[serde(default = "sumsub_default_url")]
+    pub base_url: String,
+    /// The app token (`sbx:…` sandbox, `prd:…` production) and its secret key.
+    pub app_token: SecretFile,
+    pub secret_key: SecretFile,
+    /// The webhook's own secret key (not the app token's), for `kycdesk inbox`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<SecretFile>,
+    /// First wait after a 429, or a 409 without Retry-After (Sumsub advises 10–15 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_initial_ms: Option<u64>,
+}
+
+fn sumsub_default_url() -> String {
+    crate::providers::sumsub::assumptions::BASE_URL.into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -336,6 +359,17 @@ impl Config {
                 webhook_header: c.webhook_header.as_ref().map(|h| self.shared_header(id, h)).transpose()?,
             })?));
         }
+        if let Some(c) = &self.file.providers.sumsub {
+            let id = ProviderId::Sumsub;
+            let wait = crate::providers::sumsub::assumptions::NOT_NOW_DEFAULT_WAIT_SECS * 1000;
+            providers.insert(Arc::new(Sumsub::new(SumsubSettings {
+                base_url: c.base_url.clone(),
+                app_token: self.resolve_secret(id, &c.app_token)?,
+                secret_key: self.resolve_secret(id, &c.secret_key)?,
+                webhook_secret: c.webhook_secret.as_ref().map(|s| self.resolve_secret(id, s)).transpose()?,
+                backoff_initial: Duration::from_millis(c.backoff_initial_ms.unwrap_or(wait)),
+            })?));
+        }
         Ok(providers)
     }
 
@@ -384,6 +418,13 @@ pub fn emulator_config(base_url: &str, live: bool) -> ConfigFile {
                     value: SecretFile::inline(crate::emulator::credas::WEBHOOK_TOKEN),
                 }),
             }),
+            sumsub: Some(SumsubFile {
+                base_url: format!("{base_url}/sumsub/"),
+                app_token: SecretFile::inline(crate::emulator::sumsub::APP_TOKEN),
+                secret_key: SecretFile::inline(crate::emulator::sumsub::SECRET_KEY),
+                webhook_secret: Some(SecretFile::inline(crate::emulator::sumsub::WEBHOOK_SECRET)),
+                backoff_initial_ms: Some(500),
+            }),
         },
         ..ConfigFile::default()
     }
@@ -421,6 +462,7 @@ mod tests {
         }
         file.providers.idwise = None;
         file.providers.credas = None;
+        file.providers.sumsub = None;
         Config::from_file(file, Some(PathBuf::from("/nonexistent/config.toml")), private)
     }
 

@@ -64,8 +64,8 @@ fn demo_verify_reaches_the_emulator_with_the_reason() -> R {
     let mut env = isolated_env(dir.path());
     env.push(("KYCDESK_IMAGES".into(), "halfblocks".into()));
     let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
-    // ComplyCube's 6 by polling, IDWise's and Credas's 6 each through the in-process inbox.
-    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("18 pending"))?;
+    // ComplyCube's 6 by polling; IDWise's, Credas's and Sumsub's 6 each through the in-process inbox.
+    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("24 pending"))?;
     let url = emulator_url(&screen)?;
 
     let id = open_first_identity_case(&tmux)?;
@@ -148,7 +148,7 @@ fn demo_idwise_resubmission_names_the_failed_step() -> R {
     let mut env = isolated_env(dir.path());
     env.push(("KYCDESK_IMAGES".into(), "off".into()));
     let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
-    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("18 pending"))?;
+    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("24 pending"))?;
     let url = emulator_url(&screen)?;
     // A journey whose selfie failed liveness: its selfie step (3) failed.
     let id = open_first_row(&tmux, "idwise", |row| row.starts_with("IDWise") && row.contains(" FACE_"))?;

@@ -153,7 +153,7 @@ impl CredasEmu {
     pub fn handle(&mut self, method: &str, segments: &[&str], headers: &HeaderMap, body: &[u8]) -> Handled {
         // Header names are case-insensitive; only X-API-KEY is looked at.
         if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(API_KEY) {
-            return Handled::Answer(Answer { status: 403, body: Value::Null });
+            return Handled::Answer(Answer::empty(403));
         }
         let not_found = || problem(404, "Not Found", "id", "No such entity");
         match (method, segments) {
@@ -265,7 +265,7 @@ impl CredasEmu {
         };
         entry_value[field] = json!(result);
         Self::recompute_overall(entry_value);
-        Answer { status: 200, body: Value::Null }
+        Answer::empty(200)
     }
 
     fn review_supporting(&mut self, entity: &str, entry: &str, body: &[u8]) -> Answer {
@@ -315,6 +315,6 @@ impl CredasEmu {
             }
         }
         Self::recompute_overall(entry_value);
-        Answer { status: 200, body: Value::Null }
+        Answer::empty(200)
     }
 }

@@ -6,6 +6,7 @@ pub mod complycube;
 pub mod credas;
 pub mod idwise;
 pub mod images;
+pub mod sumsub;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -50,18 +51,40 @@ pub struct Webhook {
 pub struct Answer {
     pub status: u16,
     pub body: Value,
+    /// `Retry-After`, in seconds, for answers that mean "not now".
+    pub retry_after: Option<u64>,
 }
 
 impl Answer {
     pub fn json(status: u16, body: Value) -> Self {
-        Self { status, body }
+        Self { status, body, retry_after: None }
+    }
+
+    /// An answer without a body (`Value::Null` is sent as nothing).
+    pub fn empty(status: u16) -> Self {
+        Self { status, body: Value::Null, retry_after: None }
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 }
 
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, [(header::CONTENT_TYPE, "application/json")], self.body.to_string()).into_response()
+        let mut response = if self.body.is_null() {
+            status.into_response()
+        } else {
+            (status, [(header::CONTENT_TYPE, "application/json")], self.body.to_string()).into_response()
+        };
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = secs.to_string().parse()
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        response
     }
 }
 
@@ -97,6 +120,7 @@ struct Inner {
     complycube: complycube::ComplyCubeEmu,
     credas: credas::CredasEmu,
     idwise: idwise::IdWiseEmu,
+    sumsub: sumsub::SumsubEmu,
     decisions: Vec<Recorded>,
     faults: Vec<Fault>,
     /// Webhooks not yet accepted by the inbox, oldest first.
@@ -119,13 +143,15 @@ impl Emulator {
         let complycube = complycube::ComplyCubeEmu::new(options.seed, options.cases);
         let idwise = idwise::IdWiseEmu::new(options.seed, options.cases);
         let credas = credas::CredasEmu::new(options.seed, options.cases);
+        let sumsub = sumsub::SumsubEmu::new(options.seed, options.cases);
         let mut webhooks = vec![];
         if options.push_webhooks_to.is_some() {
             complycube.seed_webhooks(options.webhook_world, &mut webhooks);
             idwise.seed_webhooks(&mut webhooks);
             credas.seed_webhooks(&mut webhooks);
+            sumsub.seed_webhooks(&mut webhooks);
         }
-        Inner { complycube, credas, idwise, decisions: vec![], faults: vec![], webhooks: webhooks.into() }
+        Inner { complycube, credas, idwise, sumsub, decisions: vec![], faults: vec![], webhooks: webhooks.into() }
     }
 
     fn push_webhook(&self, webhook: Webhook) {
@@ -335,6 +361,10 @@ async fn provider_route(
                 }
             }
             "credas" => inner.credas.handle(method.as_str(), &segments, &headers, &body),
+            "sumsub" => {
+                let uri = uri.path_and_query().map(|p| p.as_str()).unwrap_or_else(|| uri.path());
+                inner.sumsub.handle(method.as_str(), &segments, uri, &headers, &body)
+            }
             _ => inner.idwise.handle(method.as_str(), &segments, &headers, &body),
         }
     };
@@ -386,7 +416,11 @@ async fn control_cases(State(emu): State<Arc<Emulator>>) -> Response {
         .into_iter()
         .map(|(id, d)| serde_json::json!({"id": id, "system_decision": d}))
         .collect();
-    Answer::json(200, serde_json::json!({"idwise": idwise, "credas": inner.credas.entity_ids()})).into_response()
+    Answer::json(
+        200,
+        serde_json::json!({"idwise": idwise, "credas": inner.credas.entity_ids(), "sumsub": inner.sumsub.applicant_ids()}),
+    )
+    .into_response()
 }
 
 async fn control_reset(State(emu): State<Arc<Emulator>>) -> Response {
@@ -416,6 +450,7 @@ pub fn router(emu: Arc<Emulator>) -> Router {
         .route("/complycube/v1/{*rest}", provider("complycube"))
         .route("/idwise/{*rest}", provider("idwise"))
         .route("/credas/api/v2/ci/{*rest}", provider("credas"))
+        .route("/sumsub/{*rest}", provider("sumsub"))
         .route("/_emulator/decisions", get(control_decisions))
         .route("/_emulator/reset", post(control_reset))
         .route("/_emulator/cases", get(control_cases))

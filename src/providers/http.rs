@@ -22,9 +22,13 @@ pub struct HttpSettings {
     pub max_response_bytes: usize,
     /// Requests per second this client will never exceed.
     pub requests_per_second: u32,
+    /// A tighter limit for writes (POST, PUT, PATCH), where the provider has one.
+    pub write_requests_per_second: Option<u32>,
     /// First wait after a 429; doubles (with jitter) on each further 429.
     pub backoff_initial: Duration,
     pub max_rate_limit_retries: usize,
+    /// Statuses that mean "not now, later" besides 429 (Sumsub's 409 + Retry-After).
+    pub also_wait_out: &'static [u16],
 }
 
 impl Default for HttpSettings {
@@ -35,6 +39,8 @@ impl Default for HttpSettings {
             total_timeout: Duration::from_secs(30),
             max_response_bytes: 16 * 1024 * 1024,
             requests_per_second: 5,
+            write_requests_per_second: None,
+            also_wait_out: &[],
             backoff_initial: Duration::from_secs(30),
             max_rate_limit_retries: 5,
         }
@@ -49,12 +55,17 @@ pub struct HttpResponse {
     pub body: Bytes,
 }
 
+/// Signs a request as it is sent (for each attempt): method, path with query, body.
+pub type Signer = Box<dyn Fn(&Method, &str, &[u8]) -> Vec<(HeaderName, HeaderValue)> + Send + Sync>;
+
 pub struct ProviderHttp {
     provider: ProviderId,
     client: reqwest::Client,
     base: Url,
     auth_headers: HeaderMap,
     limiter: DefaultDirectRateLimiter,
+    write_limiter: Option<DefaultDirectRateLimiter>,
+    signer: Option<Signer>,
     settings: HttpSettings,
 }
 
@@ -114,11 +125,21 @@ impl ProviderHttp {
             .user_agent(concat!("kycdesk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| config(format!("HTTP client setup failed: {e}")))?;
-        let rate = NonZeroU32::new(settings.requests_per_second.max(1)).unwrap_or(NonZeroU32::MIN);
         // Burst of one: requests are spaced evenly, so no one-second window ever holds
         // more than the provider's limit.
-        let limiter = RateLimiter::direct(Quota::per_second(rate).allow_burst(NonZeroU32::MIN));
-        Ok(Self { provider, client, base, auth_headers: headers, limiter, settings })
+        let limiter_for = |rps: u32| {
+            let rate = NonZeroU32::new(rps.max(1)).unwrap_or(NonZeroU32::MIN);
+            RateLimiter::direct(Quota::per_second(rate).allow_burst(NonZeroU32::MIN))
+        };
+        let limiter = limiter_for(settings.requests_per_second);
+        let write_limiter = settings.write_requests_per_second.map(limiter_for);
+        Ok(Self { provider, client, base, auth_headers: headers, limiter, write_limiter, signer: None, settings })
+    }
+
+    /// Signs every attempt (Sumsub: the timestamp changes, so does the signature).
+    pub fn with_signer(mut self, signer: Signer) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     pub fn provider(&self) -> ProviderId {
@@ -193,7 +214,25 @@ impl ProviderHttp {
 
     async fn attempt(&self, request: &HttpRequest<'_>, url: Url) -> Result<HttpResponse, AttemptError> {
         self.limiter.until_ready().await;
-        let mut builder = self.client.request(request.method.clone(), url).headers(self.auth_headers.clone());
+        if request.method != Method::GET
+            && let Some(writes) = &self.write_limiter
+        {
+            writes.until_ready().await;
+        }
+        let mut headers = self.auth_headers.clone();
+        if let Some(sign) = &self.signer {
+            // The exact URI and bytes that go on the wire.
+            let uri = match url.query() {
+                Some(q) => format!("{}?{q}", url.path()),
+                None => url.path().to_string(),
+            };
+            let body = request.json_body.as_deref().unwrap_or_default();
+            for (name, mut value) in sign(&request.method, &uri, body) {
+                value.set_sensitive(true);
+                headers.insert(name, value);
+            }
+        }
+        let mut builder = self.client.request(request.method.clone(), url).headers(headers);
         if let Some(body) = &request.json_body {
             builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.clone());
         }
@@ -212,7 +251,7 @@ impl ProviderHttp {
         };
         let mut response = builder.send().await.map_err(transport)?;
         let status = response.status();
-        if status == StatusCode::TOO_MANY_REQUESTS {
+        if status == StatusCode::TOO_MANY_REQUESTS || self.settings.also_wait_out.contains(&status.as_u16()) {
             let retry_after = response
                 .headers()
                 .get(RETRY_AFTER)

@@ -6,6 +6,7 @@ pub mod complycube;
 pub mod credas;
 pub mod http;
 pub mod idwise;
+pub mod sumsub;
 
 use crate::domain::{
     CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, QueueEntry, Receipt, SafeText,
@@ -25,7 +26,7 @@ pub enum ProviderError {
     Auth { provider: ProviderId, status: u16, message: SafeText },
     #[error("{provider} has no such {what}")]
     NotFound { provider: ProviderId, what: String },
-    #[error("{provider} is rate limiting kycdesk (HTTP 429) and kept doing so after {waited_secs} s of backing off")]
+    #[error("{provider} kept asking kycdesk to wait (HTTP 429, or 409 with Retry-After) for {waited_secs} s")]
     RateLimited { provider: ProviderId, waited_secs: u64 },
     #[error("{provider} answered HTTP {status} {kind}: {message}{}", param.as_ref().map(|p| format!(" (field: {p})")).unwrap_or_default())]
     Api { provider: ProviderId, status: u16, kind: SafeText, message: SafeText, param: Option<SafeText> },

@@ -94,3 +94,22 @@ pub fn decision(
 pub async fn recorded_decisions(base: &str) -> Result<Vec<serde_json::Value>, Box<dyn std::error::Error>> {
     Ok(reqwest::get(format!("{base}/_emulator/decisions")).await?.json().await?)
 }
+
+pub fn sumsub(emu: &RunningEmulator) -> Result<kycdesk::providers::sumsub::Sumsub, Box<dyn std::error::Error>> {
+    Ok(kycdesk::providers::sumsub::Sumsub::new(kycdesk::providers::sumsub::SumsubSettings {
+        base_url: format!("{}/sumsub/", emu.base_url()),
+        app_token: emulator::sumsub::APP_TOKEN.to_string().into(),
+        secret_key: emulator::sumsub::SECRET_KEY.to_string().into(),
+        webhook_secret: Some(emulator::sumsub::WEBHOOK_SECRET.to_string().into()),
+        backoff_initial: Duration::from_millis(200),
+    })?)
+}
+
+/// Seeded Sumsub applicant ids.
+pub async fn sumsub_applicants(emu: &RunningEmulator) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let cases: serde_json::Value = reqwest::get(format!("{}/_emulator/cases", emu.base_url())).await?.json().await?;
+    Ok(cases["sumsub"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
+        .unwrap_or_default())
+}

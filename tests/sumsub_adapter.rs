@@ -1,0 +1,202 @@
+//! The Sumsub adapter against the emulator, over real HTTP on loopback.
+
+mod common;
+
+use common::{TestResult, decision, recorded_decisions, start_emulator, sumsub, sumsub_applicants};
+use kycdesk::domain::{Case, CaseRef, LivenessResult, ProviderId, RuleOutcome, TargetId, Verdict};
+use kycdesk::emulator::sumsub::{APP_TOKEN, PRODUCTION_TOKEN, SECRET_KEY, WEBHOOK_SECRET};
+use kycdesk::providers::sumsub::{Sumsub, payload_digest, signature};
+use kycdesk::providers::{MediaFormat, Provider, ProviderError, WebhookError};
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Value, json};
+
+async fn referred(
+    emu: &kycdesk::emulator::RunningEmulator,
+    s: &Sumsub,
+) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
+    let mut out = vec![];
+    for id in sumsub_applicants(emu).await? {
+        for entry in s.refresh(&CaseRef::new(ProviderId::Sumsub, id)).await?.referred {
+            out.push(s.case(&entry.case_ref).await?);
+        }
+    }
+    Ok(out)
+}
+
+fn applicant(id: &str) -> CaseRef {
+    CaseRef::new(ProviderId::Sumsub, id)
+}
+
+#[tokio::test]
+async fn on_hold_and_pending_applicants_are_referred_with_steps_and_images() -> TestResult {
+    let emu = start_emulator(5).await?;
+    let s = sumsub(&emu)?;
+    let cases = referred(&emu, &s).await?;
+    assert_eq!(cases.len(), 5, "four on hold, one pending; the completed one is settled");
+    assert_eq!(cases.iter().filter(|c| c.why_referred.as_str().starts_with("in provider review")).count(), 1);
+    let forgery = cases.iter().find(|c| c.why_referred.as_str().contains("FORGERY")).ok_or("forgery")?;
+    let identity = forgery.rules.iter().find(|r| r.name.as_str() == "Step IDENTITY").ok_or("identity step")?;
+    assert_eq!(identity.outcome, RuleOutcome::Failed);
+    assert!(identity.details.iter().any(|f| f.name.as_str() == "Comment shown to the applicant"));
+    assert!(identity.details.iter().any(|f| f.name.as_str() == "Internal comment (not for the applicant)"));
+    assert!(!forgery.documents.is_empty() && forgery.documents[0].number.is_some());
+    let selfie_case =
+        cases.iter().find(|c| c.why_referred.as_str().contains("UNSATISFACTORY_PHOTOS")).ok_or("selfie")?;
+    assert_eq!(selfie_case.selfie.as_ref().map(|x| x.liveness.result), Some(LivenessResult::NotLive));
+    let front = s.media(&forgery.documents[0].sides[0]).await?;
+    assert_eq!(front.format, MediaFormat::Jpeg);
+    assert_eq!(image::load_from_memory(&front.bytes)?.width(), 1000);
+    assert_eq!(forgery.targets[0].reject_reasons.len(), 12, "the reason groups the analyst picks from");
+    Ok(())
+}
+
+#[tokio::test]
+async fn decisions_are_signed_and_shaped_as_documented() -> TestResult {
+    let emu = start_emulator(5).await?;
+    let s = sumsub(&emu)?;
+    let cases = referred(&emu, &s).await?;
+    let on_hold: Vec<&Case> = cases.iter().filter(|c| c.why_referred.as_str().starts_with("on hold")).collect();
+    let approve =
+        decision(&on_hold[0].case_ref, TargetId::Case, Verdict::Verify, "Font difference is a known printing variant.");
+    s.decide(&approve).await?;
+    assert!(s.reconcile(&approve).await?);
+    let mut reject = decision(&on_hold[1].case_ref, TargetId::Case, Verdict::Reject, "Forged date of birth.");
+    reject.reason_codes =
+        vec!["fraud:documentForgery".into(), "fraud:imageManipulation".into(), "finance:chargeback".into()];
+    s.decide(&reject).await?;
+    let resubmit = decision(&on_hold[2].case_ref, TargetId::Case, Verdict::Resubmit, "Please upload a sharper photo.");
+    s.decide(&resubmit).await?;
+    assert!(s.reconcile(&resubmit).await?);
+    let refer = decision(&on_hold[3].case_ref, TargetId::Case, Verdict::Refer, "Second opinion.");
+    assert!(s.decide(&refer).await?.escalate);
+    let seen = recorded_decisions(&emu.base_url()).await?;
+    assert_eq!(seen.len(), 3, "refer is local");
+    assert_eq!(seen[0]["path"], format!("/resources/applicants/{}/-/approve", on_hold[0].case_ref.key));
+    assert_eq!(seen[0]["body"], json!({"note": "Font difference is a known printing variant."}));
+    assert_eq!(seen[0]["headers"]["x-app-access-sig"], "[redacted]");
+    assert!(seen[0]["headers"]["x-app-access-ts"].as_str().is_some_and(|t| t.len() == 10), "seconds");
+    assert_eq!(
+        seen[1]["body"],
+        json!({"note": "Forged date of birth.", "reasons": {"finance": ["chargeback"], "fraud": ["documentForgery", "imageManipulation"]}})
+    );
+    let failed_step = on_hold[2]
+        .rules
+        .iter()
+        .find(|r| r.name.as_str().starts_with("Step ") && r.outcome == RuleOutcome::Failed)
+        .map(|r| r.name.as_str().trim_start_matches("Step ").to_string())
+        .ok_or("failed step")?;
+    assert_eq!(seen[2]["path"], format!("/resources/applicants/{}/resetStep/{failed_step}", on_hold[2].case_ref.key));
+    // A reject needs a reason group; refused before sending.
+    let bare = decision(&on_hold[3].case_ref, TargetId::Case, Verdict::Reject, "x");
+    assert!(matches!(s.decide(&bare).await, Err(ProviderError::Refused { .. })));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_409_with_retry_after_is_waited_out() -> TestResult {
+    let emu = start_emulator(5).await?;
+    let s = sumsub(&emu)?;
+    let id = sumsub_applicants(&emu).await?.remove(0);
+    reqwest::Client::new()
+        .post(format!("{}/_emulator/faults", emu.base_url()))
+        .json(&json!({"provider": "sumsub", "status": 409, "retry_after_secs": 1, "count": 1, "path_contains": "/-/approve"}))
+        .send()
+        .await?;
+    s.decide(&decision(&applicant(&id), TargetId::Case, Verdict::Verify, "Fine.")).await?;
+    assert_eq!(recorded_decisions(&emu.base_url()).await?.len(), 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn webhook_digests_are_checked_with_the_named_algorithm() -> TestResult {
+    let emu = start_emulator(1).await?;
+    let s = sumsub(&emu)?;
+    let body = br#"{"applicantId":"5cb56e8e0a975a35f333cb83","type":"applicantOnHold","reviewStatus":"onHold","createdAtMs":"2025-03-05 04:41:48.321"}"#;
+    let with = |alg: &str, digest: &str| -> Result<HeaderMap, Box<dyn std::error::Error>> {
+        let mut h = HeaderMap::new();
+        h.insert("x-payload-digest", HeaderValue::from_str(digest)?);
+        h.insert("x-payload-digest-alg", HeaderValue::from_str(alg)?);
+        Ok(h)
+    };
+    for alg in ["HMAC_SHA1_HEX", "HMAC_SHA256_HEX", "HMAC_SHA512_HEX"] {
+        let digest = payload_digest(WEBHOOK_SECRET.as_bytes(), alg, body).ok_or("digest")?;
+        let event = s.webhook(&with(alg, &digest)?, body)?;
+        assert_eq!(event.cases, vec![applicant("5cb56e8e0a975a35f333cb83")], "{alg}");
+    }
+    let wrong = payload_digest(b"app-token-secret", "HMAC_SHA256_HEX", body).ok_or("digest")?;
+    assert!(matches!(s.webhook(&with("HMAC_SHA256_HEX", &wrong)?, body), Err(WebhookError::Unauthenticated(_))));
+    let sha1 = payload_digest(WEBHOOK_SECRET.as_bytes(), "HMAC_SHA1_HEX", body).ok_or("digest")?;
+    assert!(
+        matches!(s.webhook(&with("HMAC_SHA256_HEX", &sha1)?, body), Err(WebhookError::Unauthenticated(_))),
+        "the named algorithm decides"
+    );
+    assert!(matches!(s.webhook(&with("MD5", &sha1)?, body), Err(WebhookError::Unauthenticated(_))));
+    assert!(matches!(s.webhook(&HeaderMap::new(), body), Err(WebhookError::Unauthenticated(_))));
+    Ok(())
+}
+
+/// The emulator checks signatures the way Sumsub documents them.
+#[tokio::test]
+async fn emulator_verifies_signatures_and_enforces_the_rules() -> TestResult {
+    let emu = start_emulator(5).await?;
+    let ids = sumsub_applicants(&emu).await?;
+    let http = reqwest::Client::new();
+    let base = emu.base_url();
+    let send = |method: &str, path: String, body: &'static str, ts: i64, token: &'static str, key: &'static str| {
+        let uri = format!("/sumsub{path}");
+        let ts = ts.to_string();
+        let sig = signature(key.as_bytes(), &ts, method, &uri, body.as_bytes());
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut r = http
+            .request(m, format!("{base}{uri}"))
+            .header("X-App-Token", token)
+            .header("X-App-Access-Ts", ts)
+            .header("X-App-Access-Sig", sig);
+        if !body.is_empty() {
+            r = r.header("Content-Type", "application/json").body(body);
+        }
+        r.send()
+    };
+    let now = chrono::Utc::now().timestamp();
+    let one = format!("/resources/applicants/{}/one", ids[0]);
+    assert_eq!(send("GET", one.clone(), "", now, APP_TOKEN, SECRET_KEY).await?.status(), 200);
+    let bad: Value = send("GET", one.clone(), "", now, APP_TOKEN, "wrong-secret").await?.json().await?;
+    assert_eq!((bad["code"].as_i64(), bad["description"].as_str()), (Some(401), Some("Invalid signature")));
+    assert_eq!(send("GET", one.clone(), "", now - 120, APP_TOKEN, SECRET_KEY).await?.status(), 401, "stale timestamp");
+    assert_eq!(send("GET", one.clone(), "", now, "sbx:unknown", SECRET_KEY).await?.status(), 401);
+    assert_eq!(
+        send("GET", one.clone(), "", now, PRODUCTION_TOKEN, SECRET_KEY).await?.status(),
+        401,
+        "other environment"
+    );
+    // The query string is part of what is signed.
+    let with_query = format!("{one}?fields=info");
+    assert_eq!(send("GET", with_query, "", now, APP_TOKEN, SECRET_KEY).await?.status(), 200);
+    let approve = format!("/resources/applicants/{}/-/approve", ids[1]);
+    let r = send("POST", approve.clone(), r#"{"reasons":{"fraud":["documentForgery"]}}"#, now, APP_TOKEN, SECRET_KEY)
+        .await?;
+    assert_eq!(r.status(), 409, "reasons on approve");
+    assert_eq!(send("POST", approve, "", now, APP_TOKEN, SECRET_KEY).await?.status(), 400, "the body must be present");
+    let reset = format!("/resources/applicants/{}/resetStep/NOT_A_STEP", ids[1]);
+    assert_eq!(send("POST", reset, "", now, APP_TOKEN, SECRET_KEY).await?.status(), 400);
+    // POST: 50 per 5 s.
+    let mut limited = false;
+    for _ in 0..55 {
+        let r = send(
+            "POST",
+            "/resources/applicants/000000000000000000000000/-/approve".into(),
+            "{}",
+            now,
+            APP_TOKEN,
+            SECRET_KEY,
+        )
+        .await?;
+        if r.status() == 429 {
+            assert!(r.headers().get("retry-after").is_some());
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited, "the 51st POST in 5 s is throttled");
+    Ok(())
+}
