@@ -45,6 +45,10 @@ pub async fn poll_once(store: &Arc<dyn Store>, providers: &Providers) -> Result<
         report.new_cases += store::blocking(store, move |s| {
             let new = s.upsert_queue(&scan.referred)?;
             s.settle(&scan.settled)?;
+            if scan.complete {
+                let keep: Vec<_> = scan.referred.iter().map(|e| e.case_ref.clone()).collect();
+                s.settle_missing(id, &keep)?;
+            }
             if let Some(w) = watermark {
                 s.set_watermark(id, w)?;
             }

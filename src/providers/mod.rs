@@ -4,6 +4,7 @@
 
 pub mod complycube;
 pub mod credas;
+pub mod frankieone;
 pub mod http;
 pub mod idwise;
 pub mod sumsub;
@@ -61,6 +62,8 @@ pub struct PendingScan {
     pub settled: Vec<CaseRef>,
     /// Where the next scan starts.
     pub watermark: Option<DateTime<Utc>>,
+    /// `referred` is everything the provider refers now: its other open cases are settled.
+    pub complete: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

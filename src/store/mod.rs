@@ -81,6 +81,8 @@ pub trait Store: Send + Sync {
     fn upsert_queue(&self, entries: &[QueueEntry]) -> Result<usize, StoreError>;
     /// Cases the provider no longer refers: pending ones are closed.
     fn settle(&self, refs: &[CaseRef]) -> Result<(), StoreError>;
+    /// Closes the provider's pending cases that are not in `keep` (after a full scan).
+    fn settle_missing(&self, provider: ProviderId, keep: &[CaseRef]) -> Result<(), StoreError>;
     /// The working queue: pending then escalated, oldest first within each.
     fn open_queue(&self) -> Result<Vec<QueueEntry>, StoreError>;
     fn queue_entry(&self, case_ref: &CaseRef) -> Result<Option<QueueEntry>, StoreError>;

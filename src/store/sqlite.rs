@@ -263,6 +263,23 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn settle_missing(&self, provider: ProviderId, keep: &[CaseRef]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("CREATE TEMP TABLE IF NOT EXISTS keep_refs (case_ref TEXT PRIMARY KEY)", [])?;
+        tx.execute("DELETE FROM keep_refs", [])?;
+        for r in keep {
+            tx.execute("INSERT OR IGNORE INTO keep_refs (case_ref) VALUES (?1)", [r.to_string()])?;
+        }
+        tx.execute(
+            "UPDATE queue SET status = 'closed' WHERE provider = ?1 AND status = 'pending'
+               AND case_ref NOT IN (SELECT case_ref FROM keep_refs)",
+            [provider.as_str()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
     fn open_queue(&self) -> Result<Vec<QueueEntry>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(

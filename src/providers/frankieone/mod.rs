@@ -1,0 +1,304 @@
+//! FrankieOne v2 adapter (`shared/providers/frankieone.md`, `shared/specs/frankieone/`).
+
+pub mod assumptions;
+mod mapping;
+
+use super::http::{HttpSettings, ProviderHttp};
+use super::{
+    ErrorParts, MediaBytes, MediaFormat, PendingScan, Provider, ProviderError, SharedHeader, WebhookError,
+    WebhookEvent, check_reason, check_shared_header,
+};
+use crate::domain::{
+    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
+};
+use async_trait::async_trait;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderName};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub use mapping::CaseKey;
+
+const ID: ProviderId = ProviderId::FrankieOne;
+
+pub struct FrankieOneSettings {
+    pub base_url: String,
+    pub api_key: SecretString,
+    pub customer_id: String,
+    pub customer_child_id: Option<String>,
+    /// Sent as `X-Frankie-Username`, for FrankieOne's audit trail.
+    pub analyst: String,
+    pub webhook_header: Option<SharedHeader>,
+}
+
+pub struct FrankieOne {
+    http: ProviderHttp,
+    capabilities: Capabilities,
+    webhook_header: Option<SharedHeader>,
+}
+
+/// `{errorCode, errorMsg, details[{issue, issueLocation}], requestId}` (documented).
+fn error_parts(body: &[u8]) -> ErrorParts {
+    let v: Value = serde_json::from_slice(body).unwrap_or_default();
+    let issues: Vec<String> =
+        v["details"].as_array().into_iter().flatten().filter_map(|d| d["issue"].as_str().map(str::to_string)).collect();
+    let msg = v["errorMsg"].as_str().map(str::to_string);
+    let message = match (msg, issues.is_empty()) {
+        (Some(m), false) => Some(format!("{m}: {}", issues.join("; "))),
+        (m, _) => m,
+    };
+    ErrorParts { kind: v["errorCode"].as_str().map(str::to_string), message, param: None }
+}
+
+fn segment(s: &str) -> Result<&str, ProviderError> {
+    if !s.is_empty() && s.len() <= 128 && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        Ok(s)
+    } else {
+        Err(ProviderError::Decode { provider: ID, detail: format!("'{}' is not a FrankieOne id", SafeText::new(s)) })
+    }
+}
+
+/// A call a decision makes: method, path, body (`frankieone.md` §7 mapping, in one place).
+pub fn plan_decision(key: &CaseKey, decision: &Decision) -> Result<(String, Value), ProviderError> {
+    let refuse = |reason: String| ProviderError::Refused { provider: ID, reason };
+    let comment = json!({"text": decision.reason, "entityId": key.entity, "entityType": "INDIVIDUAL"});
+    let entity = segment(&key.entity)?;
+    match (&decision.target, decision.verdict) {
+        (TargetId::Case, v @ (Verdict::Verify | Verdict::Reject | Verdict::Refer)) => {
+            let status = match v {
+                Verdict::Verify => assumptions::VERIFY_STATUS,
+                Verdict::Reject => assumptions::REJECT_STATUS,
+                _ => assumptions::REFER_STATUS,
+            };
+            let path = format!(
+                "v2/individuals/{entity}/serviceprofiles/{}/workflows/{}/executions/{}",
+                segment(&key.service)?,
+                segment(&key.workflow)?,
+                segment(&key.execution)?
+            );
+            Ok((path, json!({"status": status, "comment": comment})))
+        }
+        (TargetId::Hit(pro), v @ (Verdict::TrueMatch | Verdict::FalsePositive)) => {
+            let status =
+                if v == Verdict::TrueMatch { assumptions::AML_TRUE_MATCH } else { assumptions::AML_FALSE_POSITIVE };
+            Ok((
+                format!("v2/individuals/{entity}/results/aml"),
+                json!({"processResults": [segment(pro)?], "manualStatus": status, "comment": comment}),
+            ))
+        }
+        (TargetId::Element(element), v @ (Verdict::Verify | Verdict::Reject)) => {
+            let pro = element.strip_prefix("idv:").ok_or_else(|| refuse("unknown FrankieOne element".into()))?;
+            let status = if v == Verdict::Verify { assumptions::IDV_CLEAR } else { assumptions::IDV_REJECTED };
+            Ok((
+                format!("v2/individuals/{entity}/results/idv"),
+                json!({"processResults": [segment(pro)?], "manualStatus": status, "comment": comment}),
+            ))
+        }
+        (_, v) => Err(refuse(format!("FrankieOne takes no '{}' on this target", v.label()))),
+    }
+}
+
+impl FrankieOne {
+    pub fn new(settings: FrankieOneSettings) -> Result<Self, ProviderError> {
+        let mut headers = vec![
+            (HeaderName::from_static("api_key"), settings.api_key.expose_secret().to_string()),
+            (HeaderName::from_static("x-frankie-customerid"), settings.customer_id.clone()),
+            (HeaderName::from_static("x-frankie-channel"), assumptions::CHANNEL.to_string()),
+            (HeaderName::from_static("x-frankie-username"), settings.analyst.clone()),
+        ];
+        if let Some(child) = &settings.customer_child_id {
+            headers.push((HeaderName::from_static("x-frankie-customerchildid"), child.clone()));
+        }
+        let http = ProviderHttp::new(
+            ID,
+            &settings.base_url,
+            headers,
+            HttpSettings {
+                requests_per_second: assumptions::REQUESTS_PER_SECOND,
+                backoff_initial: Duration::from_secs(2),
+                ..HttpSettings::default()
+            },
+        )?;
+        Ok(Self {
+            http,
+            capabilities: Capabilities {
+                native_verdicts: vec![
+                    Verdict::Verify,
+                    Verdict::Reject,
+                    Verdict::Refer,
+                    Verdict::TrueMatch,
+                    Verdict::FalsePositive,
+                ],
+                reject_reasons: vec![],
+                max_reason_chars: assumptions::MAX_COMMENT_CHARS,
+                idempotency_keys: false,
+                lists_pending: true,
+            },
+            webhook_header: settings.webhook_header,
+        })
+    }
+
+    async fn get(&self, path: &str, what: &str) -> Result<Value, ProviderError> {
+        self.http.get_json(path, what, error_parts).await
+    }
+
+    async fn execution(&self, key: &CaseKey, level: &str) -> Result<Value, ProviderError> {
+        self.get(
+            &format!(
+                "v2/individuals/{}/serviceprofiles/{}/workflows/{}/executions/{}?level={level}",
+                segment(&key.entity)?,
+                segment(&key.service)?,
+                segment(&key.workflow)?,
+                segment(&key.execution)?
+            ),
+            "workflow execution",
+        )
+        .await
+    }
+
+    fn key(case_ref: &CaseRef) -> Result<CaseKey, ProviderError> {
+        CaseKey::parse(&case_ref.key).ok_or_else(|| ProviderError::Decode {
+            provider: ID,
+            detail: "a FrankieOne case is entity/service/workflow/execution".into(),
+        })
+    }
+}
+
+#[async_trait]
+impl Provider for FrankieOne {
+    fn id(&self) -> ProviderId {
+        ID
+    }
+
+    fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// Walks every page of the needs-review search. The result is the whole set, so the
+    /// poller settles what is no longer in it.
+    async fn pending(&self, _since: Option<DateTime<Utc>>) -> Result<PendingScan, ProviderError> {
+        let body = serde_json::to_vec(&assumptions::needs_review_search())
+            .map_err(|e| ProviderError::Decode { provider: ID, detail: e.to_string() })?;
+        let mut scan = PendingScan { complete: true, ..PendingScan::default() };
+        let mut page = 1u32;
+        loop {
+            let path = format!("v2/search/serviceprofiles?page={page}&limit={}", assumptions::SEARCH_PAGE_LIMIT);
+            let response = self.http.call(Method::POST, &path, Some(body.clone()), "search", error_parts).await?;
+            let v: Value = serde_json::from_slice(&response.body)
+                .map_err(|e| ProviderError::Decode { provider: ID, detail: format!("search: {e}") })?;
+            let profiles = mapping::matched_profiles(&v);
+            for profile in &profiles {
+                scan.referred.extend(mapping::queue_entries(profile));
+            }
+            let total = v["meta"]["total"].as_u64().unwrap_or(0);
+            if profiles.is_empty() || u64::from(page * assumptions::SEARCH_PAGE_LIMIT) >= total {
+                break;
+            }
+            page += 1;
+        }
+        Ok(scan)
+    }
+
+    async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
+        let key = Self::key(case_ref)?;
+        let execution = self.execution(&key, "meta").await?;
+        let results = self.get(&format!("v2/individuals/{}/results", segment(&key.entity)?), "process results").await?;
+        let documents =
+            self.get(&format!("v2/individuals/{}/documents?level=meta", segment(&key.entity)?), "documents").await?;
+        Ok(mapping::case(&key, &execution, &results, &documents))
+    }
+
+    async fn media(&self, media: &MediaRef) -> Result<MediaBytes, ProviderError> {
+        let mut parts = media.key.splitn(3, '/');
+        let (Some(entity), Some(document), Some(attachment)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(ProviderError::Decode { provider: ID, detail: "unknown media reference".into() });
+        };
+        let doc = self
+            .get(
+                &format!(
+                    "v2/individuals/{}/documents/{}?level={}",
+                    segment(entity)?,
+                    segment(document)?,
+                    assumptions::IMAGE_LEVEL
+                ),
+                "document",
+            )
+            .await?;
+        let data = doc["attachments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["attachmentId"] == attachment)
+            .and_then(|a| a["data"]["base64"].as_str())
+            .ok_or_else(|| ProviderError::NotFound { provider: ID, what: "image".into() })?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|e| ProviderError::Decode { provider: ID, detail: format!("image is not base64: {e}") })?;
+        let format = MediaFormat::sniff(&bytes).ok_or_else(|| ProviderError::Decode {
+            provider: ID,
+            detail: "image is neither JPEG, PNG nor PDF".into(),
+        })?;
+        Ok(MediaBytes { bytes: bytes.into(), format })
+    }
+
+    fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError> {
+        check_reason(ID, &decision.reason, assumptions::MAX_COMMENT_CHARS)?;
+        plan_decision(&Self::key(&decision.case_ref)?, decision).map(|_| ())
+    }
+
+    async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError> {
+        self.check_decision(decision)?;
+        let (path, body) = plan_decision(&Self::key(&decision.case_ref)?, decision)?;
+        let bytes = serde_json::to_vec(&body)
+            .map_err(|e| ProviderError::Refused { provider: ID, reason: format!("cannot encode request: {e}") })?;
+        let response = self.http.call(Method::PATCH, &path, Some(bytes), "case", error_parts).await?;
+        let escalate = decision.verdict == Verdict::Refer;
+        Ok(Receipt { calls: vec![CallRecord::of("PATCH", format!("/{path}"), &response)], escalate })
+    }
+
+    async fn reconcile(&self, decision: &Decision) -> Result<bool, ProviderError> {
+        let key = Self::key(&decision.case_ref)?;
+        let (_, body) = plan_decision(&key, decision)?;
+        match &decision.target {
+            TargetId::Case => {
+                let execution = self.execution(&key, "meta").await?;
+                Ok(execution["workflowResult"]["status"] == body["status"])
+            }
+            TargetId::Hit(pro) | TargetId::Element(pro) => {
+                let pro = pro.trim_start_matches("idv:");
+                let r = self
+                    .get(
+                        &format!("v2/individuals/{}/results/{}", segment(&key.entity)?, segment(pro)?),
+                        "process result",
+                    )
+                    .await?;
+                Ok(r["processResult"]["manualStatus"] == body["manualStatus"])
+            }
+        }
+    }
+
+    fn webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<WebhookEvent, WebhookError> {
+        check_shared_header(headers, self.webhook_header.as_ref(), assumptions::WEBHOOK_AUTH_REQUIRED)?;
+        let v: Value = serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(format!("not JSON: {e}")))?;
+        let entity = v["entityId"].as_str().ok_or_else(|| WebhookError::Malformed("no entityId".into()))?;
+        if segment(entity).is_err() {
+            return Err(WebhookError::Malformed("entityId is not a FrankieOne id".into()));
+        }
+        let delivery_id = v["requestId"].as_str().map(str::to_string).unwrap_or_else(|| super::body_digest(body));
+        Ok(WebhookEvent { delivery_id, cases: vec![CaseRef::new(ID, entity)] })
+    }
+
+    /// The hint is an entity: its service profiles' latest executions are re-read.
+    async fn refresh(&self, hint: &CaseRef) -> Result<PendingScan, ProviderError> {
+        let individual = self.get(&format!("v2/individuals/{}", segment(&hint.key)?), "individual").await?;
+        let mut scan = PendingScan::default();
+        for profile in individual["serviceProfiles"].as_array().into_iter().flatten() {
+            scan.referred.extend(mapping::queue_entries(profile));
+            scan.settled.extend(mapping::settled(profile));
+        }
+        Ok(scan)
+    }
+}
