@@ -7,6 +7,7 @@
 use crate::domain::ProviderId;
 use crate::providers::complycube::{ComplyCube, ComplyCubeSettings, KeyMode, assumptions as cc};
 use crate::providers::credas::{Credas, CredasSettings, assumptions as credas};
+use crate::providers::frankieone::{FrankieOne, FrankieOneSettings, assumptions as frankieone};
 use crate::providers::idwise::{IdWise, IdWiseSettings, Region};
 use crate::providers::sumsub::{Sumsub, SumsubSettings};
 use crate::providers::{ProviderError, Providers, SharedHeader};
@@ -78,6 +79,35 @@ pub struct ProvidersFile {
     pub credas: Option<CredasFile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sumsub: Option<SumsubFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frankieone: Option<FrankieOneFile>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FrankieOneEnvironment {
+    #[default]
+    Uat,
+    Production,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrankieOneFile {
+    /// `uat` (api.uat.frankie.one, default) or `production`; base_url overrides the host.
+    #[serde(default)]
+    pub environment: FrankieOneEnvironment,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    pub api_key: SecretFile,
+    /// `X-Frankie-CustomerID` (a UUID; an identifier, not a secret).
+    pub customer_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_child_id: Option<String>,
+    /// FrankieOne's optional webhook JWT does not bind the body; a static header can be
+    /// agreed instead, and the inbox then requires it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_header: Option<SharedHeaderFile>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -370,6 +400,21 @@ impl Config {
                 backoff_initial: Duration::from_millis(c.backoff_initial_ms.unwrap_or(wait)),
             })?));
         }
+        if let Some(c) = &self.file.providers.frankieone {
+            let id = ProviderId::FrankieOne;
+            let host = match c.environment {
+                FrankieOneEnvironment::Uat => frankieone::HOST_UAT,
+                FrankieOneEnvironment::Production => frankieone::HOST_PRODUCTION,
+            };
+            providers.insert(Arc::new(FrankieOne::new(FrankieOneSettings {
+                base_url: c.base_url.clone().unwrap_or_else(|| host.to_string()),
+                api_key: self.resolve_secret(id, &c.api_key)?,
+                customer_id: c.customer_id.clone(),
+                customer_child_id: c.customer_child_id.clone(),
+                analyst: self.analyst.clone(),
+                webhook_header: c.webhook_header.as_ref().map(|h| self.shared_header(id, h)).transpose()?,
+            })?));
+        }
         Ok(providers)
     }
 
@@ -425,6 +470,14 @@ pub fn emulator_config(base_url: &str, live: bool) -> ConfigFile {
                 webhook_secret: Some(SecretFile::inline(crate::emulator::sumsub::WEBHOOK_SECRET)),
                 backoff_initial_ms: Some(500),
             }),
+            frankieone: Some(FrankieOneFile {
+                environment: FrankieOneEnvironment::Uat,
+                base_url: Some(format!("{base_url}/frankieone/")),
+                api_key: SecretFile::inline(crate::emulator::frankieone::API_KEY),
+                customer_id: crate::emulator::frankieone::CUSTOMER_ID.into(),
+                customer_child_id: None,
+                webhook_header: None,
+            }),
         },
         ..ConfigFile::default()
     }
@@ -463,6 +516,7 @@ mod tests {
         file.providers.idwise = None;
         file.providers.credas = None;
         file.providers.sumsub = None;
+        file.providers.frankieone = None;
         Config::from_file(file, Some(PathBuf::from("/nonexistent/config.toml")), private)
     }
 

@@ -64,8 +64,8 @@ fn demo_verify_reaches_the_emulator_with_the_reason() -> R {
     let mut env = isolated_env(dir.path());
     env.push(("KYCDESK_IMAGES".into(), "halfblocks".into()));
     let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
-    // ComplyCube's 6 by polling; IDWise's, Credas's and Sumsub's 6 each through the in-process inbox.
-    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("24 pending"))?;
+    // ComplyCube's and FrankieOne's 6 by polling; IDWise's, Credas's and Sumsub's 6 each through the inbox.
+    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("30 pending"))?;
     let url = emulator_url(&screen)?;
 
     let id = open_first_identity_case(&tmux)?;
@@ -148,7 +148,7 @@ fn demo_idwise_resubmission_names_the_failed_step() -> R {
     let mut env = isolated_env(dir.path());
     env.push(("KYCDESK_IMAGES".into(), "off".into()));
     let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
-    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("24 pending"))?;
+    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("30 pending"))?;
     let url = emulator_url(&screen)?;
     // A journey whose selfie failed liveness: its selfie step (3) failed.
     let id = open_first_row(&tmux, "idwise", |row| row.starts_with("IDWise") && row.contains(" FACE_"))?;
@@ -166,6 +166,73 @@ fn demo_idwise_resubmission_names_the_failed_step() -> R {
         json!({"new_decision": "Resubmission Requested", "comment": reason,
             "step_reviews": [{"step_id": "3", "review_decision": "Resubmit"}]})
     );
+    tmux.keys(&["q"])?;
+    tmux.wait_until_gone()?;
+    Ok(())
+}
+
+#[test]
+fn demo_sumsub_reject_with_a_reason_group_and_frankieone_false_positive() -> R {
+    let dir = tempfile::tempdir()?;
+    let mut env = isolated_env(dir.path());
+    env.push(("KYCDESK_IMAGES".into(), "off".into()));
+    let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
+    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("30 pending"))?;
+    let url = emulator_url(&screen)?;
+
+    // Sumsub: reject with the first reason group (fraud: document forgery).
+    let applicant = open_first_row(&tmux, "sumsub", |row| row.starts_with("Sumsub") && row.contains("FORGERY"))?;
+    tmux.keys(&["d"])?;
+    tmux.wait_for("the verdict step", |s| s.contains("[x] Reject"))?;
+    tmux.keys(&["x"])?;
+    tmux.wait_for("the reason groups", |s| s.contains("Fraud: document forgery"))?;
+    tmux.keys(&["Space"])?;
+    tmux.wait_for("the ticked group", |s| s.contains("[x] Fraud: document forgery"))?;
+    tmux.keys(&["Enter"])?;
+    tmux.wait_for("the reason editor", |s| s.contains("Reason (required)"))?;
+    let reason = "Date of birth line uses a different font: forged.";
+    tmux.type_text(reason)?;
+    tmux.wait_for("the typed reason", |s| s.contains(reason))?;
+    tmux.keys(&["Enter"])?;
+    tmux.wait_for("the confirmation", |s| s.contains("Save this decision?"))?;
+    tmux.keys(&["y"])?;
+    tmux.wait_for("delivery", |s| s.contains(&format!("Delivered to the provider: sumsub:{applicant}")))?;
+
+    // FrankieOne: the first screening hit of a PEP case is a false positive.
+    tmux.keys(&["Escape"])?;
+    tmux.wait_for("the queue", |s| s.contains("Queue "))?;
+    tmux.keys(&["g"])?;
+    let entity =
+        open_first_row(&tmux, "frankieone", |row| row.starts_with("FrankieOne") && row.contains("REVIEW: pep"))?;
+    tmux.keys(&["d"])?;
+    tmux.wait_for("the target step", |s| s.contains("What are you deciding?"))?;
+    tmux.keys(&["j", "Enter"])?;
+    tmux.wait_for("the hit verdicts", |s| s.contains("[o] False positive"))?;
+    tmux.keys(&["o"])?;
+    tmux.wait_for("the reason editor", |s| s.contains("Reason (required)"))?;
+    let why = "Namesake: different date of birth and country.";
+    tmux.type_text(why)?;
+    tmux.wait_for("the typed reason", |s| s.contains(why))?;
+    tmux.keys(&["Enter"])?;
+    tmux.wait_for("the confirmation", |s| s.contains("Save this decision?"))?;
+    tmux.keys(&["y"])?;
+    tmux.wait_for("delivery", |s| s.contains("Delivered to the provider: frankieone:"))?;
+
+    let decisions: Vec<Value> = reqwest::blocking_get(&format!("{url}/_emulator/decisions"))?;
+    assert_eq!(decisions.len(), 2, "{decisions:?}");
+    assert_eq!(decisions[0]["provider"], "sumsub");
+    assert_eq!(decisions[0]["path"], format!("/resources/applicants/{applicant}/-/reject"));
+    assert_eq!(decisions[0]["body"], json!({"note": reason, "reasons": {"fraud": ["documentForgery"]}}));
+    assert_eq!(decisions[1]["provider"], "frankieone");
+    assert_eq!(decisions[1]["method"], "PATCH");
+    assert!(
+        decisions[1]["path"]
+            .as_str()
+            .is_some_and(|p| p.starts_with(&format!("/v2/individuals/{entity}")) && p.ends_with("/results/aml"))
+    );
+    assert_eq!(decisions[1]["body"]["manualStatus"], "FALSE_POSITIVE");
+    assert_eq!(decisions[1]["body"]["comment"]["text"], why);
+    assert_eq!(decisions[1]["headers"]["x-frankie-username"], "e2e-analyst");
     tmux.keys(&["q"])?;
     tmux.wait_until_gone()?;
     Ok(())

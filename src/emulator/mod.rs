@@ -4,6 +4,7 @@
 
 pub mod complycube;
 pub mod credas;
+pub mod frankieone;
 pub mod idwise;
 pub mod images;
 pub mod sumsub;
@@ -100,6 +101,16 @@ pub struct Recorded {
     pub status: u16,
 }
 
+/// One FrankieOne request and the emulator's answer.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Exchange {
+    pub method: String,
+    pub path: String,
+    pub request: Value,
+    pub status: u16,
+    pub response: Value,
+}
+
 /// A fault to inject into the next `count` requests to `provider` (whose path holds
 /// `path_contains`, if given): answer `status` instead, and/or answer late.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -121,6 +132,9 @@ struct Inner {
     credas: credas::CredasEmu,
     idwise: idwise::IdWiseEmu,
     sumsub: sumsub::SumsubEmu,
+    frankieone: frankieone::FrankieOneEmu,
+    /// Every FrankieOne request and answer, for validation against the official spec.
+    exchanges: Vec<Exchange>,
     decisions: Vec<Recorded>,
     faults: Vec<Fault>,
     /// Webhooks not yet accepted by the inbox, oldest first.
@@ -151,7 +165,17 @@ impl Emulator {
             credas.seed_webhooks(&mut webhooks);
             sumsub.seed_webhooks(&mut webhooks);
         }
-        Inner { complycube, credas, idwise, sumsub, decisions: vec![], faults: vec![], webhooks: webhooks.into() }
+        Inner {
+            complycube,
+            credas,
+            idwise,
+            sumsub,
+            frankieone: frankieone::FrankieOneEmu::new(options.seed, options.cases),
+            exchanges: vec![],
+            decisions: vec![],
+            faults: vec![],
+            webhooks: webhooks.into(),
+        }
     }
 
     fn push_webhook(&self, webhook: Webhook) {
@@ -261,6 +285,11 @@ pub enum Handled {
     ImageSet {
         items: Vec<(&'static str, u64, ImageKind)>,
     },
+    /// A JSON body whose attachments (by `attachmentId`) get `data.base64` (FrankieOne).
+    JsonWithImages {
+        body: Value,
+        images: Vec<(String, u64, ImageKind)>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -361,6 +390,7 @@ async fn provider_route(
                 }
             }
             "credas" => inner.credas.handle(method.as_str(), &segments, &headers, &body),
+            "frankieone" => inner.frankieone.handle(method.as_str(), &segments, &query, &headers, &body),
             "sumsub" => {
                 let uri = uri.path_and_query().map(|p| p.as_str()).unwrap_or_else(|| uri.path());
                 inner.sumsub.handle(method.as_str(), &segments, uri, &headers, &body)
@@ -368,27 +398,80 @@ async fn provider_route(
             _ => inner.idwise.handle(method.as_str(), &segments, &headers, &body),
         }
     };
-    match handled {
-        Handled::Answer(a) => a.into_response(),
+    let request_json = || {
+        if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()))
+        }
+    };
+    let path = uri.path().trim_start_matches('/').trim_start_matches(provider).to_string();
+    let answer = match handled {
+        Handled::Answer(a) => a,
         Handled::Decision(a, webhooks) => {
-            let body_json = serde_json::from_slice(&body)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
             emu.lock().decisions.push(Recorded {
                 provider: provider.into(),
                 method: method.to_string(),
-                path: uri.path().trim_start_matches('/').trim_start_matches(provider).to_string(),
+                path: path.clone(),
                 headers: headers_of(&headers),
-                body: body_json,
+                body: request_json(),
                 status: a.status,
             });
             for webhook in webhooks {
                 emu.push_webhook(webhook);
             }
-            a.into_response()
+            a
         }
-        Handled::Image { seed, kind, wrap } => image_response(seed, kind, wrap).await,
-        Handled::ImageSet { items } => image_set_response(items).await,
+        Handled::JsonWithImages { body, images } => with_images(body, images).await,
+        Handled::Image { seed, kind, wrap } => return image_response(seed, kind, wrap).await,
+        Handled::ImageSet { items } => return image_set_response(items).await,
+    };
+    if provider == "frankieone" {
+        emu.lock().exchanges.push(Exchange {
+            method: method.to_string(),
+            path: path.split('?').next().unwrap_or_default().to_string(),
+            request: request_json(),
+            status: answer.status,
+            response: answer.body.clone(),
+        });
     }
+    answer.into_response()
+}
+
+/// Fills `data.base64` of every attachment whose id has an image.
+async fn with_images(mut body: Value, images: Vec<(String, u64, ImageKind)>) -> Answer {
+    use base64::Engine;
+    let drawn = tokio::task::spawn_blocking(move || {
+        fn fill(v: &mut Value, images: &[(String, u64, ImageKind)]) {
+            match v {
+                Value::Object(o) => {
+                    let id = o.get("attachmentId").and_then(Value::as_str).map(str::to_string);
+                    if let Some((_, seed, kind)) = id.and_then(|id| images.iter().find(|(i, _, _)| *i == id))
+                        && let Ok(bytes) = draw(*seed, *kind)
+                    {
+                        let data = base64::engine::general_purpose::STANDARD.encode(bytes.as_slice());
+                        o.insert("data".into(), serde_json::json!({"base64": data}));
+                        o.insert("retrievalStatus".into(), serde_json::json!("NORMAL"));
+                    }
+                    o.values_mut().for_each(|x| fill(x, images));
+                }
+                Value::Array(a) => a.iter_mut().for_each(|x| fill(x, images)),
+                _ => {}
+            }
+        }
+        fill(&mut body, &images);
+        body
+    })
+    .await;
+    match drawn {
+        Ok(body) => Answer::json(200, body),
+        Err(_) => Answer::json(500, serde_json::json!({"message": "image generation failed"})),
+    }
+}
+
+/// Every FrankieOne exchange so far.
+async fn control_exchanges(State(emu): State<Arc<Emulator>>) -> Response {
+    Answer::json(200, serde_json::to_value(&emu.lock().exchanges).unwrap_or(Value::Null)).into_response()
 }
 
 /// The route of one provider's API.
@@ -418,7 +501,8 @@ async fn control_cases(State(emu): State<Arc<Emulator>>) -> Response {
         .collect();
     Answer::json(
         200,
-        serde_json::json!({"idwise": idwise, "credas": inner.credas.entity_ids(), "sumsub": inner.sumsub.applicant_ids()}),
+        serde_json::json!({"idwise": idwise, "credas": inner.credas.entity_ids(), "sumsub": inner.sumsub.applicant_ids(),
+            "frankieone": inner.frankieone.entity_ids()}),
     )
     .into_response()
 }
@@ -451,6 +535,8 @@ pub fn router(emu: Arc<Emulator>) -> Router {
         .route("/idwise/{*rest}", provider("idwise"))
         .route("/credas/api/v2/ci/{*rest}", provider("credas"))
         .route("/sumsub/{*rest}", provider("sumsub"))
+        .route("/frankieone/{*rest}", provider("frankieone"))
+        .route("/_emulator/exchanges", get(control_exchanges))
         .route("/_emulator/decisions", get(control_decisions))
         .route("/_emulator/reset", post(control_reset))
         .route("/_emulator/cases", get(control_cases))

@@ -29,6 +29,16 @@ fn answer(status: StatusCode, body: serde_json::Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// FrankieOne appends the request id to the configured URL: `/webhooks/frankieone/{id}`.
+async fn receive_suffixed(
+    state: State<Arc<Inbox>>,
+    Path((provider, _suffix)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    receive(state, Path(provider), headers, body).await
+}
+
 async fn receive(
     State(inbox): State<Arc<Inbox>>,
     Path(provider): Path<String>,
@@ -101,6 +111,7 @@ async fn receive(
 pub fn router(store: Arc<dyn Store>, providers: Providers) -> Router {
     Router::new()
         .route("/webhooks/{provider}", post(receive))
+        .route("/webhooks/{provider}/{*suffix}", post(receive_suffixed))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(Arc::new(Inbox { store, providers }))
 }

@@ -1,6 +1,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod frankieone_spec;
 pub mod tmux;
 
 use kycdesk::emulator::{self, EmulatorOptions, RunningEmulator};
@@ -112,4 +113,38 @@ pub async fn sumsub_applicants(emu: &RunningEmulator) -> Result<Vec<String>, Box
         .as_array()
         .map(|a| a.iter().filter_map(|c| c.as_str().map(str::to_string)).collect())
         .unwrap_or_default())
+}
+
+pub fn frankieone(
+    emu: &RunningEmulator,
+) -> Result<kycdesk::providers::frankieone::FrankieOne, Box<dyn std::error::Error>> {
+    Ok(kycdesk::providers::frankieone::FrankieOne::new(kycdesk::providers::frankieone::FrankieOneSettings {
+        base_url: format!("{}/frankieone/", emu.base_url()),
+        api_key: emulator::frankieone::API_KEY.to_string().into(),
+        customer_id: emulator::frankieone::CUSTOMER_ID.into(),
+        customer_child_id: None,
+        analyst: "ana@example.com".into(),
+        webhook_header: None,
+    })?)
+}
+
+/// Validates every FrankieOne exchange the emulator saw: the adapter's requests against
+/// the request schemas, the emulator's answers against the response schemas.
+pub async fn assert_frankieone_exchanges_match_the_spec(
+    emu: &RunningEmulator,
+) -> Result<usize, Box<dyn std::error::Error>> {
+    let Some(spec) = frankieone_spec::Spec::load() else { return Ok(0) };
+    let exchanges: Vec<serde_json::Value> =
+        reqwest::get(format!("{}/_emulator/exchanges", emu.base_url())).await?.json().await?;
+    let mut problems = vec![];
+    for x in &exchanges {
+        let (method, path) = (x["method"].as_str().unwrap_or_default(), x["path"].as_str().unwrap_or_default());
+        if let Err(e) = spec.check_request(method, path, &x["request"]) {
+            problems.push(e);
+        }
+        if let Err(e) = spec.check_response(method, path, x["status"].as_u64().unwrap_or(0) as u16, &x["response"]) {
+            problems.push(e);
+        }
+    }
+    if problems.is_empty() { Ok(exchanges.len()) } else { Err(problems.join("\n").into()) }
 }

@@ -124,12 +124,16 @@ fn name_of(individual: &Value) -> String {
     if parts.is_empty() { "(unnamed)".into() } else { parts.join(" ") }
 }
 
-fn dob(individual: &Value) -> Option<String> {
-    let d = &individual["dateOfBirth"];
-    s(&d["normalized"]).map(str::to_string).or_else(|| {
+/// A `Date` object (`normalized`, or year/month/day); a plain string is taken as is.
+fn date(d: &Value) -> Option<String> {
+    s(d).map(str::to_string).or_else(|| s(&d["normalized"]).map(str::to_string)).or_else(|| {
         let (y, m, dd) = (d["year"].as_str()?, d["month"].as_str()?, d["day"].as_str()?);
         Some(format!("{y}-{m}-{dd}"))
     })
+}
+
+fn dob(individual: &Value) -> Option<String> {
+    date(&individual["dateOfBirth"])
 }
 
 fn pro_outcome(result: &str) -> RuleOutcome {
@@ -197,11 +201,11 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
                 doc_type: SafeText::new(&doc_type.replace('_', " ").to_lowercase()),
                 country: s(&d["country"]).map(SafeText::new),
                 number: s(&d["primaryIdentifier"]).map(SafeText::new),
-                expiry: s(&d["expiryDate"]).map(SafeText::new),
+                expiry: date(&d["expiryDate"]).map(|x| SafeText::new(&x)),
                 sides,
-                fields: [("Issued", &d["issueDate"]), ("Class", &d["class"])]
+                fields: [("Issued", date(&d["issueDate"])), ("Class", s(&d["class"]).map(str::to_string))]
                     .into_iter()
-                    .filter_map(|(l, v)| s(v).map(|v| Field::new(l, v)))
+                    .filter_map(|(l, v)| v.map(|v| Field::new(l, &v)))
                     .collect(),
             });
         }
