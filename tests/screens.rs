@@ -237,3 +237,54 @@ async fn credas_case_offers_each_element_as_a_target() -> R<()> {
     insta::assert_snapshot!("credas_targets", dialog);
     Ok(())
 }
+
+async fn state_for(p: &dyn Provider, entries: Vec<QueueEntry>) -> R<State> {
+    let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).single().ok_or("time")?;
+    let caps = HashMap::from([(p.id(), p.capabilities().clone())]);
+    let mut state = State::new("ana".into(), String::new(), caps, now);
+    update(&mut state, Action::Resize { width: WIDTH, height: HEIGHT });
+    let mut entries = entries;
+    entries.sort_by_key(|e| e.received_at);
+    update(&mut state, Action::QueueLoaded(Ok((entries, OutboxCounts::default()))));
+    Ok(state)
+}
+
+#[tokio::test]
+async fn sumsub_applicant_with_steps_comments_and_reason_groups() -> R<()> {
+    let emu = start_emulator(4).await?;
+    let s = common::sumsub(&emu)?;
+    let mut entries = vec![];
+    for id in common::sumsub_applicants(&emu).await? {
+        entries.extend(s.refresh(&kycdesk::domain::CaseRef::new(ProviderId::Sumsub, id)).await?.referred);
+    }
+    let mut state = state_for(&s, entries).await?;
+    state.selected = state.queue.iter().position(|e| e.why_referred.as_str().contains("FORGERY")).ok_or("forgery")?;
+    let effects = update(&mut state, key(KeyCode::Enter));
+    settle_with(&mut state, &s, effects).await?;
+    let screen = render(&state)?;
+    assert!(screen.contains("Comment shown to the applicant") && screen.contains("Internal comment"));
+    insta::assert_snapshot!("sumsub_case", screen);
+    update(&mut state, key(KeyCode::Char('d')));
+    update(&mut state, key(KeyCode::Char('x')));
+    insta::assert_snapshot!("sumsub_reason_groups", render(&state)?);
+    Ok(())
+}
+
+#[tokio::test]
+async fn frankieone_execution_with_aml_hits() -> R<()> {
+    let emu = start_emulator(4).await?;
+    let f = common::frankieone(&emu)?;
+    let entries = f.pending(None).await?.referred;
+    let mut state = state_for(&f, entries).await?;
+    state.selected = state.queue.iter().position(|e| e.why_referred.as_str().contains("pep")).ok_or("pep case")?;
+    let effects = update(&mut state, key(KeyCode::Enter));
+    settle_with(&mut state, &f, effects).await?;
+    let screen = render(&state)?;
+    assert!(screen.contains("Screening hits") && screen.contains("PEP"));
+    insta::assert_snapshot!("frankieone_case", screen);
+    update(&mut state, key(KeyCode::Char('d')));
+    let targets = render(&state)?;
+    assert!(targets.contains("Hit:") && targets.contains("IDV result:"));
+    insta::assert_snapshot!("frankieone_targets", targets);
+    Ok(())
+}

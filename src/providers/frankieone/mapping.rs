@@ -193,7 +193,7 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
                 })
                 .collect();
             if doc_type == assumptions::SELFIE_DOCUMENT_TYPE {
-                selfie_media = sides.into_iter().next();
+                selfie_media = sides.into_iter().next().map(|m| MediaRef { label: SafeText::new("selfie"), ..m });
                 continue;
             }
             docs.push(Document {
@@ -379,7 +379,7 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
         fm.images = doc.sides.iter().take(1).cloned().chain(std::iter::once(sm)).collect();
     }
     let mut fields = vec![Field::new("Entity id", entity)];
-    for (label, v) in [("Nationality", &individual["nationality"]), ("Gender", &individual["gender"]["gender"])] {
+    for (label, v) in [("Gender", &individual["gender"]["gender"])] {
         if let Some(v) = s(v) {
             fields.push(Field::new(label, v));
         }
