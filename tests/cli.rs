@@ -174,7 +174,7 @@ fn inbox_fed_cases_are_listed_and_decided() -> R {
     let cases = loop {
         let cases = listed(dir.path(), &emulator)?;
         let count = |p: &str| cases.iter().filter(|c| c["provider"] == p).count();
-        if count("credas") == 4 && count("idwise") == 4 && count("complycube") == 4 {
+        if count("credas") == 4 && count("idwise") == 4 && count("complycube") == 4 && count("sumsub") == 4 {
             break cases;
         }
         if std::time::Instant::now() > deadline {
@@ -211,8 +211,35 @@ fn inbox_fed_cases_are_listed_and_decided() -> R {
     assert_eq!(calls[0]["method"], "PUT");
     assert_eq!(calls[0]["path"], format!("/api/v2/ci/entities/{entity}/idv-entries/{idv}/verify-liveness"));
     assert_eq!(calls[0]["body"], json!({"reason": "Selfie is live."}));
+    // Sumsub (inbox-fed): a reject with a reason group.
+    let applicant = cases
+        .iter()
+        .find(|c| c["provider"] == "sumsub" && c["why_referred"].as_str().is_some_and(|w| w.starts_with("on hold")))
+        .and_then(|c| c["ref"].as_str())
+        .ok_or("sumsub")?;
+    let out = kycdesk(
+        dir.path(),
+        &emulator.config,
+        &["decide", applicant, "--verdict", "reject", "--reason", "Forged.", "--reason-code", "fraud:documentForgery"],
+    )?;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let last = emulator.decisions()?.pop().ok_or("no decision")?;
+    assert_eq!(last["path"], format!("/resources/applicants/{}/-/reject", applicant.trim_start_matches("sumsub:")));
+    assert_eq!(last["body"], json!({"note": "Forged.", "reasons": {"fraud": ["documentForgery"]}}));
+    assert_eq!(last["headers"]["x-app-access-sig"], "[redacted]");
+
+    // FrankieOne (polled): approve the execution; the analyst is named to FrankieOne.
+    let execution = cases.iter().find(|c| c["provider"] == "frankieone").and_then(|c| c["ref"].as_str()).ok_or("frankieone")?;
+    let out = kycdesk(dir.path(), &emulator.config, &["decide", execution, "--verdict", "verify", "--reason", "All clear."])?;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let last = emulator.decisions()?.pop().ok_or("no decision")?;
+    assert_eq!(last["method"], "PATCH");
+    assert_eq!(last["body"]["status"], "APPROVED");
+    assert_eq!(last["body"]["comment"]["text"], "All clear.");
+    assert_eq!(last["headers"]["x-frankie-username"], "e2e-analyst");
+
     // The decided cases leave the list.
     let remaining = listed(dir.path(), &emulator)?;
-    assert!(!remaining.iter().any(|c| c["ref"] == journey || c["ref"] == entry));
+    assert!(!remaining.iter().any(|c| [journey, entry, applicant, execution].contains(&c["ref"].as_str().unwrap_or_default())));
     Ok(())
 }
