@@ -229,8 +229,10 @@ fn inbox_fed_cases_are_listed_and_decided() -> R {
     assert_eq!(last["headers"]["x-app-access-sig"], "[redacted]");
 
     // FrankieOne (polled): approve the execution; the analyst is named to FrankieOne.
-    let execution = cases.iter().find(|c| c["provider"] == "frankieone").and_then(|c| c["ref"].as_str()).ok_or("frankieone")?;
-    let out = kycdesk(dir.path(), &emulator.config, &["decide", execution, "--verdict", "verify", "--reason", "All clear."])?;
+    let execution =
+        cases.iter().find(|c| c["provider"] == "frankieone").and_then(|c| c["ref"].as_str()).ok_or("frankieone")?;
+    let out =
+        kycdesk(dir.path(), &emulator.config, &["decide", execution, "--verdict", "verify", "--reason", "All clear."])?;
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let last = emulator.decisions()?.pop().ok_or("no decision")?;
     assert_eq!(last["method"], "PATCH");
@@ -240,6 +242,10 @@ fn inbox_fed_cases_are_listed_and_decided() -> R {
 
     // The decided cases leave the list.
     let remaining = listed(dir.path(), &emulator)?;
-    assert!(!remaining.iter().any(|c| [journey, entry, applicant, execution].contains(&c["ref"].as_str().unwrap_or_default())));
+    assert!(
+        !remaining
+            .iter()
+            .any(|c| [journey, entry, applicant, execution].contains(&c["ref"].as_str().unwrap_or_default()))
+    );
     Ok(())
 }

@@ -167,7 +167,7 @@ fn strings(v: &Value, field: &str) -> Vec<SafeText> {
         .collect()
 }
 
-pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value) -> Case {
+pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value, profile: &Value) -> Case {
     let wr = &execution["workflowResult"];
     let individual = &execution["individual"];
     let entity = key.entity.as_str();
@@ -379,7 +379,12 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
         fm.images = doc.sides.iter().take(1).cloned().chain(std::iter::once(sm)).collect();
     }
     let mut fields = vec![Field::new("Entity id", entity)];
-    for (label, v) in [("Gender", &individual["gender"]["gender"])] {
+    for (label, v) in [
+        ("Gender", &individual["gender"]["gender"]),
+        ("Service profile", &profile["state"]),
+        ("Assignee", &profile["assignee"]),
+        ("Reviewer", &profile["reviewer"]),
+    ] {
         if let Some(v) = s(v) {
             fields.push(Field::new(label, v));
         }

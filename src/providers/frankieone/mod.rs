@@ -208,7 +208,13 @@ impl Provider for FrankieOne {
         let results = self.get(&format!("v2/individuals/{}/results", segment(&key.entity)?), "process results").await?;
         let documents =
             self.get(&format!("v2/individuals/{}/documents?level=meta", segment(&key.entity)?), "documents").await?;
-        Ok(mapping::case(&key, &execution, &results, &documents))
+        let profile = self
+            .get(
+                &format!("v2/individuals/{}/serviceprofiles/{}", segment(&key.entity)?, segment(&key.service)?),
+                "service profile",
+            )
+            .await?;
+        Ok(mapping::case(&key, &execution, &results, &documents, &profile["serviceProfile"]))
     }
 
     async fn media(&self, media: &MediaRef) -> Result<MediaBytes, ProviderError> {
