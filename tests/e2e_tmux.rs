@@ -49,6 +49,11 @@ fn decide_with_reason(tmux: &Tmux, verdict_key: &str, reason: &str) -> R {
     tmux.keys(&["d"])?;
     tmux.wait_for("the verdict step", |s| s.contains("[v] Verify"))?;
     tmux.keys(&[verdict_key])?;
+    type_reason_and_save(tmux, reason)
+}
+
+/// From the reason editor: type, Enter, confirm with y.
+fn type_reason_and_save(tmux: &Tmux, reason: &str) -> R {
     tmux.wait_for("the reason editor", |s| s.contains("Reason (required)"))?;
     tmux.type_text(reason)?;
     tmux.wait_for("the typed reason", |s| s.contains(reason))?;
@@ -189,13 +194,8 @@ fn demo_sumsub_reject_with_a_reason_group_and_frankieone_false_positive() -> R {
     tmux.keys(&["Space"])?;
     tmux.wait_for("the ticked group", |s| s.contains("[x] Fraud: document forgery"))?;
     tmux.keys(&["Enter"])?;
-    tmux.wait_for("the reason editor", |s| s.contains("Reason (required)"))?;
     let reason = "Date of birth line uses a different font: forged.";
-    tmux.type_text(reason)?;
-    tmux.wait_for("the typed reason", |s| s.contains(reason))?;
-    tmux.keys(&["Enter"])?;
-    tmux.wait_for("the confirmation", |s| s.contains("Save this decision?"))?;
-    tmux.keys(&["y"])?;
+    type_reason_and_save(&tmux, reason)?;
     tmux.wait_for("delivery", |s| s.contains(&format!("Delivered to the provider: sumsub:{applicant}")))?;
 
     // FrankieOne: the first screening hit of a PEP case is a false positive.
@@ -209,13 +209,8 @@ fn demo_sumsub_reject_with_a_reason_group_and_frankieone_false_positive() -> R {
     tmux.keys(&["j", "Enter"])?;
     tmux.wait_for("the hit verdicts", |s| s.contains("[o] False positive"))?;
     tmux.keys(&["o"])?;
-    tmux.wait_for("the reason editor", |s| s.contains("Reason (required)"))?;
     let why = "Namesake: different date of birth and country.";
-    tmux.type_text(why)?;
-    tmux.wait_for("the typed reason", |s| s.contains(why))?;
-    tmux.keys(&["Enter"])?;
-    tmux.wait_for("the confirmation", |s| s.contains("Save this decision?"))?;
-    tmux.keys(&["y"])?;
+    type_reason_and_save(&tmux, why)?;
     tmux.wait_for("delivery", |s| s.contains("Delivered to the provider: frankieone:"))?;
 
     let decisions: Vec<Value> = reqwest::blocking_get(&format!("{url}/_emulator/decisions"))?;

@@ -176,6 +176,25 @@ pub enum MediaFormat {
     Pdf,
 }
 
+impl MediaBytes {
+    /// Image bytes as a provider sent them: the format comes from the bytes, never from a
+    /// header (ComplyCube says `images/jpg`).
+    pub fn sniffed(provider: ProviderId, bytes: Bytes) -> Result<Self, ProviderError> {
+        let format = MediaFormat::sniff(&bytes)
+            .ok_or_else(|| ProviderError::Decode { provider, detail: "image is neither JPEG, PNG nor PDF".into() })?;
+        Ok(Self { bytes, format })
+    }
+
+    /// Base64 text inside JSON (ComplyCube, Credas, FrankieOne).
+    pub fn from_base64(provider: ProviderId, text: &str) -> Result<Self, ProviderError> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .map_err(|e| ProviderError::Decode { provider, detail: format!("image data is not base64: {e}") })?;
+        Self::sniffed(provider, bytes.into())
+    }
+}
+
 impl MediaFormat {
     pub fn sniff(bytes: &[u8]) -> Option<Self> {
         if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {

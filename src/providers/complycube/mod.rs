@@ -5,15 +5,12 @@ mod mapping;
 pub mod wire;
 
 use super::http::{HttpSettings, ProviderHttp};
-use super::{
-    ErrorParts, MediaBytes, MediaFormat, PendingScan, Provider, ProviderError, WebhookError, WebhookEvent, check_reason,
-};
+use super::{ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, WebhookError, WebhookEvent, check_reason};
 use crate::domain::{
     CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, ReasonCode, Receipt, SafeText, TargetId,
     Verdict,
 };
 use async_trait::async_trait;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
@@ -278,15 +275,8 @@ impl Provider for ComplyCube {
         let path = mapping::download_path(&media.key)
             .ok_or_else(|| ProviderError::Decode { provider: ID, detail: "unknown media reference".into() })?;
         let download: wire::Download = self.get(&path, "image").await?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(download.data.trim())
-            .map_err(|e| ProviderError::Decode { provider: ID, detail: format!("image data is not base64: {e}") })?;
         // `contentType` can be `images/jpg`; the bytes decide.
-        let format = MediaFormat::sniff(&bytes).ok_or_else(|| ProviderError::Decode {
-            provider: ID,
-            detail: "image is neither JPEG, PNG nor PDF".into(),
-        })?;
-        Ok(MediaBytes { bytes: bytes.into(), format })
+        MediaBytes::from_base64(ID, &download.data)
     }
 
     fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError> {

@@ -6,14 +6,13 @@ pub mod wire;
 
 use super::http::{HttpSettings, ProviderHttp};
 use super::{
-    ErrorParts, MediaBytes, MediaFormat, PendingScan, Provider, ProviderError, SharedHeader, WebhookError,
-    WebhookEvent, check_reason, check_shared_header,
+    ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, SharedHeader, WebhookError, WebhookEvent,
+    check_reason, check_shared_header,
 };
 use crate::domain::{
     CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
 };
 use async_trait::async_trait;
-use base64::Engine;
 use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName};
 use secrecy::{ExposeSecret, SecretString};
@@ -202,14 +201,7 @@ impl Provider for Credas {
             .find(|i| i.kind.as_deref() == Some(kind))
             .and_then(|i| i.base64_image.as_deref())
             .ok_or_else(|| ProviderError::NotFound { provider: ID, what: "image".into() })?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(image.trim())
-            .map_err(|e| ProviderError::Decode { provider: ID, detail: format!("image is not base64: {e}") })?;
-        let format = MediaFormat::sniff(&bytes).ok_or_else(|| ProviderError::Decode {
-            provider: ID,
-            detail: "image is neither JPEG, PNG nor PDF".into(),
-        })?;
-        Ok(MediaBytes { bytes: bytes.into(), format })
+        MediaBytes::from_base64(ID, image)
     }
 
     fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError> {

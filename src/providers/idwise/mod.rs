@@ -6,14 +6,13 @@ pub mod wire;
 
 use super::http::{HttpSettings, ProviderHttp};
 use super::{
-    ErrorParts, MediaBytes, MediaFormat, PendingScan, Provider, ProviderError, SharedHeader, WebhookError,
-    WebhookEvent, check_reason, check_shared_header,
+    ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, SharedHeader, WebhookError, WebhookEvent,
+    check_reason, check_shared_header,
 };
 use crate::domain::{
     CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
 };
 use async_trait::async_trait;
-use base64::Engine;
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, HeaderMap};
 use secrecy::{ExposeSecret, SecretString};
@@ -108,7 +107,8 @@ pub fn plan_review(decision: &Decision, failed_steps: &[String]) -> Result<Optio
 impl IdWise {
     pub fn new(settings: IdWiseSettings) -> Result<Self, ProviderError> {
         let credentials = format!("{}:{}", settings.api_key.expose_secret(), settings.api_secret.expose_secret());
-        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials));
+        let basic =
+            format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, credentials));
         // No documented rate limit besides the summary's; stay gentle.
         let http = ProviderHttp::new(
             ID,
@@ -196,11 +196,7 @@ impl Provider for IdWise {
     async fn media(&self, media: &MediaRef) -> Result<MediaBytes, ProviderError> {
         let path = assumptions::image_path(path_segment(&media.key)?);
         let response = self.http.call(Method::GET, &path, None, "image", error_parts).await?;
-        let format = MediaFormat::sniff(&response.body).ok_or_else(|| ProviderError::Decode {
-            provider: ID,
-            detail: "image is neither JPEG, PNG nor PDF".into(),
-        })?;
-        Ok(MediaBytes { bytes: response.body, format })
+        MediaBytes::sniffed(ID, response.body)
     }
 
     fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError> {

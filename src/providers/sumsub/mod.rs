@@ -6,9 +6,7 @@ mod mapping;
 pub mod wire;
 
 use super::http::{HttpSettings, ProviderHttp};
-use super::{
-    ErrorParts, MediaBytes, MediaFormat, PendingScan, Provider, ProviderError, WebhookError, WebhookEvent, check_reason,
-};
+use super::{ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, WebhookError, WebhookEvent, check_reason};
 use crate::domain::{
     CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
 };
@@ -211,11 +209,7 @@ impl Provider for Sumsub {
             .map_err(|_| ProviderError::Decode { provider: ID, detail: "image ids are numbers".into() })?;
         let path = format!("resources/inspections/{}/resources/{image}", id_segment(inspection)?);
         let response = self.http.call(Method::GET, &path, None, "image", error_parts).await?;
-        let format = MediaFormat::sniff(&response.body).ok_or_else(|| ProviderError::Decode {
-            provider: ID,
-            detail: "image is neither JPEG, PNG nor PDF".into(),
-        })?;
-        Ok(MediaBytes { bytes: response.body, format })
+        MediaBytes::sniffed(ID, response.body)
     }
 
     fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError> {
