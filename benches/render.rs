@@ -59,6 +59,7 @@ fn case(r: &CaseRef) -> Case {
             label: SafeText::new("Whole check"),
             verdicts: vec![Verdict::Verify],
             reject_reasons: vec![],
+            resubmit_steps: vec![],
         }],
     }
 }

@@ -200,3 +200,33 @@ async fn emulator_verifies_signatures_and_enforces_the_rules() -> TestResult {
     assert!(limited, "the 51st POST in 5 s is throttled");
     Ok(())
 }
+
+#[tokio::test]
+async fn resubmission_resets_the_steps_the_analyst_picked() -> TestResult {
+    let emu = start_emulator(5).await?;
+    let s = sumsub(&emu)?;
+    let cases = referred(&emu, &s).await?;
+    let case = cases.iter().find(|c| c.why_referred.as_str().contains("FORGERY")).ok_or("forgery")?;
+    let offered: Vec<&str> = case.targets[0].choices(Verdict::Resubmit).iter().map(|c| c.code).collect();
+    assert_eq!(offered, vec!["IDENTITY"], "the failed steps are offered");
+    let mut picked =
+        decision(&case.case_ref, TargetId::Case, Verdict::Resubmit, "Upload the passport again, without glare.");
+    picked.reason_codes = vec!["IDENTITY".into(), "SELFIE".into()];
+    s.decide(&picked).await?;
+    let paths: Vec<String> = recorded_decisions(&emu.base_url())
+        .await?
+        .iter()
+        .filter_map(|d| d["path"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            format!("/resources/applicants/{}/resetStep/IDENTITY", case.case_ref.key),
+            format!("/resources/applicants/{}/resetStep/SELFIE", case.case_ref.key)
+        ]
+    );
+    let mut bad = decision(&case.case_ref, TargetId::Case, Verdict::Resubmit, "x");
+    bad.reason_codes = vec!["NOT_A_STEP".into()];
+    assert!(matches!(s.decide(&bad).await, Err(ProviderError::Refused { .. })));
+    Ok(())
+}

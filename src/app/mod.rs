@@ -82,6 +82,14 @@ impl DecisionDialog {
         self.target()?.verdicts.get(self.verdict_index).copied()
     }
 
+    /// What may be ticked for the chosen verdict.
+    pub fn choices(&self) -> &[crate::domain::ReasonCode] {
+        match (self.target(), self.verdict()) {
+            (Some(t), Some(v)) => t.choices(v),
+            _ => &[],
+        }
+    }
+
     pub fn reason_text(&self) -> String {
         self.reason.lines().join("\n").trim().to_string()
     }

@@ -347,9 +347,8 @@ fn dialog_command(state: &mut State, cmd: Command) -> Vec<Effect> {
         return vec![];
     }
     dialog.error = None;
-    let reject_codes = |d: &DecisionDialog| {
-        d.verdict() == Some(Verdict::Reject) && d.target().is_some_and(|t| !t.reject_reasons.is_empty())
-    };
+    let reject_codes =
+        |d: &DecisionDialog| d.verdict().is_some_and(|v| d.target().is_some_and(|t| !t.choices(v).is_empty()));
     match (dialog.step, cmd) {
         (_, Command::DialogBack) => {
             dialog.step = match dialog.step {
@@ -386,21 +385,25 @@ fn dialog_command(state: &mut State, cmd: Command) -> Vec<Effect> {
             match pos {
                 Some(p) => {
                     dialog.verdict_index = p;
+                    dialog.chosen_codes.clear();
+                    dialog.codes_index = 0;
                     dialog.step = if reject_codes(dialog) { DialogStep::ReasonCodes } else { DialogStep::Reason };
                 }
                 None => dialog.error = Some("that verdict is not available here".into()),
             }
         }
         (DialogStep::Verdict, Command::DialogSelect) => {
+            dialog.chosen_codes.clear();
+            dialog.codes_index = 0;
             dialog.step = if reject_codes(dialog) { DialogStep::ReasonCodes } else { DialogStep::Reason };
         }
         (DialogStep::ReasonCodes, Command::DialogUp) => dialog.codes_index = dialog.codes_index.saturating_sub(1),
         (DialogStep::ReasonCodes, Command::DialogDown) => {
-            let n = dialog.target().map(|t| t.reject_reasons.len()).unwrap_or(0);
+            let n = dialog.choices().len();
             dialog.codes_index = (dialog.codes_index + 1).min(n.saturating_sub(1));
         }
         (DialogStep::ReasonCodes, Command::DialogToggle) => {
-            if let Some(code) = dialog.target().and_then(|t| t.reject_reasons.get(dialog.codes_index)).map(|r| r.code)
+            if let Some(code) = dialog.choices().get(dialog.codes_index).map(|r| r.code)
                 && !dialog.chosen_codes.remove(code)
             {
                 dialog.chosen_codes.insert(code);

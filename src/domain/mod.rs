@@ -313,6 +313,19 @@ pub struct DecisionTarget {
     pub verdicts: Vec<Verdict>,
     /// Structured reasons the analyst may tick when rejecting this target.
     pub reject_reasons: Vec<ReasonCode>,
+    /// Steps the analyst may pick on Resubmit; none picked means every failed step.
+    pub resubmit_steps: Vec<ReasonCode>,
+}
+
+impl DecisionTarget {
+    /// What the analyst may tick for a verdict (reject reasons, steps to resubmit).
+    pub fn choices(&self, verdict: Verdict) -> &[ReasonCode] {
+        match verdict {
+            Verdict::Reject => &self.reject_reasons,
+            Verdict::Resubmit => &self.resubmit_steps,
+            _ => &[],
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

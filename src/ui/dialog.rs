@@ -69,7 +69,7 @@ pub fn draw(frame: &mut Frame<'_>, dialog: &DecisionDialog, body: Rect) {
             "letter or j/k + Enter · Esc back"
         }
         DialogStep::ReasonCodes => {
-            let reasons = dialog.target().map(|t| t.reject_reasons.clone()).unwrap_or_default();
+            let reasons = dialog.choices().to_vec();
             let lines: Vec<Line> = reasons
                 .iter()
                 .enumerate()
@@ -79,7 +79,13 @@ pub fn draw(frame: &mut Frame<'_>, dialog: &DecisionDialog, body: Rect) {
                 })
                 .collect();
             frame.render_widget(
-                Paragraph::new(lines).block(Block::bordered().title(" Rejection reasons (optional) ")),
+                Paragraph::new(lines).block(Block::bordered().title(
+                    if dialog.verdict() == Some(crate::domain::Verdict::Resubmit) {
+                        " Steps to resubmit (none ticked: every failed step) "
+                    } else {
+                        " Rejection reasons "
+                    },
+                )),
                 main,
             );
             "Space tick · Enter next · Esc back"

@@ -383,12 +383,14 @@ fn targets(check: &wire::Check, hits: &[ScreeningHit]) -> Vec<DecisionTarget> {
             label: SafeText::new("Whole check (Verify dismisses every hit as a false positive)"),
             verdicts: vec![Verdict::Verify, Verdict::Refer],
             reject_reasons: vec![],
+            resubmit_steps: vec![],
         }];
         targets.extend(hits.iter().map(|h| DecisionTarget {
             id: TargetId::Hit(h.id.clone()),
             label: SafeText::new(&format!("Hit: {}", h.name)),
             verdicts: vec![Verdict::TrueMatch, Verdict::FalsePositive],
             reject_reasons: vec![],
+            resubmit_steps: vec![],
         }));
         targets
     } else {
@@ -401,6 +403,7 @@ fn targets(check: &wire::Check, hits: &[ScreeningHit]) -> Vec<DecisionTarget> {
             } else {
                 vec![]
             },
+            resubmit_steps: vec![],
         }]
     }
 }

@@ -278,12 +278,14 @@ pub fn case(
         label: SafeText::new("Every element awaiting review"),
         verdicts: whole.to_vec(),
         reject_reasons: vec![],
+        resubmit_steps: vec![],
     }];
     targets.extend(referred_elements(entry).into_iter().map(|key| DecisionTarget {
         label: SafeText::new(&element_label(&key, entry)),
         id: TargetId::Element(key),
         verdicts: whole.to_vec(),
         reject_reasons: vec![],
+        resubmit_steps: vec![],
     }));
     Case {
         case_ref: CaseRef::new(ID, case_key(&summary.id, &entry.entry_id)),

@@ -224,6 +224,7 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
         label: SafeText::new("Workflow execution (Refer sets NEEDS_APPROVAL)"),
         verdicts: vec![Verdict::Verify, Verdict::Reject, Verdict::Refer],
         reject_reasons: vec![],
+        resubmit_steps: vec![],
     }];
     let mut liveness = None;
     let mut face_match = None;
@@ -283,6 +284,7 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
                         label: SafeText::new(&format!("Hit: {name}")),
                         verdicts: vec![Verdict::TrueMatch, Verdict::FalsePositive],
                         reject_reasons: vec![],
+                        resubmit_steps: vec![],
                     });
                 }
             }
@@ -338,6 +340,7 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
                         label: SafeText::new(&format!("IDV result: {}", kind.replace('_', " ").to_lowercase())),
                         verdicts: vec![Verdict::Verify, Verdict::Reject],
                         reject_reasons: vec![],
+                        resubmit_steps: vec![],
                     });
                 }
             }

@@ -269,6 +269,7 @@ pub fn case(j: &wire::Journey, spot_check: Option<&wire::SpotCheck>) -> Case {
             label: SafeText::new("Whole journey (Refer escalates in kycdesk; IDWise has no refer)"),
             verdicts: vec![Verdict::Verify, Verdict::Reject, Verdict::Resubmit, Verdict::Refer],
             reject_reasons: vec![],
+            resubmit_steps: vec![],
         }],
     }
 }

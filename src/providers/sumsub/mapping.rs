@@ -245,6 +245,11 @@ pub fn case(a: &wire::Applicant, steps: &wire::RequiredIdDocsStatus, metadata: &
             label: SafeText::new("Applicant (Refer escalates in kycdesk; Sumsub has no refer)"),
             verdicts: vec![Verdict::Verify, Verdict::Reject, Verdict::Resubmit, Verdict::Refer],
             reject_reasons: assumptions::REJECT_REASONS.to_vec(),
+            resubmit_steps: assumptions::RESETTABLE_STEPS
+                .iter()
+                .filter(|s| red_steps(steps).iter().any(|r| r == *s))
+                .map(|s| crate::domain::ReasonCode { code: s, label: s })
+                .collect(),
         }],
     }
 }

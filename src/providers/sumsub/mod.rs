@@ -116,10 +116,16 @@ pub fn plan_decision(
             Ok(vec![(format!("resources/applicants/{id}/-/reject"), body)])
         }
         Verdict::Resubmit => {
-            if steps_to_reset.is_empty() {
+            // The steps the analyst ticked, or else every step that failed.
+            let chosen: Vec<String> = decision.reason_codes.clone();
+            if let Some(bad) = chosen.iter().find(|s| !assumptions::RESETTABLE_STEPS.contains(&s.as_str())) {
+                return Err(refuse(format!("Sumsub cannot reset step '{}'", SafeText::new(bad))));
+            }
+            let steps = if chosen.is_empty() { steps_to_reset } else { &chosen[..] };
+            if steps.is_empty() {
                 return Err(refuse("no step of this applicant failed, so there is nothing to resubmit".into()));
             }
-            Ok(steps_to_reset
+            Ok(steps
                 .iter()
                 .map(|s| (format!("resources/applicants/{id}/resetStep/{s}"), serde_json::Value::Null))
                 .collect())
