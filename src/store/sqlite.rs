@@ -3,13 +3,16 @@
 use super::{Evidence, OutboxCounts, OutboxRow, OutboxState, Store, StoreError};
 use crate::domain::{CaseRef, Decision, ProviderId, QueueEntry, QueueStatus, Receipt, SafeText, TargetId};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
+// Every write transaction is IMMEDIATE: it takes the write lock up front and waits for it
+// (busy timeout), instead of failing when a reader has to become a writer while another
+// process (the inbox, a headless `decide`) commits.
 const MIGRATIONS: &[M<'static>] = &[
     M::up(
         "CREATE TABLE queue (
@@ -249,7 +252,7 @@ impl SqliteStore {
 impl Store for SqliteStore {
     fn upsert_queue(&self, entries: &[QueueEntry]) -> Result<usize, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let new = upsert_in(&tx, entries)?;
         tx.commit()?;
         Ok(new)
@@ -257,7 +260,7 @@ impl Store for SqliteStore {
 
     fn settle(&self, refs: &[CaseRef]) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         settle_in(&tx, refs)?;
         tx.commit()?;
         Ok(())
@@ -265,7 +268,7 @@ impl Store for SqliteStore {
 
     fn settle_missing(&self, provider: ProviderId, keep: &[CaseRef]) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("CREATE TEMP TABLE IF NOT EXISTS keep_refs (case_ref TEXT PRIMARY KEY)", [])?;
         tx.execute("DELETE FROM keep_refs", [])?;
         for r in keep {
@@ -304,7 +307,7 @@ impl Store for SqliteStore {
 
     fn save_decision(&self, decision: &Decision, evidence: &Evidence) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let case_ref = decision.case_ref.to_string();
         let target = json(&decision.target)?;
         let open: i64 = tx.query_row(
@@ -382,7 +385,7 @@ impl Store for SqliteStore {
 
     fn mark_sent(&self, decision_id: &str, receipt: &Receipt) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let decision = Self::decision_of(&tx, decision_id)?;
         let now = Utc::now();
         tx.execute(
@@ -437,7 +440,7 @@ impl Store for SqliteStore {
 
     fn mark_failed(&self, decision_id: &str, error: &str) -> Result<(), StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let decision = Self::decision_of(&tx, decision_id)?;
         let now = Utc::now();
         tx.execute(
@@ -514,7 +517,7 @@ impl Store for SqliteStore {
         settled: &[CaseRef],
     ) -> Result<Option<usize>, StoreError> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO webhook_delivery (provider, delivery_id, received_at) VALUES (?1, ?2, ?3)",
             params![provider.as_str(), delivery_id, ts(Utc::now())],
