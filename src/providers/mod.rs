@@ -53,6 +53,9 @@ impl ProviderError {
     }
 }
 
+/// A list is walked for at most this many pages, whatever the provider claims.
+pub const MAX_PAGES: u32 = 10_000;
+
 /// One pass of a list-capable provider over what changed since `since`.
 #[derive(Debug, Default)]
 pub struct PendingScan {

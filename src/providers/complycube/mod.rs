@@ -241,7 +241,7 @@ impl Provider for ComplyCube {
                     None => scan.settled.push(CaseRef::new(ID, check.id.clone())),
                 }
             }
-            let last = listing.pages.unwrap_or(page);
+            let last = listing.pages.unwrap_or(page).min(super::MAX_PAGES);
             if page >= last || listing.items.is_empty() {
                 break;
             }

@@ -193,7 +193,10 @@ impl Provider for FrankieOne {
                 scan.referred.extend(mapping::queue_entries(profile));
             }
             let total = v["meta"]["total"].as_u64().unwrap_or(0);
-            if profiles.is_empty() || u64::from(page * assumptions::SEARCH_PAGE_LIMIT) >= total {
+            if profiles.is_empty()
+                || u64::from(page) * u64::from(assumptions::SEARCH_PAGE_LIMIT) >= total
+                || page >= super::MAX_PAGES
+            {
                 break;
             }
             page += 1;
