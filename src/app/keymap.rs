@@ -60,8 +60,8 @@ pub const HELP: &[(&str, &[(&str, &str)])] = &[
         "Decision dialog",
         &[
             ("j / k, Enter", "choose"),
-            ("v x f t o", "verify, reject, refer, true match, false positive"),
-            ("Space", "tick a rejection reason"),
+            ("v x f s t o", "verify, reject, refer, resubmit, true match, false positive"),
+            ("Space", "tick a reason group or a step to resubmit"),
             ("Enter", "reason done (Alt+Enter: new line)"),
             ("y", "save the decision"),
             ("Esc", "one step back (the text is kept)"),
