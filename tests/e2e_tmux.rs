@@ -9,6 +9,18 @@ use serde_json::{Value, json};
 
 type R = Result<(), Box<dyn std::error::Error>>;
 
+/// Starts `kycdesk demo --cases 6` and waits for its whole queue: ComplyCube's and
+/// FrankieOne's 6 by polling, IDWise's, Credas's and Sumsub's 6 each through the inbox.
+/// Returns the session and the emulator's address.
+fn start_demo(dir: &std::path::Path, images: &str) -> Result<(Tmux, String), Box<dyn std::error::Error>> {
+    let mut env = isolated_env(dir);
+    env.push(("KYCDESK_IMAGES".into(), images.into()));
+    let tmux = Tmux::start(dir, &env, &format!("exec {BIN} demo --cases 6"))?;
+    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("30 pending"))?;
+    let url = emulator_url(&screen)?;
+    Ok((tmux, url))
+}
+
 /// The demo shows where its emulator listens in the title bar.
 fn emulator_url(screen: &str) -> Result<String, Box<dyn std::error::Error>> {
     Ok(screen
@@ -66,12 +78,7 @@ fn type_reason_and_save(tmux: &Tmux, reason: &str) -> R {
 #[test]
 fn demo_verify_reaches_the_emulator_with_the_reason() -> R {
     let dir = tempfile::tempdir()?;
-    let mut env = isolated_env(dir.path());
-    env.push(("KYCDESK_IMAGES".into(), "halfblocks".into()));
-    let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
-    // ComplyCube's and FrankieOne's 6 by polling; IDWise's, Credas's and Sumsub's 6 each through the inbox.
-    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("30 pending"))?;
-    let url = emulator_url(&screen)?;
+    let (tmux, url) = start_demo(dir.path(), "halfblocks")?;
 
     let id = open_first_identity_case(&tmux)?;
     tmux.wait_for("the images", |s| s.contains('▀') || s.contains('▄'))?;
@@ -150,11 +157,7 @@ fn a_decision_saved_before_sigkill_is_delivered_at_the_next_start() -> R {
 #[test]
 fn demo_idwise_resubmission_names_the_failed_step() -> R {
     let dir = tempfile::tempdir()?;
-    let mut env = isolated_env(dir.path());
-    env.push(("KYCDESK_IMAGES".into(), "off".into()));
-    let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
-    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("30 pending"))?;
-    let url = emulator_url(&screen)?;
+    let (tmux, url) = start_demo(dir.path(), "off")?;
     // A journey whose selfie failed liveness: its selfie step (3) failed.
     let id = open_first_row(&tmux, "idwise", |row| row.starts_with("IDWise") && row.contains(" FACE_"))?;
     tmux.wait_for("the liveness code", |s| s.contains("NOT LIVE"))?;
@@ -179,11 +182,7 @@ fn demo_idwise_resubmission_names_the_failed_step() -> R {
 #[test]
 fn demo_sumsub_reject_with_a_reason_group_and_frankieone_false_positive() -> R {
     let dir = tempfile::tempdir()?;
-    let mut env = isolated_env(dir.path());
-    env.push(("KYCDESK_IMAGES".into(), "off".into()));
-    let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
-    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("30 pending"))?;
-    let url = emulator_url(&screen)?;
+    let (tmux, url) = start_demo(dir.path(), "off")?;
 
     // Sumsub: reject with the first reason group (fraud: document forgery).
     let applicant = open_first_row(&tmux, "sumsub", |row| row.starts_with("Sumsub") && row.contains("FORGERY"))?;
