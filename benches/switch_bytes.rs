@@ -1,0 +1,134 @@
+//! Bytes written to the terminal when the analyst moves to the next case (DESIGN budget:
+//! small enough for a slow SSH link). Prints the figures; run with
+//! `cargo bench --bench switch_bytes`.
+
+use chrono::{TimeZone, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use kycdesk::app::{Action, State, update};
+use kycdesk::domain::{
+    Applicant, Case, CaseRef, DecisionTarget, Document, Liveness, LivenessResult, MediaRef, ProviderId, QueueEntry,
+    QueueStatus, SafeText, Selfie, TargetId, Verdict,
+};
+use kycdesk::media;
+use kycdesk::providers::{MediaBytes, MediaFormat};
+use kycdesk::store::OutboxCounts;
+use ratatui::backend::CrosstermBackend;
+use ratatui::layout::Rect;
+use ratatui::{Terminal, TerminalOptions, Viewport};
+use ratatui_image::picker::Picker;
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::io::Write;
+use std::rc::Rc;
+use std::sync::Arc;
+
+struct Counting(Rc<Cell<usize>>);
+
+impl Write for Counting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.set(self.0.get() + buf.len());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn media_ref(key: String, label: &str) -> MediaRef {
+    MediaRef { provider: ProviderId::ComplyCube, key, label: SafeText::new(label) }
+}
+
+fn case(n: usize) -> Case {
+    Case {
+        case_ref: CaseRef::new(ProviderId::ComplyCube, format!("case{n}")),
+        check_type: SafeText::new("identity"),
+        status: SafeText::new("complete / attention"),
+        why_referred: SafeText::new("liveness check"),
+        created_at: None,
+        applicant: Applicant { name: SafeText::new(&format!("Applicant {n}")), ..Applicant::default() },
+        documents: vec![Document {
+            id: format!("d{n}"),
+            doc_type: SafeText::new("passport"),
+            country: None,
+            number: None,
+            expiry: None,
+            sides: vec![media_ref(format!("doc/{n}/front"), "passport front")],
+            fields: vec![],
+        }],
+        selfie: Some(Selfie {
+            media: Some(media_ref(format!("live/{n}"), "live photo")),
+            liveness: Liveness { result: LivenessResult::NotLive, code: None, description: SafeText::new("x") },
+        }),
+        rules: vec![],
+        face_match: None,
+        screening: vec![],
+        targets: vec![DecisionTarget {
+            id: TargetId::Case,
+            label: SafeText::new("Whole check"),
+            verdicts: vec![Verdict::Verify],
+            reject_reasons: vec![],
+            resubmit_steps: vec![],
+        }],
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let (width, height) = (200u16, 50u16);
+    let now = Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).single().ok_or("time")?;
+    let mut state = State::new("bench".into(), String::new(), HashMap::new(), now);
+    update(&mut state, Action::Resize { width, height });
+    let entries: Vec<QueueEntry> = (0..3)
+        .map(|n| QueueEntry {
+            case_ref: CaseRef::new(ProviderId::ComplyCube, format!("case{n}")),
+            applicant: SafeText::new(&format!("Applicant {n}")),
+            check_type: SafeText::new("identity"),
+            why_referred: SafeText::new("liveness check"),
+            received_at: now,
+            status: QueueStatus::Pending,
+        })
+        .collect();
+    update(&mut state, Action::QueueLoaded(Ok((entries, OutboxCounts::default()))));
+    update(&mut state, Action::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE)));
+    // Everything prefetched: details and pictures of all three cases.
+    let picker = Picker::halfblocks();
+    let area = kycdesk::ui::layout::image_area(state.size);
+    for n in 0..3usize {
+        let c = case(n);
+        let effects = update(&mut state, Action::CaseLoaded(c.case_ref.clone(), Ok(Box::new(c.clone()))));
+        drop(effects);
+        for (m, seed) in c.media().into_iter().zip(0u64..) {
+            let bytes = if m.key.starts_with("live") {
+                kycdesk::emulator::images::live_photo(seed + n as u64 * 10)?
+            } else {
+                kycdesk::emulator::images::document_side(seed + n as u64 * 10, false)?
+            };
+            let picture =
+                media::picture(&picker, &MediaBytes { bytes: bytes.into(), format: MediaFormat::Jpeg }, area)?;
+            update(&mut state, Action::MediaLoaded(m, Ok(Arc::new(picture))));
+        }
+    }
+    let written = Rc::new(Cell::new(0usize));
+    let backend = CrosstermBackend::new(Counting(Rc::clone(&written)));
+    let mut terminal =
+        Terminal::with_options(backend, TerminalOptions { viewport: Viewport::Fixed(Rect::new(0, 0, width, height)) })?;
+    terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    let first = written.replace(0);
+    update(&mut state, Action::Key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::NONE)));
+    terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    let switch = written.replace(0);
+    terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    let idle = written.get();
+    // The same switch with images off (text only).
+    state.images_enabled = false;
+    terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    written.set(0);
+    update(&mut state, Action::Key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::NONE)));
+    terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    let text_only = written.get();
+    println!("terminal {width}x{height}, half-block images");
+    println!("first full frame:        {first} bytes");
+    println!("switch to the next case: {switch} bytes");
+    println!("redraw with no change:   {idle} bytes");
+    println!("switch with images off:  {text_only} bytes");
+    Ok(())
+}
