@@ -1,9 +1,10 @@
 //! CLI parsing and dispatch only.
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use color_eyre::eyre::{Result, WrapErr};
 use kycdesk::commands;
 use kycdesk::config::{self, Config};
+use kycdesk::domain::Verdict;
 use kycdesk::emulator::{self, EmulatorOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -54,8 +55,9 @@ enum Command {
         /// The case, as `list` shows it: provider:id.
         #[arg(value_name = "REF")]
         case_ref: String,
-        #[arg(long, value_enum)]
-        verdict: VerdictArg,
+        /// verify, reject, refer, resubmit, true-match or false-positive.
+        #[arg(long, value_parser = parse_verdict)]
+        verdict: Verdict,
         /// Why: sent to the provider and kept in the audit log.
         #[arg(long)]
         reason: String,
@@ -98,28 +100,11 @@ enum AuditAction {
     Verify,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum VerdictArg {
-    Verify,
-    Reject,
-    Refer,
-    Resubmit,
-    TrueMatch,
-    FalsePositive,
-}
-
-impl From<VerdictArg> for kycdesk::domain::Verdict {
-    fn from(v: VerdictArg) -> Self {
-        use kycdesk::domain::Verdict;
-        match v {
-            VerdictArg::Verify => Verdict::Verify,
-            VerdictArg::Reject => Verdict::Reject,
-            VerdictArg::Refer => Verdict::Refer,
-            VerdictArg::Resubmit => Verdict::Resubmit,
-            VerdictArg::TrueMatch => Verdict::TrueMatch,
-            VerdictArg::FalsePositive => Verdict::FalsePositive,
-        }
-    }
+/// `true-match` and `false-positive` on the command line are the domain's `true_match`
+/// and `false_positive`: one list of verdicts, in `domain::Verdict`.
+fn parse_verdict(s: &str) -> Result<Verdict, String> {
+    Verdict::parse(&s.replace('-', "_"))
+        .ok_or_else(|| "expected one of verify, reject, refer, resubmit, true-match, false-positive".to_string())
 }
 
 fn main() -> ExitCode {
@@ -185,7 +170,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
                 (None, Some(e)) => kycdesk::domain::TargetId::Element(e),
                 (None, None) => kycdesk::domain::TargetId::Case,
             };
-            commands::decide(&load()?, &case_ref, verdict.into(), &reason, target, reason_codes).await
+            commands::decide(&load()?, &case_ref, verdict, &reason, target, reason_codes).await
         }
         Command::Send => commands::send(&load()?).await,
         Command::Audit { action: AuditAction::Verify } => commands::audit_verify(&load()?).await,

@@ -142,10 +142,6 @@ impl ProviderHttp {
         self
     }
 
-    pub fn provider(&self) -> ProviderId {
-        self.provider
-    }
-
     pub fn base_url(&self) -> &Url {
         &self.base
     }

@@ -40,9 +40,6 @@ pub const IMAGE_LEVEL: &str = "base64";
 /// The selfie is a document of type `SELF_IMAGE` (assumed from the Document-Type enum).
 pub const SELFIE_DOCUMENT_TYPE: &str = "SELF_IMAGE";
 
-/// `functionResult` on failure (undocumented).
-pub const FUNCTION_FAILURE: &str = "FAILURE";
-
 /// What the adapter calls itself in `X-Frankie-Channel`.
 pub const CHANNEL: &str = "kycdesk";
 
