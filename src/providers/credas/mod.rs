@@ -17,6 +17,7 @@ use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use mapping::{case_key, split_key};
@@ -33,7 +34,14 @@ pub struct Credas {
     http: ProviderHttp,
     capabilities: Capabilities,
     webhook_header: Option<SharedHeader>,
+    /// The image endpoint answers all of an entry's images at once; the selfie and both
+    /// document sides are asked for together, so the answer is kept for the next asks
+    /// (a few entries, in memory only).
+    images: tokio::sync::Mutex<lru::LruCache<String, Arc<Vec<wire::Image>>>>,
 }
+
+/// Entries whose images are kept: the open case and the ones prefetched around it.
+const IMAGE_SETS_KEPT: usize = 4;
 
 fn guid(id: &str) -> Result<&str, ProviderError> {
     if !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
@@ -131,6 +139,9 @@ impl Credas {
                 lists_pending: false,
             },
             webhook_header: settings.webhook_header,
+            images: tokio::sync::Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(IMAGE_SETS_KEPT).unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
         })
     }
 
@@ -160,12 +171,20 @@ impl Credas {
         Ok((summary, found))
     }
 
-    async fn images(&self, entity: &str, entry: &str) -> Result<Vec<wire::Image>, ProviderError> {
-        match self.get(&assumptions::images_path(guid(entity)?, guid(entry)?), "images").await {
-            Ok(images) => Ok(images),
-            Err(ProviderError::NotFound { .. }) => Ok(vec![]),
-            Err(e) => Err(e),
+    /// An entry's images, fetched once for the asks that come together. Holding the lock
+    /// across the fetch makes concurrent asks for the same entry wait for one request.
+    async fn images(&self, entity: &str, entry: &str) -> Result<Arc<Vec<wire::Image>>, ProviderError> {
+        let mut kept = self.images.lock().await;
+        if let Some(images) = kept.get(entry) {
+            return Ok(Arc::clone(images));
         }
+        let images = match self.get(&assumptions::images_path(guid(entity)?, guid(entry)?), "images").await {
+            Ok(images) => Arc::new(images),
+            Err(ProviderError::NotFound { .. }) => Arc::new(vec![]),
+            Err(e) => return Err(e),
+        };
+        kept.put(entry.to_string(), Arc::clone(&images));
+        Ok(images)
     }
 }
 
