@@ -6,8 +6,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use kycdesk::app::{Action, State, update};
 use kycdesk::domain::{
-    Applicant, Case, CaseRef, DecisionTarget, Field, ProviderId, QueueEntry, QueueStatus, RuleOutcome, RuleResult,
-    SafeText, TargetId, Verdict,
+    Applicant, Case, CaseRef, DecisionTarget, Field, Lane, ProviderId, QueueEntry, QueueStatus, RuleOutcome,
+    RuleResult, SafeText, TargetId, Verdict,
 };
 use kycdesk::store::OutboxCounts;
 use ratatui::Terminal;
@@ -25,6 +25,8 @@ fn entries(n: usize) -> Vec<QueueEntry> {
             why_referred: SafeText::new("liveness check, facial similarity"),
             received_at: base + chrono::Duration::seconds(i as i64),
             status: QueueStatus::Pending,
+            lane: Lane::New,
+            note: None,
         })
         .collect()
 }
@@ -60,6 +62,7 @@ fn case(r: &CaseRef) -> Case {
             verdicts: vec![Verdict::Verify],
             reject_reasons: vec![],
             resubmit_steps: vec![],
+            sends: vec![],
         }],
     }
 }

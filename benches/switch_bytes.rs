@@ -6,8 +6,8 @@ use chrono::{TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use kycdesk::app::{Action, State, update};
 use kycdesk::domain::{
-    Applicant, Case, CaseRef, DecisionTarget, Document, Liveness, LivenessResult, MediaRef, ProviderId, QueueEntry,
-    QueueStatus, SafeText, Selfie, TargetId, Verdict,
+    Applicant, Case, CaseRef, DecisionTarget, Document, Lane, Liveness, LivenessResult, MediaRef, ProviderId,
+    QueueEntry, QueueStatus, SafeText, Selfie, TargetId, Verdict,
 };
 use kycdesk::media;
 use kycdesk::providers::{MediaBytes, MediaFormat};
@@ -68,6 +68,7 @@ fn case(n: usize) -> Case {
             verdicts: vec![Verdict::Verify],
             reject_reasons: vec![],
             resubmit_steps: vec![],
+            sends: vec![],
         }],
     }
 }
@@ -85,6 +86,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             why_referred: SafeText::new("liveness check"),
             received_at: now,
             status: QueueStatus::Pending,
+            lane: Lane::New,
+            note: None,
         })
         .collect();
     update(&mut state, Action::QueueLoaded(Ok((entries, OutboxCounts::default()))));

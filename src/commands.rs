@@ -2,7 +2,7 @@
 //! providers, poller and sender.
 
 use crate::config::{self, Config};
-use crate::domain::{CaseRef, Decision, QueueEntry, QueueStatus, TargetId, Verdict};
+use crate::domain::{CaseRef, Decision, Lane, QueueEntry, QueueStatus, TargetId, Verdict};
 use crate::emulator::{self, EmulatorOptions};
 use crate::intake::{inbox, poller};
 use crate::providers::Providers;
@@ -215,6 +215,8 @@ pub async fn decide(
         why_referred: case.why_referred.clone(),
         received_at: case.created_at.unwrap_or_else(Utc::now),
         status: QueueStatus::Pending,
+        lane: Lane::New,
+        note: None,
     };
     let saved = decision.clone();
     store::blocking(&store, move |s| {

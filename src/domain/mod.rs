@@ -132,6 +132,35 @@ impl QueueStatus {
     }
 }
 
+/// Which part of the working queue a case sits in, as the store derives it from the
+/// case's status and its decisions. Intake always produces `New`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    /// A referral waiting for an analyst.
+    #[default]
+    New,
+    /// The provider refused the last decision: decide it again (the note says why).
+    Refused,
+    /// Referred onwards (a local refer): waits for a senior reviewer.
+    Escalated,
+    /// Decided; the decision is saved and waits for delivery (grace period or retrying).
+    Awaiting,
+}
+
+impl Lane {
+    pub const ALL: [Lane; 4] = [Lane::New, Lane::Refused, Lane::Escalated, Lane::Awaiting];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Lane::New => "new",
+            Lane::Refused => "refused",
+            Lane::Escalated => "escalated",
+            Lane::Awaiting => "awaiting delivery",
+        }
+    }
+}
+
 /// A queue row: what intake learned about a case without opening it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct QueueEntry {
@@ -141,6 +170,12 @@ pub struct QueueEntry {
     pub why_referred: SafeText,
     pub received_at: DateTime<Utc>,
     pub status: QueueStatus,
+    /// Set by the store when it reads the queue.
+    #[serde(default)]
+    pub lane: Lane,
+    /// What the row needs said beside it: the provider's refusal, the delivery error.
+    #[serde(default)]
+    pub note: Option<SafeText>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -315,6 +350,9 @@ pub struct DecisionTarget {
     pub reject_reasons: Vec<ReasonCode>,
     /// Steps the analyst may pick on Resubmit; none picked means every failed step.
     pub resubmit_steps: Vec<ReasonCode>,
+    /// What each verdict sends to the provider, in the analyst's words (e.g. "validate
+    /// confirmed", "3 hits dismissed as false positive"); the bulk confirmation lists it.
+    pub sends: Vec<(Verdict, SafeText)>,
 }
 
 impl DecisionTarget {
@@ -325,6 +363,11 @@ impl DecisionTarget {
             Verdict::Resubmit => &self.resubmit_steps,
             _ => &[],
         }
+    }
+
+    /// What `verdict` sends, if the adapter said.
+    pub fn sends(&self, verdict: Verdict) -> Option<&SafeText> {
+        self.sends.iter().find(|(v, _)| *v == verdict).map(|(_, what)| what)
     }
 }
 
@@ -346,6 +389,21 @@ pub struct Capabilities {
     pub idempotency_keys: bool,
     /// Whether intake polls a list endpoint (otherwise the inbox feeds the queue).
     pub lists_pending: bool,
+    /// Verdicts whose typed reason the provider cannot take: it stays in the audit log
+    /// only (the dialog says so). Local verdicts (not in `native_verdicts`) are always so.
+    pub reason_kept_locally: Vec<Verdict>,
+}
+
+impl Capabilities {
+    /// The verdict is kycdesk's alone: nothing goes to the provider.
+    pub fn is_local(&self, verdict: Verdict) -> bool {
+        !self.native_verdicts.contains(&verdict)
+    }
+
+    /// The typed reason reaches the provider with this verdict.
+    pub fn sends_reason(&self, verdict: Verdict) -> bool {
+        !self.is_local(verdict) && !self.reason_kept_locally.contains(&verdict)
+    }
 }
 
 /// A case opened for review: everything the detail panes show.

@@ -1,7 +1,7 @@
 //! The embedded store: one SQLite file on local disk, WAL, `synchronous=FULL`.
 
 use super::{Evidence, OutboxCounts, OutboxRow, OutboxState, Store, StoreError};
-use crate::domain::{CaseRef, Decision, ProviderId, QueueEntry, QueueStatus, Receipt, SafeText, TargetId};
+use crate::domain::{CaseRef, Decision, Lane, ProviderId, QueueEntry, QueueStatus, Receipt, SafeText, TargetId};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
@@ -146,6 +146,8 @@ fn to_entry(raw: (String, String, String, String, String, String)) -> Result<Que
         why_referred: SafeText::new(&why),
         received_at: parse_ts(&received)?,
         status: QueueStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("queue status '{status}'")))?,
+        lane: Lane::New,
+        note: None,
     })
 }
 
@@ -575,6 +577,8 @@ mod tests {
             why_referred: "liveness".into(),
             received_at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(minutes),
             status: QueueStatus::Pending,
+            lane: Lane::New,
+            note: None,
         }
     }
 

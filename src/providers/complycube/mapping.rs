@@ -2,7 +2,7 @@
 
 use super::{ID, assumptions, is_screening, wire};
 use crate::domain::{
-    Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Liveness, LivenessResult, MediaRef,
+    Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Lane, Liveness, LivenessResult, MediaRef,
     QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, ScreeningHit, Selfie, TargetId, Verdict,
 };
 use chrono::{DateTime, NaiveDate, Utc};
@@ -185,6 +185,8 @@ pub fn queue_entry(check: &wire::Check) -> Option<QueueEntry> {
         why_referred: SafeText::new(&why_referred(check)),
         received_at: received.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
         status: QueueStatus::Pending,
+        lane: Lane::New,
+        note: None,
     })
 }
 
@@ -384,6 +386,7 @@ fn targets(check: &wire::Check, hits: &[ScreeningHit]) -> Vec<DecisionTarget> {
             verdicts: vec![Verdict::Verify, Verdict::Refer],
             reject_reasons: vec![],
             resubmit_steps: vec![],
+            sends: vec![],
         }];
         targets.extend(hits.iter().map(|h| DecisionTarget {
             id: TargetId::Hit(h.id.clone()),
@@ -391,6 +394,7 @@ fn targets(check: &wire::Check, hits: &[ScreeningHit]) -> Vec<DecisionTarget> {
             verdicts: vec![Verdict::TrueMatch, Verdict::FalsePositive],
             reject_reasons: vec![],
             resubmit_steps: vec![],
+            sends: vec![],
         }));
         targets
     } else {
@@ -404,6 +408,7 @@ fn targets(check: &wire::Check, hits: &[ScreeningHit]) -> Vec<DecisionTarget> {
                 vec![]
             },
             resubmit_steps: vec![],
+            sends: vec![],
         }]
     }
 }

@@ -178,6 +178,7 @@ impl ComplyCube {
             max_reason_chars: assumptions::MAX_COMMENT_CHARS,
             idempotency_keys: false,
             lists_pending: true,
+            reason_kept_locally: vec![],
         };
         Ok(Self { http, capabilities, webhook_secret: settings.webhook_secret })
     }

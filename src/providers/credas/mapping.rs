@@ -2,7 +2,7 @@
 
 use super::{ID, assumptions, wire};
 use crate::domain::{
-    Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Liveness, LivenessResult, MediaRef,
+    Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Lane, Liveness, LivenessResult, MediaRef,
     QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, Selfie, TargetId, Verdict,
 };
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -118,6 +118,8 @@ pub fn queue_entries(summary: &wire::Summary) -> (Vec<QueueEntry>, Vec<CaseRef>)
             why_referred: SafeText::new(&why_referred(entry)),
             received_at: entry.date_completed.as_deref().and_then(parse_time).unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
             status: QueueStatus::Pending,
+            lane: Lane::New,
+            note: None,
         });
     }
     (referred, settled)
@@ -279,6 +281,7 @@ pub fn case(
         verdicts: whole.to_vec(),
         reject_reasons: vec![],
         resubmit_steps: vec![],
+        sends: vec![],
     }];
     targets.extend(referred_elements(entry).into_iter().map(|key| DecisionTarget {
         label: SafeText::new(&element_label(&key, entry)),
@@ -286,6 +289,7 @@ pub fn case(
         verdicts: whole.to_vec(),
         reject_reasons: vec![],
         resubmit_steps: vec![],
+        sends: vec![],
     }));
     Case {
         case_ref: CaseRef::new(ID, case_key(&summary.id, &entry.entry_id)),

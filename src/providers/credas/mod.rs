@@ -137,6 +137,7 @@ impl Credas {
                 max_reason_chars: assumptions::MAX_REASON_CHARS,
                 idempotency_keys: false,
                 lists_pending: false,
+                reason_kept_locally: vec![],
             },
             webhook_header: settings.webhook_header,
             images: tokio::sync::Mutex::new(lru::LruCache::new(

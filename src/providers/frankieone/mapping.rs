@@ -3,7 +3,7 @@
 
 use super::{ID, assumptions};
 use crate::domain::{
-    Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Liveness, LivenessResult, MediaRef,
+    Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Lane, Liveness, LivenessResult, MediaRef,
     QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, ScreeningHit, Selfie, TargetId, Verdict,
 };
 use chrono::{DateTime, Utc};
@@ -99,6 +99,8 @@ pub fn queue_entries(profile: &Value) -> Vec<QueueEntry> {
                     .or_else(|| parse_time(&w["startedAt"]))
                     .unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
                 status: QueueStatus::Pending,
+                lane: Lane::New,
+                note: None,
             })
         })
         .collect()
@@ -225,6 +227,7 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
         verdicts: vec![Verdict::Verify, Verdict::Reject, Verdict::Refer],
         reject_reasons: vec![],
         resubmit_steps: vec![],
+        sends: vec![],
     }];
     let mut liveness = None;
     let mut face_match = None;
@@ -285,6 +288,7 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
                         verdicts: vec![Verdict::TrueMatch, Verdict::FalsePositive],
                         reject_reasons: vec![],
                         resubmit_steps: vec![],
+                        sends: vec![],
                     });
                 }
             }
@@ -341,6 +345,7 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
                         verdicts: vec![Verdict::Verify, Verdict::Reject],
                         reject_reasons: vec![],
                         resubmit_steps: vec![],
+                        sends: vec![],
                     });
                 }
             }

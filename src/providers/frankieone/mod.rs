@@ -135,6 +135,7 @@ impl FrankieOne {
                 max_reason_chars: assumptions::MAX_COMMENT_CHARS,
                 idempotency_keys: false,
                 lists_pending: true,
+                reason_kept_locally: vec![],
             },
             webhook_header: settings.webhook_header,
         })

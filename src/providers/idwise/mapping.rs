@@ -2,7 +2,7 @@
 
 use super::{ID, assumptions, wire};
 use crate::domain::{
-    Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Liveness, LivenessResult, MediaRef,
+    Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Lane, Liveness, LivenessResult, MediaRef,
     QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, ScreeningHit, Selfie, TargetId, Verdict,
 };
 use chrono::{DateTime, Utc};
@@ -72,6 +72,8 @@ pub fn queue_entry(j: &wire::Journey) -> Option<QueueEntry> {
         why_referred: SafeText::new(&why_referred(j)),
         received_at: received.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
         status: QueueStatus::Pending,
+        lane: Lane::New,
+        note: None,
     })
 }
 
@@ -270,6 +272,7 @@ pub fn case(j: &wire::Journey, spot_check: Option<&wire::SpotCheck>) -> Case {
             verdicts: vec![Verdict::Verify, Verdict::Reject, Verdict::Resubmit, Verdict::Refer],
             reject_reasons: vec![],
             resubmit_steps: vec![],
+            sends: vec![],
         }],
     }
 }

@@ -128,6 +128,7 @@ impl IdWise {
                 max_reason_chars: assumptions::MAX_COMMENT_CHARS,
                 idempotency_keys: false,
                 lists_pending: false,
+                reason_kept_locally: vec![],
             },
             webhook_header: settings.webhook_header,
             summary_next: Mutex::new(HashMap::new()),

@@ -2,7 +2,7 @@
 
 use super::{ID, assumptions, wire};
 use crate::domain::{
-    Applicant, Case, CaseRef, DecisionTarget, Document, Field, Liveness, LivenessResult, MediaRef, QueueEntry,
+    Applicant, Case, CaseRef, DecisionTarget, Document, Field, Lane, Liveness, LivenessResult, MediaRef, QueueEntry,
     QueueStatus, RuleOutcome, RuleResult, SafeText, Selfie, TargetId, Verdict,
 };
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -75,6 +75,8 @@ pub fn queue_entry(a: &wire::Applicant) -> Option<QueueEntry> {
         why_referred: SafeText::new(&why(a, None)),
         received_at: received.unwrap_or(DateTime::<Utc>::UNIX_EPOCH),
         status: QueueStatus::Pending,
+        lane: Lane::New,
+        note: None,
     })
 }
 
@@ -250,6 +252,7 @@ pub fn case(a: &wire::Applicant, steps: &wire::RequiredIdDocsStatus, metadata: &
                 .filter(|s| red_steps(steps).iter().any(|r| r == *s))
                 .map(|s| crate::domain::ReasonCode { code: s, label: s })
                 .collect(),
+            sends: vec![],
         }],
     }
 }

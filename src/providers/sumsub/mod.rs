@@ -168,6 +168,7 @@ impl Sumsub {
                 max_reason_chars: assumptions::MAX_NOTE_CHARS,
                 idempotency_keys: false,
                 lists_pending: false,
+                reason_kept_locally: vec![],
             },
             webhook_secret: settings.webhook_secret,
         })
