@@ -23,6 +23,14 @@ pub enum StoreError {
     AlreadyDecided(CaseRef),
     #[error("the audit log is broken at record {id}: {detail}")]
     AuditBroken { id: i64, detail: String },
+    #[error("no decision {0} in the outbox")]
+    UnknownDecision(String),
+    #[error("too late to undo: decision {decision_id} is {}", state.as_str())]
+    TooLate { decision_id: String, state: OutboxState },
+    #[error("decision {decision_id} is {}; only {allowed} decisions can be {action}", state.as_str())]
+    WrongState { decision_id: String, state: OutboxState, allowed: &'static str, action: &'static str },
+    #[error("dropping a decision needs a reason")]
+    ReasonRequired,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,8 +41,12 @@ pub enum OutboxState {
     /// A send was started; if the process died here, reconcile before resending.
     Sending,
     Sent,
-    /// Refused by the provider or by kycdesk; will not be retried.
+    /// Refused by the provider or by kycdesk; will not be retried unless an analyst asks.
     Failed,
+    /// Taken back in its grace period (undo), before any sender claimed it.
+    Withdrawn,
+    /// Given up by an analyst, with a reason: never sent.
+    Dropped,
 }
 
 impl OutboxState {
@@ -44,11 +56,15 @@ impl OutboxState {
             OutboxState::Sending => "sending",
             OutboxState::Sent => "sent",
             OutboxState::Failed => "failed",
+            OutboxState::Withdrawn => "withdrawn",
+            OutboxState::Dropped => "dropped",
         }
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Self::Saved, Self::Sending, Self::Sent, Self::Failed].into_iter().find(|x| x.as_str() == s)
+        [Self::Saved, Self::Sending, Self::Sent, Self::Failed, Self::Withdrawn, Self::Dropped]
+            .into_iter()
+            .find(|x| x.as_str() == s)
     }
 }
 
@@ -59,6 +75,17 @@ pub struct OutboxRow {
     pub attempts: u32,
     pub last_error: Option<String>,
     pub next_attempt_at: DateTime<Utc>,
+    /// No sender takes it before this (the analyst's undo grace period).
+    pub send_after: DateTime<Utc>,
+}
+
+/// One decision of a save; all items of one (bulk) action commit together.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SaveItem {
+    pub decision: Decision,
+    pub evidence: Evidence,
+    /// The last undecided hit or element of its case: deciding it decides the case.
+    pub closes_case: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -79,24 +106,69 @@ pub trait Store: Send + Sync {
     /// Adds new cases and refreshes the summary of known ones; never changes the status
     /// of a case kycdesk already holds. Returns how many were new.
     fn upsert_queue(&self, entries: &[QueueEntry]) -> Result<usize, StoreError>;
-    /// Cases the provider no longer refers: pending ones are closed.
+    /// Cases the provider no longer refers: pending ones are closed, except those with a
+    /// hit or element already decided in kycdesk and others still to decide (a
+    /// ComplyCube screening check stops being referred at its first confirmed match).
     fn settle(&self, refs: &[CaseRef]) -> Result<(), StoreError>;
-    /// Closes the provider's pending cases that are not in `keep` (after a full scan).
+    /// Closes the provider's pending cases that are not in `keep` (after a full scan),
+    /// with the same exception as `settle`.
     fn settle_missing(&self, provider: ProviderId, keep: &[CaseRef]) -> Result<(), StoreError>;
-    /// The working queue: pending then escalated, oldest first within each.
+    /// The working queue with its lanes: pending cases are `New`, or `Refused` when their
+    /// last decision was refused (the note gives the provider's words); escalated ones
+    /// `Escalated`; decided ones whose decision still waits for delivery `Awaiting` (the
+    /// note gives the last delivery error while it retries). Ordered by lane, then
+    /// oldest first, then reference. Sent, withdrawn-from and closed cases are not in it.
     fn open_queue(&self) -> Result<Vec<QueueEntry>, StoreError>;
+    /// One case, with its lane as `open_queue` would give it.
     fn queue_entry(&self, case_ref: &CaseRef) -> Result<Option<QueueEntry>, StoreError>;
-    /// Commits the decision to the outbox, its audit record and the queue change in one
-    /// transaction. Only after this returns is the decision saved.
-    fn save_decision(&self, decision: &Decision, evidence: &Evidence) -> Result<(), StoreError>;
-    /// Decisions to send now: saved and due, and (at start-up) interrupted sends.
+    /// One decision, sendable at once: `save_decisions` with `send_after` its creation
+    /// time and `closes_case` false.
+    fn save_decision(&self, decision: &Decision, evidence: &Evidence) -> Result<(), StoreError> {
+        let item = SaveItem { decision: decision.clone(), evidence: evidence.clone(), closes_case: false };
+        self.save_decisions(std::slice::from_ref(&item), decision.created_at)
+    }
+    /// All or nothing, one transaction: every decision in the outbox with its audit
+    /// record ("decided"); a whole-case decision, or one with `closes_case`, moves its
+    /// case to decided (the Awaiting lane). No sender takes any of them before
+    /// `send_after`. `AlreadyDecided` if a target already has an open decision (nothing
+    /// is saved then). Only after this returns are the decisions saved.
+    fn save_decisions(&self, items: &[SaveItem], send_after: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Undo: withdraws decisions no sender has claimed. All or nothing: if any was claimed
+    /// or is finished, nothing changes and it is `TooLate`. Each case returns to the status
+    /// it had before the decision; one "withdrawn" audit record per decision. Returns the
+    /// cases, each once.
+    fn withdraw(&self, decision_ids: &[String], analyst: &str) -> Result<Vec<CaseRef>, StoreError>;
+    /// Newest first, every state, at most `limit` rows.
+    fn outbox_list(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Every decision ever saved on one case, in any state, oldest first.
+    fn decisions_for(&self, case_ref: &CaseRef) -> Result<Vec<OutboxRow>, StoreError>;
+    /// A refused (failed) decision is queued again, due now; a decision that decided its
+    /// case puts the case back in the Awaiting lane. Audited ("retried").
+    fn retry_decision(&self, decision_id: &str, analyst: &str) -> Result<(), StoreError>;
+    /// A failed decision, or a saved one no sender has claimed, is given up with a reason;
+    /// its case goes back to the New lane. Audited ("dropped", with the reason).
+    fn drop_decision(&self, decision_id: &str, analyst: &str, reason: &str) -> Result<(), StoreError>;
+    /// Decisions to send now: saved, past their grace period and due for an attempt; with
+    /// `include_interrupted`, also sends a process started and never finished.
     fn due(&self, now: DateTime<Utc>, include_interrupted: bool) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Everything a sender may take now whatever its retry schedule: saved and past its
+    /// grace period (never before it), and interrupted sends.
+    fn waiting(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>, StoreError>;
     fn outbox_row(&self, decision_id: &str) -> Result<Option<OutboxRow>, StoreError>;
-    fn mark_sending(&self, decision_id: &str) -> Result<(), StoreError>;
+    /// Takes a saved decision past its grace period for sending (state sending, one more
+    /// attempt), atomically: of two senders, one gets `true`. `false`: not claimable
+    /// (in its grace period, withdrawn, already claimed or finished); skip it.
+    fn claim(&self, decision_id: &str) -> Result<bool, StoreError>;
+    /// Takes over a send a previous process started and never finished, if it is still
+    /// at `attempts` (as `due`/`waiting` returned it): of two restarting senders, one
+    /// gets `true`.
+    fn reclaim(&self, decision_id: &str, attempts: u32) -> Result<bool, StoreError>;
+    /// The claimed decision was delivered (or found applied).
     fn mark_sent(&self, decision_id: &str, receipt: &Receipt) -> Result<(), StoreError>;
-    /// A transient failure: try again at `retry_at`.
+    /// A transient failure of a claimed decision: try again at `retry_at`.
     fn mark_retry(&self, decision_id: &str, error: &str, retry_at: DateTime<Utc>) -> Result<(), StoreError>;
-    /// A permanent failure: the case goes back to the queue to be decided again.
+    /// A permanent failure of a claimed decision: the case goes back to the queue, in the
+    /// Refused lane, to be decided again.
     fn mark_failed(&self, decision_id: &str, error: &str) -> Result<(), StoreError>;
     fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
     fn watermark(&self, provider: ProviderId) -> Result<Option<DateTime<Utc>>, StoreError>;

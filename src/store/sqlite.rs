@@ -1,11 +1,12 @@
 //! The embedded store: one SQLite file on local disk, WAL, `synchronous=FULL`.
 
-use super::{Evidence, OutboxCounts, OutboxRow, OutboxState, Store, StoreError};
+use super::{OutboxCounts, OutboxRow, OutboxState, SaveItem, Store, StoreError};
 use crate::domain::{CaseRef, Decision, Lane, ProviderId, QueueEntry, QueueStatus, Receipt, SafeText, TargetId};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -65,6 +66,18 @@ const MIGRATIONS: &[M<'static>] = &[
         received_at TEXT NOT NULL,
         PRIMARY KEY (provider, delivery_id)
     );",
+    ),
+    // Undo and lanes: when a sender may take a decision (the grace period), the case's
+    // status before it (restored on withdraw), whether it decided its case, and how many
+    // decisions existed when it was refused (a decision saved after that clears it).
+    M::up(
+        "ALTER TABLE outbox ADD COLUMN send_after TEXT NOT NULL DEFAULT '';
+    UPDATE outbox SET send_after = created_at;
+    ALTER TABLE outbox ADD COLUMN prior_status TEXT NOT NULL DEFAULT 'pending';
+    ALTER TABLE outbox ADD COLUMN closes INTEGER NOT NULL DEFAULT 0;
+    UPDATE outbox SET closes = 1 WHERE target = '{\"kind\":\"case\"}';
+    ALTER TABLE outbox ADD COLUMN failed_seq INTEGER;
+    UPDATE outbox SET failed_seq = rowid WHERE state = 'failed';",
     ),
 ];
 
@@ -133,22 +146,66 @@ fn append_audit(tx: &Transaction<'_>, record: AuditRecord<'_>) -> Result<(), Sto
     Ok(())
 }
 
-fn queue_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, String, String, String, String)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
+struct QueueRow {
+    case_ref: String,
+    applicant: String,
+    check_type: String,
+    why_referred: String,
+    received_at: String,
+    status: String,
+    refusal: Option<String>,
+    closing_state: Option<String>,
+    closing_error: Option<String>,
 }
 
-fn to_entry(raw: (String, String, String, String, String, String)) -> Result<QueueEntry, StoreError> {
-    let (case_ref, applicant, check_type, why, received, status) = raw;
-    Ok(QueueEntry {
-        case_ref: case_ref.parse().map_err(|e| StoreError::Corrupt(format!("queue reference: {e}")))?,
-        applicant: SafeText::new(&applicant),
-        check_type: SafeText::new(&check_type),
-        why_referred: SafeText::new(&why),
-        received_at: parse_ts(&received)?,
-        status: QueueStatus::parse(&status).ok_or_else(|| StoreError::Corrupt(format!("queue status '{status}'")))?,
-        lane: Lane::New,
-        note: None,
+fn queue_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<QueueRow> {
+    Ok(QueueRow {
+        case_ref: row.get(0)?,
+        applicant: row.get(1)?,
+        check_type: row.get(2)?,
+        why_referred: row.get(3)?,
+        received_at: row.get(4)?,
+        status: row.get(5)?,
+        refusal: row.get(6)?,
+        closing_state: row.get(7)?,
+        closing_error: row.get(8)?,
     })
+}
+
+/// The entry with its lane, and whether it belongs in the working queue.
+fn to_entry(raw: QueueRow) -> Result<(QueueEntry, bool), StoreError> {
+    let status =
+        QueueStatus::parse(&raw.status).ok_or_else(|| StoreError::Corrupt(format!("queue status '{}'", raw.status)))?;
+    let closing = raw
+        .closing_state
+        .as_deref()
+        .map(|s| OutboxState::parse(s).ok_or_else(|| StoreError::Corrupt(format!("outbox state '{s}'"))))
+        .transpose()?;
+    let (lane, note, open) = match status {
+        QueueStatus::Pending => match raw.refusal {
+            Some(refusal) => (Lane::Refused, Some(SafeText::new(&refusal)), true),
+            None => (Lane::New, None, true),
+        },
+        QueueStatus::Escalated => (Lane::Escalated, None, true),
+        QueueStatus::Decided => {
+            let waiting = matches!(closing, Some(OutboxState::Saved | OutboxState::Sending));
+            let retrying = closing == Some(OutboxState::Saved);
+            let note = raw.closing_error.filter(|_| retrying).map(|e| SafeText::new(&e));
+            (Lane::Awaiting, note, waiting)
+        }
+        QueueStatus::Closed => (Lane::New, None, false),
+    };
+    let entry = QueueEntry {
+        case_ref: raw.case_ref.parse().map_err(|e| StoreError::Corrupt(format!("queue reference: {e}")))?,
+        applicant: SafeText::new(&raw.applicant),
+        check_type: SafeText::new(&raw.check_type),
+        why_referred: SafeText::new(&raw.why_referred),
+        received_at: parse_ts(&raw.received_at)?,
+        status,
+        lane,
+        note,
+    };
+    Ok((entry, open))
 }
 
 fn upsert_in(tx: &Transaction<'_>, entries: &[QueueEntry]) -> Result<usize, StoreError> {
@@ -190,14 +247,93 @@ fn upsert_in(tx: &Transaction<'_>, entries: &[QueueEntry]) -> Result<usize, Stor
     Ok(new)
 }
 
+/// A pending case with a hit or element decided in kycdesk (and not taken back) stays
+/// open when the provider stops referring it: the analyst settles the rest knowingly.
+const NOT_PARTLY_DECIDED: &str = "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.case_ref = queue.case_ref
+      AND o.state IN ('saved', 'sending', 'sent') AND o.target != '{\"kind\":\"case\"}')";
+
 fn settle_in(tx: &Transaction<'_>, refs: &[CaseRef]) -> Result<(), StoreError> {
+    let sql = format!(
+        "UPDATE queue SET status = 'closed' WHERE case_ref = ?1 AND status = 'pending' AND {NOT_PARTLY_DECIDED}"
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
     for r in refs {
-        tx.execute("UPDATE queue SET status = 'closed' WHERE case_ref = ?1 AND status = 'pending'", [r.to_string()])?;
+        stmt.execute([r.to_string()])?;
     }
     Ok(())
 }
 
-const QUEUE_COLUMNS: &str = "case_ref, applicant, check_type, why_referred, received_at, status";
+/// Queue columns (table alias `q`), then what the lanes are derived from: the refusal
+/// not yet answered by a later decision, and the state and error of the decision that
+/// decided the case.
+const QUEUE_COLUMNS: &str = "q.case_ref, q.applicant, q.check_type, q.why_referred, q.received_at, q.status,
+    (SELECT COALESCE(f.last_error, '') FROM outbox f WHERE f.case_ref = q.case_ref AND f.state = 'failed'
+        AND NOT EXISTS (SELECT 1 FROM outbox d WHERE d.case_ref = f.case_ref AND d.rowid > f.failed_seq
+                        AND d.state != 'withdrawn')
+        ORDER BY f.rowid DESC LIMIT 1),
+    (SELECT c.state FROM outbox c WHERE c.case_ref = q.case_ref AND c.closes = 1
+        AND c.state NOT IN ('withdrawn', 'dropped') ORDER BY c.rowid DESC LIMIT 1),
+    (SELECT c.last_error FROM outbox c WHERE c.case_ref = q.case_ref AND c.closes = 1
+        AND c.state NOT IN ('withdrawn', 'dropped') ORDER BY c.rowid DESC LIMIT 1)";
+
+const OUTBOX_COLUMNS: &str = "decision, state, attempts, last_error, next_attempt_at, send_after";
+
+/// What the store knows of one decision's row beyond the decision itself.
+struct OutboxFacts {
+    case_ref: String,
+    target: String,
+    state: OutboxState,
+    attempts: u32,
+    closes: bool,
+    prior_status: String,
+    decision: Decision,
+}
+
+fn facts(tx: &Transaction<'_>, decision_id: &str) -> Result<OutboxFacts, StoreError> {
+    let raw = tx
+        .query_row(
+            "SELECT case_ref, target, state, attempts, closes, prior_status, decision FROM outbox WHERE decision_id = ?1",
+            [decision_id],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, u32>(3)?,
+                    r.get::<_, bool>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((case_ref, target, state, attempts, closes, prior_status, decision)) = raw else {
+        return Err(StoreError::UnknownDecision(decision_id.to_string()));
+    };
+    Ok(OutboxFacts {
+        case_ref,
+        target,
+        state: OutboxState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("outbox state '{state}'")))?,
+        attempts,
+        closes,
+        prior_status,
+        decision: from_json(&decision)?,
+    })
+}
+
+/// Whether the target already has a decision that counts, other than `except`: not
+/// failed, withdrawn or dropped, and not an escalation already delivered (an escalated
+/// case waits for a senior reviewer's decision).
+fn has_open_decision(tx: &Transaction<'_>, case_ref: &str, target: &str, except: &str) -> Result<bool, StoreError> {
+    let open: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM outbox WHERE case_ref = ?1 AND target = ?2 AND decision_id != ?3
+           AND state NOT IN ('failed', 'withdrawn', 'dropped')
+           AND NOT (state = 'sent' AND COALESCE(json_extract(receipt, '$.escalate'), 0) = 1)",
+        params![case_ref, target, except],
+        |r| r.get(0),
+    )?;
+    Ok(open > 0)
+}
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -229,27 +365,46 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn read_outbox(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, u32, Option<String>, String)> {
-        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+    fn read_outbox(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawOutbox> {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
     }
 
-    fn to_outbox(raw: (String, String, u32, Option<String>, String)) -> Result<OutboxRow, StoreError> {
-        let (decision, state, attempts, last_error, next) = raw;
+    fn to_outbox(raw: RawOutbox) -> Result<OutboxRow, StoreError> {
+        let (decision, state, attempts, last_error, next, send_after) = raw;
         Ok(OutboxRow {
             decision: from_json(&decision)?,
             state: OutboxState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("outbox state '{state}'")))?,
             attempts,
             last_error,
             next_attempt_at: parse_ts(&next)?,
+            send_after: parse_ts(&send_after)?,
         })
     }
 
-    fn decision_of(tx: &Transaction<'_>, decision_id: &str) -> Result<Decision, StoreError> {
-        let raw: String =
-            tx.query_row("SELECT decision FROM outbox WHERE decision_id = ?1", [decision_id], |r| r.get(0))?;
-        from_json(&raw)
+    fn outbox_rows(&self, sql: &str, params: impl rusqlite::Params) -> Result<Vec<OutboxRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, Self::read_outbox)?;
+        rows.map(|r| Self::to_outbox(r?)).collect()
+    }
+
+    /// Moves a claimed decision on; refuses one no sender holds.
+    fn finish_claimed(
+        tx: &Transaction<'_>,
+        decision_id: &str,
+        action: &'static str,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<(), StoreError> {
+        if tx.execute(sql, params)? == 1 {
+            return Ok(());
+        }
+        let state = facts(tx, decision_id)?.state;
+        Err(StoreError::WrongState { decision_id: decision_id.to_string(), state, allowed: "sending", action })
     }
 }
+
+type RawOutbox = (String, String, u32, Option<String>, String, String);
 
 impl Store for SqliteStore {
     fn upsert_queue(&self, entries: &[QueueEntry]) -> Result<usize, StoreError> {
@@ -277,8 +432,10 @@ impl Store for SqliteStore {
             tx.execute("INSERT OR IGNORE INTO keep_refs (case_ref) VALUES (?1)", [r.to_string()])?;
         }
         tx.execute(
-            "UPDATE queue SET status = 'closed' WHERE provider = ?1 AND status = 'pending'
-               AND case_ref NOT IN (SELECT case_ref FROM keep_refs)",
+            &format!(
+                "UPDATE queue SET status = 'closed' WHERE provider = ?1 AND status = 'pending'
+                   AND case_ref NOT IN (SELECT case_ref FROM keep_refs) AND {NOT_PARTLY_DECIDED}"
+            ),
             [provider.as_str()],
         )?;
         tx.commit()?;
@@ -288,65 +445,245 @@ impl Store for SqliteStore {
     fn open_queue(&self) -> Result<Vec<QueueEntry>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {QUEUE_COLUMNS} FROM queue WHERE status IN ('pending', 'escalated')
-             ORDER BY status = 'escalated', received_at, case_ref"
+            "SELECT {QUEUE_COLUMNS} FROM queue q WHERE q.status IN ('pending', 'escalated', 'decided')"
         ))?;
         let rows = stmt.query_map([], queue_row)?;
-        rows.map(|r| to_entry(r?)).collect()
+        let mut queue = Vec::new();
+        for row in rows {
+            let (entry, open) = to_entry(row?)?;
+            if open {
+                queue.push(entry);
+            }
+        }
+        queue.sort_by(|a, b| {
+            (a.lane, a.received_at, a.case_ref.to_string()).cmp(&(b.lane, b.received_at, b.case_ref.to_string()))
+        });
+        Ok(queue)
     }
 
     fn queue_entry(&self, case_ref: &CaseRef) -> Result<Option<QueueEntry>, StoreError> {
         let conn = self.conn();
         let raw = conn
             .query_row(
-                &format!("SELECT {QUEUE_COLUMNS} FROM queue WHERE case_ref = ?1"),
+                &format!("SELECT {QUEUE_COLUMNS} FROM queue q WHERE q.case_ref = ?1"),
                 [case_ref.to_string()],
                 queue_row,
             )
             .optional()?;
-        raw.map(to_entry).transpose()
+        Ok(raw.map(to_entry).transpose()?.map(|(entry, _)| entry))
     }
 
-    fn save_decision(&self, decision: &Decision, evidence: &Evidence) -> Result<(), StoreError> {
+    fn save_decisions(&self, items: &[SaveItem], send_after: DateTime<Utc>) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let case_ref = decision.case_ref.to_string();
-        let target = json(&decision.target)?;
-        let open: i64 = tx.query_row(
-            "SELECT COUNT(*) FROM outbox WHERE case_ref = ?1 AND target = ?2 AND state != 'failed'",
-            params![case_ref, target],
-            |r| r.get(0),
-        )?;
-        if open > 0 {
-            return Err(StoreError::AlreadyDecided(decision.case_ref.clone()));
+        // The status each case had before this action: what an undo returns it to.
+        let mut prior: HashMap<String, String> = HashMap::new();
+        for item in items {
+            let case_ref = item.decision.case_ref.to_string();
+            if let std::collections::hash_map::Entry::Vacant(slot) = prior.entry(case_ref) {
+                let status: Option<String> = tx
+                    .query_row("SELECT status FROM queue WHERE case_ref = ?1", [slot.key()], |r| r.get(0))
+                    .optional()?;
+                slot.insert(status.unwrap_or_else(|| QueueStatus::Pending.as_str().to_string()));
+            }
         }
-        let now = ts(decision.created_at);
-        tx.execute(
-            "INSERT INTO outbox (decision_id, case_ref, target, decision, state, next_attempt_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 'saved', ?5, ?5, ?5)",
-            params![decision.id, case_ref, target, json(decision)?, now],
-        )?;
-        if decision.target == TargetId::Case {
+        let send_after_ts = ts(send_after);
+        for SaveItem { decision, evidence, closes_case } in items {
+            let case_ref = decision.case_ref.to_string();
+            let target = json(&decision.target)?;
+            if has_open_decision(&tx, &case_ref, &target, &decision.id)? {
+                return Err(StoreError::AlreadyDecided(decision.case_ref.clone()));
+            }
+            let closes = decision.target == TargetId::Case || *closes_case;
+            let prior_status = prior.get(&case_ref).map_or(QueueStatus::Pending.as_str(), String::as_str);
+            let now = ts(decision.created_at);
             tx.execute(
-                "UPDATE queue SET status = 'decided', updated_at = ?2 WHERE case_ref = ?1",
-                params![case_ref, now],
+                "INSERT INTO outbox (decision_id, case_ref, target, decision, state, next_attempt_at, created_at,
+                                     updated_at, send_after, prior_status, closes)
+                 VALUES (?1, ?2, ?3, ?4, 'saved', ?5, ?5, ?5, ?6, ?7, ?8)",
+                params![decision.id, case_ref, target, json(decision)?, now, send_after_ts, prior_status, closes],
+            )?;
+            if closes {
+                tx.execute(
+                    "UPDATE queue SET status = 'decided', updated_at = ?2 WHERE case_ref = ?1",
+                    params![case_ref, now],
+                )?;
+            }
+            let detail = serde_json::json!({
+                "target": decision.target,
+                "verdict": decision.verdict,
+                "reason": decision.reason,
+                "reason_codes": decision.reason_codes,
+                "evidence": evidence,
+                "closes_case": closes,
+                "send_after": send_after_ts,
+            });
+            append_audit(
+                &tx,
+                AuditRecord {
+                    at: decision.created_at,
+                    analyst: &decision.analyst,
+                    action: "decided",
+                    case_ref: &case_ref,
+                    decision_id: Some(&decision.id),
+                    detail: detail.to_string(),
+                },
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn withdraw(&self, decision_ids: &[String], analyst: &str) -> Result<Vec<CaseRef>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = Utc::now();
+        let mut cases: Vec<CaseRef> = Vec::new();
+        for id in decision_ids {
+            let row = facts(&tx, id)?;
+            // Saved and never attempted: no sender has had it.
+            if row.state != OutboxState::Saved || row.attempts > 0 {
+                let state = if row.state == OutboxState::Saved { OutboxState::Sending } else { row.state };
+                return Err(StoreError::TooLate { decision_id: id.clone(), state });
+            }
+            let changed = tx.execute(
+                "UPDATE outbox SET state = 'withdrawn', updated_at = ?2 WHERE decision_id = ?1 AND state = 'saved'",
+                params![id, ts(now)],
+            )?;
+            if changed != 1 {
+                return Err(StoreError::TooLate { decision_id: id.clone(), state: OutboxState::Sending });
+            }
+            if row.closes {
+                tx.execute(
+                    "UPDATE queue SET status = ?2, updated_at = ?3 WHERE case_ref = ?1 AND status = 'decided'",
+                    params![row.case_ref, row.prior_status, ts(now)],
+                )?;
+            }
+            let detail = serde_json::json!({
+                "target": row.decision.target,
+                "verdict": row.decision.verdict,
+                "restored_status": row.prior_status,
+            });
+            append_audit(
+                &tx,
+                AuditRecord {
+                    at: now,
+                    analyst,
+                    action: "withdrawn",
+                    case_ref: &row.case_ref,
+                    decision_id: Some(id),
+                    detail: detail.to_string(),
+                },
+            )?;
+            if !cases.contains(&row.decision.case_ref) {
+                cases.push(row.decision.case_ref);
+            }
+        }
+        tx.commit()?;
+        Ok(cases)
+    }
+
+    fn outbox_list(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.outbox_rows(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox ORDER BY rowid DESC LIMIT ?1"), [limit])
+    }
+
+    fn decisions_for(&self, case_ref: &CaseRef) -> Result<Vec<OutboxRow>, StoreError> {
+        self.outbox_rows(
+            &format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE case_ref = ?1 ORDER BY rowid"),
+            [case_ref.to_string()],
+        )
+    }
+
+    fn retry_decision(&self, decision_id: &str, analyst: &str) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row = facts(&tx, decision_id)?;
+        if row.state != OutboxState::Failed {
+            return Err(StoreError::WrongState {
+                decision_id: decision_id.to_string(),
+                state: row.state,
+                allowed: "failed",
+                action: "retried",
+            });
+        }
+        if has_open_decision(&tx, &row.case_ref, &row.target, decision_id)? {
+            return Err(StoreError::AlreadyDecided(row.decision.case_ref));
+        }
+        let now = ts(Utc::now());
+        tx.execute(
+            "UPDATE outbox SET state = 'saved', last_error = NULL, failed_seq = NULL, next_attempt_at = ?2,
+                    send_after = MIN(send_after, ?2), updated_at = ?2
+             WHERE decision_id = ?1",
+            params![decision_id, now],
+        )?;
+        if row.closes {
+            tx.execute(
+                "UPDATE queue SET status = 'decided', updated_at = ?2 WHERE case_ref = ?1 AND status != 'closed'",
+                params![row.case_ref, now],
+            )?;
+        }
+        append_audit(
+            &tx,
+            AuditRecord {
+                at: Utc::now(),
+                analyst,
+                action: "retried",
+                case_ref: &row.case_ref,
+                decision_id: Some(decision_id),
+                detail: serde_json::json!({ "target": row.decision.target, "verdict": row.decision.verdict })
+                    .to_string(),
+            },
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn drop_decision(&self, decision_id: &str, analyst: &str, reason: &str) -> Result<(), StoreError> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(StoreError::ReasonRequired);
+        }
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row = facts(&tx, decision_id)?;
+        if !matches!(row.state, OutboxState::Failed | OutboxState::Saved) {
+            return Err(StoreError::WrongState {
+                decision_id: decision_id.to_string(),
+                state: row.state,
+                allowed: "failed or unclaimed saved",
+                action: "dropped",
+            });
+        }
+        let now = Utc::now();
+        // The state is checked again in the update: a sender may not claim it meanwhile.
+        let changed = tx.execute(
+            "UPDATE outbox SET state = 'dropped', updated_at = ?3 WHERE decision_id = ?1 AND state = ?2",
+            params![decision_id, row.state.as_str(), ts(now)],
+        )?;
+        if changed != 1 {
+            return Err(StoreError::Corrupt(format!("decision {decision_id} changed while being dropped")));
+        }
+        if row.closes {
+            tx.execute(
+                "UPDATE queue SET status = 'pending', updated_at = ?2 WHERE case_ref = ?1 AND status = 'decided'",
+                params![row.case_ref, ts(now)],
             )?;
         }
         let detail = serde_json::json!({
-            "target": decision.target,
-            "verdict": decision.verdict,
-            "reason": decision.reason,
-            "reason_codes": decision.reason_codes,
-            "evidence": evidence,
+            "target": row.decision.target,
+            "verdict": row.decision.verdict,
+            "was": row.state.as_str(),
+            "reason": reason,
         });
         append_audit(
             &tx,
             AuditRecord {
-                at: decision.created_at,
-                analyst: &decision.analyst,
-                action: "decided",
-                case_ref: &case_ref,
-                decision_id: Some(&decision.id),
+                at: now,
+                analyst,
+                action: "dropped",
+                case_ref: &row.case_ref,
+                decision_id: Some(decision_id),
                 detail: detail.to_string(),
             },
         )?;
@@ -355,21 +692,32 @@ impl Store for SqliteStore {
     }
 
     fn due(&self, now: DateTime<Utc>, include_interrupted: bool) -> Result<Vec<OutboxRow>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT decision, state, attempts, last_error, next_attempt_at FROM outbox
-             WHERE (state = 'saved' AND next_attempt_at <= ?1) OR (?2 AND state = 'sending')
-             ORDER BY created_at, decision_id",
-        )?;
-        let rows = stmt.query_map(params![ts(now), include_interrupted], Self::read_outbox)?;
-        rows.map(|r| Self::to_outbox(r?)).collect()
+        self.outbox_rows(
+            &format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox
+                 WHERE (state = 'saved' AND next_attempt_at <= ?1 AND send_after <= ?1) OR (?2 AND state = 'sending')
+                 ORDER BY created_at, decision_id"
+            ),
+            params![ts(now), include_interrupted],
+        )
+    }
+
+    fn waiting(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>, StoreError> {
+        self.outbox_rows(
+            &format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox
+                 WHERE (state = 'saved' AND send_after <= ?1) OR state = 'sending'
+                 ORDER BY created_at, decision_id"
+            ),
+            [ts(now)],
+        )
     }
 
     fn outbox_row(&self, decision_id: &str) -> Result<Option<OutboxRow>, StoreError> {
         let conn = self.conn();
         let raw = conn
             .query_row(
-                "SELECT decision, state, attempts, last_error, next_attempt_at FROM outbox WHERE decision_id = ?1",
+                &format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE decision_id = ?1"),
                 [decision_id],
                 Self::read_outbox,
             )
@@ -377,23 +725,40 @@ impl Store for SqliteStore {
         raw.map(Self::to_outbox).transpose()
     }
 
-    fn mark_sending(&self, decision_id: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?2 WHERE decision_id = ?1",
-            params![decision_id, ts(Utc::now())],
+    fn claim(&self, decision_id: &str) -> Result<bool, StoreError> {
+        // One statement: SQLite applies it under its write lock, so two senders (two
+        // processes) cannot both see it saved.
+        let now = ts(Utc::now());
+        let changed = self.conn().execute(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?2
+             WHERE decision_id = ?1 AND state = 'saved' AND send_after <= ?2",
+            params![decision_id, now],
         )?;
-        Ok(())
+        Ok(changed == 1)
+    }
+
+    fn reclaim(&self, decision_id: &str, attempts: u32) -> Result<bool, StoreError> {
+        let changed = self.conn().execute(
+            "UPDATE outbox SET attempts = attempts + 1, updated_at = ?3
+             WHERE decision_id = ?1 AND state = 'sending' AND attempts = ?2",
+            params![decision_id, attempts, ts(Utc::now())],
+        )?;
+        Ok(changed == 1)
     }
 
     fn mark_sent(&self, decision_id: &str, receipt: &Receipt) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let decision = Self::decision_of(&tx, decision_id)?;
         let now = Utc::now();
-        tx.execute(
-            "UPDATE outbox SET state = 'sent', receipt = ?2, last_error = NULL, updated_at = ?3 WHERE decision_id = ?1",
+        Self::finish_claimed(
+            &tx,
+            decision_id,
+            "marked sent",
+            "UPDATE outbox SET state = 'sent', receipt = ?2, last_error = NULL, updated_at = ?3
+             WHERE decision_id = ?1 AND state = 'sending'",
             params![decision_id, json(receipt)?, ts(now)],
         )?;
+        let decision = facts(&tx, decision_id)?.decision;
         let case_ref = decision.case_ref.to_string();
         if receipt.escalate {
             tx.execute(
@@ -433,22 +798,35 @@ impl Store for SqliteStore {
     }
 
     fn mark_retry(&self, decision_id: &str, error: &str, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE outbox SET state = 'saved', last_error = ?2, next_attempt_at = ?3, updated_at = ?4 WHERE decision_id = ?1",
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        Self::finish_claimed(
+            &tx,
+            decision_id,
+            "put back to retry",
+            "UPDATE outbox SET state = 'saved', last_error = ?2, next_attempt_at = ?3, updated_at = ?4
+             WHERE decision_id = ?1 AND state = 'sending'",
             params![decision_id, error, ts(retry_at), ts(Utc::now())],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
     fn mark_failed(&self, decision_id: &str, error: &str) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let decision = Self::decision_of(&tx, decision_id)?;
         let now = Utc::now();
-        tx.execute(
-            "UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3 WHERE decision_id = ?1",
+        // `failed_seq`: a decision saved after this refusal answers it (rowids only grow).
+        Self::finish_claimed(
+            &tx,
+            decision_id,
+            "marked failed",
+            "UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3,
+                    failed_seq = (SELECT MAX(rowid) FROM outbox)
+             WHERE decision_id = ?1 AND state = 'sending'",
             params![decision_id, error, ts(now)],
         )?;
+        let decision = facts(&tx, decision_id)?.decision;
         let case_ref = decision.case_ref.to_string();
         tx.execute(
             "UPDATE queue SET status = 'pending', updated_at = ?2 WHERE case_ref = ?1 AND status = 'decided'",
@@ -480,6 +858,7 @@ impl Store for SqliteStore {
                 Some(OutboxState::Saved | OutboxState::Sending) => counts.saved += n,
                 Some(OutboxState::Sent) => counts.sent += n,
                 Some(OutboxState::Failed) => counts.failed += n,
+                Some(OutboxState::Withdrawn | OutboxState::Dropped) => {}
                 None => return Err(StoreError::Corrupt(format!("outbox state '{state}'"))),
             }
         }
@@ -568,14 +947,20 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
     use crate::domain::{CallRecord, Verdict};
+    use crate::store::Evidence;
+    use chrono::Duration as ChronoDuration;
+
+    fn cc(key: &str) -> CaseRef {
+        CaseRef::new(ProviderId::ComplyCube, key)
+    }
 
     fn entry(key: &str, minutes: i64) -> QueueEntry {
         QueueEntry {
-            case_ref: CaseRef::new(ProviderId::ComplyCube, key),
+            case_ref: cc(key),
             applicant: "Test Person".into(),
             check_type: "identity".into(),
             why_referred: "liveness".into(),
-            received_at: DateTime::<Utc>::UNIX_EPOCH + chrono::Duration::minutes(minutes),
+            received_at: DateTime::<Utc>::UNIX_EPOCH + ChronoDuration::minutes(minutes),
             status: QueueStatus::Pending,
             lane: Lane::New,
             note: None,
@@ -583,16 +968,24 @@ mod tests {
     }
 
     fn decision(key: &str, verdict: Verdict) -> Decision {
+        on_target(&format!("d-{key}"), key, TargetId::Case, verdict)
+    }
+
+    fn on_target(id: &str, key: &str, target: TargetId, verdict: Verdict) -> Decision {
         Decision {
-            id: format!("d-{key}"),
-            case_ref: CaseRef::new(ProviderId::ComplyCube, key),
-            target: TargetId::Case,
+            id: id.into(),
+            case_ref: cc(key),
+            target,
             verdict,
             reason: "checked by hand".into(),
             reason_codes: vec![],
             analyst: "ana".into(),
             created_at: Utc::now(),
         }
+    }
+
+    fn item(decision: Decision) -> SaveItem {
+        SaveItem { decision, evidence: Evidence::default(), closes_case: false }
     }
 
     fn store() -> SqliteStore {
@@ -602,14 +995,67 @@ mod tests {
         }
     }
 
+    fn later() -> DateTime<Utc> {
+        Utc::now() + ChronoDuration::hours(1)
+    }
+
+    fn escalated_receipt() -> Receipt {
+        Receipt { calls: vec![], escalate: true }
+    }
+
+    fn sent_receipt() -> Receipt {
+        Receipt {
+            calls: vec![CallRecord { method: "POST".into(), path: "/x".into(), status: 200, answer: "{}".into() }],
+            escalate: false,
+        }
+    }
+
+    fn lanes(s: &SqliteStore) -> Result<Vec<(String, Lane, Option<String>)>, StoreError> {
+        Ok(s.open_queue()?
+            .into_iter()
+            .map(|e| (e.case_ref.key, e.lane, e.note.map(|n| n.as_str().to_string())))
+            .collect())
+    }
+
+    fn status(s: &SqliteStore, key: &str) -> Result<Option<QueueStatus>, StoreError> {
+        Ok(s.queue_entry(&cc(key))?.map(|e| e.status))
+    }
+
+    fn audit_actions(s: &SqliteStore) -> Result<Vec<String>, StoreError> {
+        let conn = s.conn();
+        let mut stmt = conn.prepare("SELECT action FROM audit ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn state(s: &SqliteStore, id: &str) -> Result<Option<OutboxState>, StoreError> {
+        Ok(s.outbox_row(id)?.map(|r| r.state))
+    }
+
+    /// A case escalated by a delivered local refer.
+    fn escalate(s: &SqliteStore, key: &str) -> Result<(), StoreError> {
+        let refer = on_target(&format!("refer-{key}"), key, TargetId::Case, Verdict::Refer);
+        s.save_decision(&refer, &Evidence::default())?;
+        assert!(s.claim(&refer.id)?);
+        s.mark_sent(&refer.id, &escalated_receipt())
+    }
+
     #[test]
-    fn queue_upsert_keeps_status_and_orders_oldest_first() -> Result<(), StoreError> {
+    fn the_case_target_is_stored_as_the_sql_expects() -> Result<(), StoreError> {
+        assert_eq!(json(&TargetId::Case)?, r#"{"kind":"case"}"#);
+        Ok(())
+    }
+
+    #[test]
+    fn queue_upsert_keeps_status_and_orders_by_lane_then_age() -> Result<(), StoreError> {
         let s = store();
         assert_eq!(s.upsert_queue(&[entry("b", 2), entry("a", 1)])?, 2);
         s.save_decision(&decision("a", Verdict::Verify), &Evidence::default())?;
         assert_eq!(s.upsert_queue(&[entry("a", 1), entry("c", 0)])?, 1);
-        let keys: Vec<String> = s.open_queue()?.into_iter().map(|e| e.case_ref.key).collect();
-        assert_eq!(keys, vec!["c", "b"]);
+        assert_eq!(
+            lanes(&s)?,
+            vec![("c".into(), Lane::New, None), ("b".into(), Lane::New, None), ("a".into(), Lane::Awaiting, None)]
+        );
         Ok(())
     }
 
@@ -621,9 +1067,11 @@ mod tests {
         let mut again = decision("a", Verdict::Reject);
         again.id = "d-a2".into();
         assert!(matches!(s.save_decision(&again, &Evidence::default()), Err(StoreError::AlreadyDecided(_))));
+        assert!(s.claim("d-a")?);
         s.mark_failed("d-a", "refused")?;
-        assert_eq!(s.open_queue()?.len(), 1, "a failed decision puts the case back");
+        assert_eq!(lanes(&s)?, vec![("a".into(), Lane::Refused, Some("refused".into()))]);
         s.save_decision(&again, &Evidence::default())?;
+        assert_eq!(lanes(&s)?, vec![("a".into(), Lane::Awaiting, None)], "a new decision clears the refusal");
         Ok(())
     }
 
@@ -633,24 +1081,31 @@ mod tests {
         s.save_decision(&decision("a", Verdict::Refer), &Evidence::default())?;
         s.save_decision(&decision("b", Verdict::Verify), &Evidence::default())?;
         assert_eq!(s.due(Utc::now(), false)?.len(), 2);
-        s.mark_sending("d-a")?;
+        assert!(s.claim("d-a")?);
         assert_eq!(s.due(Utc::now(), false)?.len(), 1, "an interrupted send waits for start-up");
         assert_eq!(s.due(Utc::now(), true)?.len(), 2);
-        let receipt = Receipt {
-            calls: vec![CallRecord { method: "POST".into(), path: "/x".into(), status: 200, answer: "{}".into() }],
-            escalate: true,
-        };
+        let receipt = Receipt { escalate: true, ..sent_receipt() };
         s.upsert_queue(&[entry("a", 1)])?;
         s.mark_sent("d-a", &receipt)?;
-        s.mark_retry("d-b", "timeout", Utc::now() + chrono::Duration::hours(1))?;
+        assert!(s.claim("d-b")?);
+        s.mark_retry("d-b", "timeout", later())?;
         assert!(s.due(Utc::now(), true)?.is_empty());
+        assert_eq!(s.waiting(Utc::now())?.len(), 1, "`kycdesk send` does not wait for the backoff");
         assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 1, failed: 0 });
-        assert_eq!(
-            s.queue_entry(&CaseRef::new(ProviderId::ComplyCube, "a"))?.map(|e| e.status),
-            Some(QueueStatus::Escalated)
-        );
+        assert_eq!(status(&s, "a")?, Some(QueueStatus::Escalated));
         // two decided, one delivered call, one escalation
         assert_eq!(s.verify_audit()?, 4);
+        Ok(())
+    }
+
+    #[test]
+    fn only_a_claimed_decision_is_marked() -> Result<(), StoreError> {
+        let s = store();
+        s.save_decision(&decision("a", Verdict::Verify), &Evidence::default())?;
+        assert!(matches!(s.mark_sent("d-a", &sent_receipt()), Err(StoreError::WrongState { .. })));
+        assert!(matches!(s.mark_failed("d-a", "no"), Err(StoreError::WrongState { .. })));
+        assert!(matches!(s.mark_retry("nope", "no", Utc::now()), Err(StoreError::UnknownDecision(_))));
+        assert_eq!(state(&s, "d-a")?, Some(OutboxState::Saved));
         Ok(())
     }
 
@@ -661,6 +1116,335 @@ mod tests {
         s.save_decision(&decision("b", Verdict::Verify), &Evidence::default())?;
         s.conn().execute("UPDATE audit SET detail = '{}' WHERE id = 1", [])?;
         assert!(matches!(s.verify_audit(), Err(StoreError::AuditBroken { id: 1, .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn a_bulk_save_is_all_or_nothing() -> Result<(), StoreError> {
+        let s = store();
+        s.upsert_queue(&[entry("a", 1), entry("b", 2), entry("c", 3)])?;
+        s.save_decision(&decision("b", Verdict::Verify), &Evidence::default())?;
+        let bulk = [
+            item(on_target("x-a", "a", TargetId::Case, Verdict::Verify)),
+            item(on_target("x-b", "b", TargetId::Case, Verdict::Verify)),
+            item(on_target("x-c", "c", TargetId::Case, Verdict::Verify)),
+        ];
+        assert!(matches!(s.save_decisions(&bulk, later()), Err(StoreError::AlreadyDecided(r)) if r == cc("b")));
+        for key in ["a", "c"] {
+            assert!(s.decisions_for(&cc(key))?.is_empty(), "{key} was not saved");
+            assert_eq!(status(&s, key)?, Some(QueueStatus::Pending));
+        }
+        assert_eq!(audit_actions(&s)?, vec!["decided"], "no audit record of the refused bulk");
+        // Twice the same target in one action is refused too.
+        let twice = [
+            item(on_target("y-a", "a", TargetId::Case, Verdict::Verify)),
+            item(on_target("y-a2", "a", TargetId::Case, Verdict::Reject)),
+        ];
+        assert!(matches!(s.save_decisions(&twice, later()), Err(StoreError::AlreadyDecided(_))));
+        assert!(s.decisions_for(&cc("a"))?.is_empty());
+        // Without the conflict it all commits, each with its audit record.
+        s.save_decisions(&[bulk[0].clone(), bulk[2].clone()], later())?;
+        assert_eq!(audit_actions(&s)?, vec!["decided"; 3]);
+        assert_eq!(s.verify_audit()?, 3);
+        Ok(())
+    }
+
+    #[test]
+    fn nothing_is_due_before_its_grace_period_ends() -> Result<(), StoreError> {
+        let s = store();
+        let send_after = later();
+        s.save_decisions(&[item(decision("a", Verdict::Verify))], send_after)?;
+        assert!(s.due(Utc::now(), true)?.is_empty());
+        assert!(s.waiting(Utc::now())?.is_empty(), "`kycdesk send` waits for it too");
+        assert!(!s.claim("d-a")?, "no sender may take it yet");
+        assert_eq!(state(&s, "d-a")?, Some(OutboxState::Saved));
+        let due: Vec<String> =
+            s.due(send_after + ChronoDuration::seconds(1), false)?.into_iter().map(|r| r.decision.id).collect();
+        assert_eq!(due, vec!["d-a"]);
+        assert_eq!(s.outbox_row("d-a")?.map(|r| r.send_after.timestamp_micros()), Some(send_after.timestamp_micros()));
+        // One whose grace period is over is claimed.
+        s.save_decisions(&[item(decision("b", Verdict::Verify))], Utc::now() - ChronoDuration::seconds(1))?;
+        assert!(s.claim("d-b")?);
+        Ok(())
+    }
+
+    #[test]
+    fn withdraw_restores_where_each_case_was() -> Result<(), StoreError> {
+        let s = store();
+        s.upsert_queue(&[entry("p", 1), entry("e", 2)])?;
+        escalate(&s, "e")?;
+        let bulk = [item(decision("p", Verdict::Verify)), item(decision("e", Verdict::Reject))];
+        s.save_decisions(&bulk, later())?;
+        assert_eq!(lanes(&s)?, vec![("p".into(), Lane::Awaiting, None), ("e".into(), Lane::Awaiting, None)]);
+        let cases = s.withdraw(&["d-p".into(), "d-e".into()], "ben")?;
+        assert_eq!(cases, vec![cc("p"), cc("e")]);
+        assert_eq!(lanes(&s)?, vec![("p".into(), Lane::New, None), ("e".into(), Lane::Escalated, None)]);
+        assert_eq!((status(&s, "p")?, status(&s, "e")?), (Some(QueueStatus::Pending), Some(QueueStatus::Escalated)));
+        assert_eq!(state(&s, "d-p")?, Some(OutboxState::Withdrawn));
+        assert!(s.due(later() + ChronoDuration::hours(1), true)?.is_empty(), "nothing left to send");
+        let actions = audit_actions(&s)?;
+        assert_eq!(actions.iter().filter(|a| *a == "withdrawn").count(), 2);
+        assert_eq!(actions.iter().filter(|a| *a == "decided").count(), 3);
+        assert_eq!(s.verify_audit()?, actions.len() as u64);
+        let (analyst, decision_id): (String, String) = s.conn().query_row(
+            "SELECT analyst, decision_id FROM audit WHERE action = 'withdrawn' ORDER BY id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        assert_eq!((analyst.as_str(), decision_id.as_str()), ("ben", "d-p"));
+        // A withdrawn decision does not block a new one.
+        s.save_decision(&on_target("d-p2", "p", TargetId::Case, Verdict::Reject), &Evidence::default())?;
+        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 1, failed: 0 });
+        Ok(())
+    }
+
+    #[test]
+    fn withdraw_after_a_claim_is_too_late_and_changes_nothing() -> Result<(), StoreError> {
+        let s = store();
+        s.upsert_queue(&[entry("a", 1), entry("b", 2)])?;
+        s.save_decisions(&[item(decision("a", Verdict::Verify)), item(decision("b", Verdict::Verify))], Utc::now())?;
+        assert!(s.claim("d-b")?);
+        let before = audit_actions(&s)?;
+        let err = s.withdraw(&["d-a".into(), "d-b".into()], "ana");
+        assert!(
+            matches!(&err, Err(StoreError::TooLate { decision_id, state: OutboxState::Sending }) if decision_id == "d-b"),
+            "{err:?}"
+        );
+        assert_eq!(state(&s, "d-a")?, Some(OutboxState::Saved));
+        assert_eq!(state(&s, "d-b")?, Some(OutboxState::Sending));
+        assert_eq!(lanes(&s)?.iter().map(|l| l.1).collect::<Vec<_>>(), vec![Lane::Awaiting, Lane::Awaiting]);
+        assert_eq!(audit_actions(&s)?, before);
+        // Delivered, or tried and put back to retry: too late as well.
+        s.mark_retry("d-b", "timeout", Utc::now())?;
+        assert!(matches!(s.withdraw(&["d-b".into()], "ana"), Err(StoreError::TooLate { .. })));
+        assert!(s.claim("d-b")?);
+        s.mark_sent("d-b", &sent_receipt())?;
+        assert!(matches!(
+            s.withdraw(&["d-b".into()], "ana"),
+            Err(StoreError::TooLate { state: OutboxState::Sent, .. })
+        ));
+        assert!(matches!(s.withdraw(&["nope".into()], "ana"), Err(StoreError::UnknownDecision(_))));
+        Ok(())
+    }
+
+    #[test]
+    fn of_two_claims_one_wins() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("store.sqlite3");
+        let (one, two) = (SqliteStore::open(&path)?, SqliteStore::open(&path)?);
+        one.save_decision(&decision("a", Verdict::Verify), &Evidence::default())?;
+        let a = std::thread::spawn(move || one.claim("d-a"));
+        let b = std::thread::spawn(move || two.claim("d-a"));
+        let (a, b) = (a.join().map_err(|_| "thread")??, b.join().map_err(|_| "thread")??);
+        assert!(a ^ b, "exactly one claim: {a} {b}");
+        let s = SqliteStore::open(&path)?;
+        assert_eq!(s.outbox_row("d-a")?.map(|r| (r.state, r.attempts)), Some((OutboxState::Sending, 1)));
+        // An interrupted send is taken over once, by whoever saw it first.
+        assert!(s.reclaim("d-a", 1)?);
+        assert!(!s.reclaim("d-a", 1)?);
+        assert!(!s.claim("d-a")?);
+        Ok(())
+    }
+
+    #[test]
+    fn lanes_and_their_notes() -> Result<(), StoreError> {
+        let s = store();
+        s.upsert_queue(&[
+            entry("new", 5),
+            entry("refused", 4),
+            entry("escalated", 3),
+            entry("grace", 2),
+            entry("retrying", 1),
+            entry("sent", 0),
+            entry("old-new", 0),
+        ])?;
+        let refused = decision("refused", Verdict::Verify);
+        s.save_decision(&refused, &Evidence::default())?;
+        assert!(s.claim(&refused.id)?);
+        s.mark_failed(&refused.id, "ComplyCube: outcome is not allowed")?;
+        escalate(&s, "escalated")?;
+        s.save_decisions(&[item(decision("grace", Verdict::Verify))], later())?;
+        s.save_decision(&decision("retrying", Verdict::Verify), &Evidence::default())?;
+        assert!(s.claim("d-retrying")?);
+        s.mark_retry("d-retrying", "503 from ComplyCube", later())?;
+        s.save_decision(&decision("sent", Verdict::Verify), &Evidence::default())?;
+        assert!(s.claim("d-sent")?);
+        s.mark_sent("d-sent", &sent_receipt())?;
+        s.upsert_queue(&[entry("closed", 0)])?;
+        s.settle(&[cc("closed")])?;
+        assert_eq!(
+            lanes(&s)?,
+            vec![
+                ("old-new".into(), Lane::New, None),
+                ("new".into(), Lane::New, None),
+                ("refused".into(), Lane::Refused, Some("ComplyCube: outcome is not allowed".into())),
+                ("escalated".into(), Lane::Escalated, None),
+                ("retrying".into(), Lane::Awaiting, Some("503 from ComplyCube".into())),
+                ("grace".into(), Lane::Awaiting, None),
+            ]
+        );
+        assert_eq!(s.queue_entry(&cc("refused"))?.map(|e| e.lane), Some(Lane::Refused));
+        Ok(())
+    }
+
+    #[test]
+    fn a_later_decision_answers_a_refusal_and_undoing_it_brings_the_refusal_back() -> Result<(), StoreError> {
+        let s = store();
+        s.upsert_queue(&[entry("s", 1)])?;
+        let hit = on_target("h1", "s", TargetId::Hit("1".into()), Verdict::FalsePositive);
+        s.save_decision(&hit, &Evidence::default())?;
+        assert!(s.claim("h1")?);
+        s.mark_failed("h1", "hit already resolved")?;
+        assert_eq!(lanes(&s)?, vec![("s".into(), Lane::Refused, Some("hit already resolved".into()))]);
+        let other = on_target("h2", "s", TargetId::Hit("2".into()), Verdict::FalsePositive);
+        s.save_decisions(&[item(other)], later())?;
+        assert_eq!(lanes(&s)?, vec![("s".into(), Lane::New, None)], "a partial decision keeps it in New");
+        s.withdraw(&["h2".into()], "ana")?;
+        assert_eq!(lanes(&s)?.first().map(|l| l.1), Some(Lane::Refused));
+        Ok(())
+    }
+
+    #[test]
+    fn deciding_the_last_hit_decides_the_case() -> Result<(), StoreError> {
+        let s = store();
+        s.upsert_queue(&[entry("s", 1)])?;
+        let last =
+            SaveItem { closes_case: true, ..item(on_target("h1", "s", TargetId::Hit("1".into()), Verdict::TrueMatch)) };
+        s.save_decisions(&[last], later())?;
+        assert_eq!(status(&s, "s")?, Some(QueueStatus::Decided));
+        assert_eq!(lanes(&s)?, vec![("s".into(), Lane::Awaiting, None)]);
+        s.withdraw(&["h1".into()], "ana")?;
+        assert_eq!(status(&s, "s")?, Some(QueueStatus::Pending));
+        Ok(())
+    }
+
+    #[test]
+    fn settle_keeps_a_partly_decided_case() -> Result<(), StoreError> {
+        let s = store();
+        s.upsert_queue(&[entry("partly", 1), entry("untouched", 2), entry("gone", 3)])?;
+        let hit = on_target("h1", "partly", TargetId::Hit("1".into()), Verdict::TrueMatch);
+        s.save_decision(&hit, &Evidence::default())?;
+        assert!(s.claim("h1")?);
+        s.mark_sent("h1", &sent_receipt())?;
+        // ComplyCube stops referring the check at its first confirmed match.
+        s.settle(&[cc("partly"), cc("untouched")])?;
+        s.settle_missing(ProviderId::ComplyCube, &[])?;
+        assert_eq!(lanes(&s)?, vec![("partly".into(), Lane::New, None)]);
+        assert_eq!(status(&s, "untouched")?, Some(QueueStatus::Closed));
+        // A partial decision taken back no longer holds it.
+        s.upsert_queue(&[entry("held", 4)])?;
+        s.save_decisions(&[item(on_target("h9", "held", TargetId::Hit("9".into()), Verdict::TrueMatch))], later())?;
+        s.settle(&[cc("held")])?;
+        assert_eq!(status(&s, "held")?, Some(QueueStatus::Pending));
+        s.withdraw(&["h9".into()], "ana")?;
+        s.settle(&[cc("held")])?;
+        assert_eq!(status(&s, "held")?, Some(QueueStatus::Closed));
+        Ok(())
+    }
+
+    #[test]
+    fn a_refused_decision_is_retried() -> Result<(), StoreError> {
+        let s = store();
+        s.upsert_queue(&[entry("a", 1)])?;
+        s.save_decision(&decision("a", Verdict::Verify), &Evidence::default())?;
+        assert!(matches!(s.retry_decision("d-a", "ana"), Err(StoreError::WrongState { .. })));
+        assert!(s.claim("d-a")?);
+        s.mark_failed("d-a", "refused")?;
+        s.retry_decision("d-a", "ben")?;
+        assert_eq!(lanes(&s)?, vec![("a".into(), Lane::Awaiting, None)]);
+        let due = s.due(Utc::now(), false)?;
+        assert_eq!(
+            due.iter().map(|r| (r.decision.id.as_str(), r.last_error.clone())).collect::<Vec<_>>(),
+            vec![("d-a", None)]
+        );
+        assert_eq!(audit_actions(&s)?.last().map(String::as_str), Some("retried"));
+        s.verify_audit()?;
+        // Not while a newer decision on the same target is open.
+        assert!(s.claim("d-a")?);
+        s.mark_failed("d-a", "refused again")?;
+        s.save_decision(&on_target("d-a2", "a", TargetId::Case, Verdict::Reject), &Evidence::default())?;
+        assert!(matches!(s.retry_decision("d-a", "ana"), Err(StoreError::AlreadyDecided(_))));
+        Ok(())
+    }
+
+    #[test]
+    fn a_decision_is_dropped_with_a_reason() -> Result<(), StoreError> {
+        let s = store();
+        s.upsert_queue(&[entry("f", 1), entry("w", 2), entry("busy", 3)])?;
+        s.save_decisions(
+            &[
+                item(decision("f", Verdict::Verify)),
+                item(decision("w", Verdict::Verify)),
+                item(decision("busy", Verdict::Verify)),
+            ],
+            Utc::now(),
+        )?;
+        assert!(s.claim("d-f")?);
+        s.mark_failed("d-f", "refused")?;
+        assert!(matches!(s.drop_decision("d-f", "ana", "  "), Err(StoreError::ReasonRequired)));
+        s.drop_decision("d-f", "ana", "decided in the provider's dashboard")?;
+        s.drop_decision("d-w", "ana", "wrong case")?;
+        assert!(s.claim("d-busy")?);
+        assert!(matches!(
+            s.drop_decision("d-busy", "ana", "x"),
+            Err(StoreError::WrongState { state: OutboxState::Sending, .. })
+        ));
+        assert_eq!(
+            lanes(&s)?,
+            vec![("f".into(), Lane::New, None), ("w".into(), Lane::New, None), ("busy".into(), Lane::Awaiting, None)]
+        );
+        assert!(!s.claim("d-w")?, "a dropped decision is never sent");
+        let detail: String =
+            s.conn()
+                .query_row("SELECT detail FROM audit WHERE action = 'dropped' ORDER BY id LIMIT 1", [], |r| r.get(0))?;
+        assert!(detail.contains("decided in the provider's dashboard"), "{detail}");
+        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 0, failed: 0 });
+        s.verify_audit()?;
+        // The case can be decided again.
+        s.save_decision(&on_target("d-f2", "f", TargetId::Case, Verdict::Reject), &Evidence::default())?;
+        Ok(())
+    }
+
+    #[test]
+    fn outbox_listings() -> Result<(), StoreError> {
+        let s = store();
+        s.save_decision(&on_target("1", "a", TargetId::Hit("x".into()), Verdict::TrueMatch), &Evidence::default())?;
+        s.save_decision(&decision("b", Verdict::Verify), &Evidence::default())?;
+        s.save_decision(&on_target("3", "a", TargetId::Case, Verdict::Verify), &Evidence::default())?;
+        s.withdraw(&["d-b".into()], "ana")?;
+        let ids = |rows: Vec<OutboxRow>| rows.into_iter().map(|r| r.decision.id).collect::<Vec<_>>();
+        assert_eq!(ids(s.outbox_list(10)?), vec!["3", "d-b", "1"]);
+        assert_eq!(ids(s.outbox_list(2)?), vec!["3", "d-b"]);
+        assert_eq!(ids(s.decisions_for(&cc("a"))?), vec!["1", "3"]);
+        assert_eq!(ids(s.outbox_list(usize::MAX)?).len(), 3);
+        Ok(())
+    }
+
+    #[test]
+    fn a_store_of_the_previous_schema_migrates() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("old.sqlite3");
+        {
+            let mut conn = Connection::open(&path)?;
+            Migrations::from_slice(&MIGRATIONS[..2]).to_latest(&mut conn)?;
+            let d = decision("a", Verdict::Verify);
+            let at = ts(d.created_at);
+            conn.execute(
+                "INSERT INTO queue (case_ref, provider, applicant, check_type, why_referred, received_at, status, updated_at)
+                 VALUES ('complycube:a', 'complycube', 'X', 'identity', 'liveness', ?1, 'decided', ?1)",
+                [&at],
+            )?;
+            conn.execute(
+                "INSERT INTO outbox (decision_id, case_ref, target, decision, state, next_attempt_at, created_at, updated_at)
+                 VALUES ('d-a', 'complycube:a', ?1, ?2, 'saved', ?3, ?3, ?3)",
+                params![json(&d.target)?, json(&d)?, at],
+            )?;
+        }
+        let s = SqliteStore::open(&path)?;
+        let row = s.outbox_row("d-a")?.ok_or("row")?;
+        assert_eq!(row.send_after, row.next_attempt_at);
+        assert_eq!(lanes(&s)?, vec![("a".to_string(), Lane::Awaiting, None)]);
+        assert!(s.claim("d-a")?);
         Ok(())
     }
 }
