@@ -231,12 +231,23 @@ pub async fn decide(
             println!("delivered: {} {case_ref}", verdict.as_str());
             Ok(ExitCode::SUCCESS)
         }
+        Some(Delivery::Escalated { .. }) => {
+            println!(
+                "escalated locally (nothing sent to {}): {} {case_ref}",
+                case_ref.provider.display_name(),
+                verdict.as_str()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Delivery::WillRetry { error, .. }) => {
             eprintln!("saved but not delivered yet ({error}); `kycdesk send` or the console delivers it later");
             Ok(ExitCode::from(EXIT_SAVED_NOT_DELIVERED))
         }
         Some(Delivery::Failed { error, .. }) => Err(eyre!("the provider refused the decision: {error}")),
-        None => Err(eyre!("the decision is no longer in the outbox")),
+        None => {
+            eprintln!("saved; another kycdesk process (a console, `kycdesk send`) is delivering it");
+            Ok(ExitCode::from(EXIT_SAVED_NOT_DELIVERED))
+        }
     }
 }
 
@@ -248,6 +259,9 @@ pub async fn send(config: &Config) -> Result<ExitCode> {
     for d in &done {
         match d {
             Delivery::Sent { case_ref, .. } => println!("delivered: {case_ref}"),
+            Delivery::Escalated { case_ref, .. } => {
+                println!("escalated locally (nothing sent to {}): {case_ref}", case_ref.provider.display_name())
+            }
             Delivery::WillRetry { case_ref, error, .. } => {
                 waiting += 1;
                 eprintln!("not delivered yet: {case_ref}: {error}");

@@ -17,6 +17,12 @@ pub enum Delivery {
         decision_id: String,
         case_ref: CaseRef,
     },
+    /// Nothing went to the provider: the decision escalates the case in kycdesk only (a
+    /// refer where the provider has none). Never "delivered".
+    Escalated {
+        decision_id: String,
+        case_ref: CaseRef,
+    },
     WillRetry {
         decision_id: String,
         case_ref: CaseRef,
@@ -33,6 +39,7 @@ impl Delivery {
     pub fn decision_id(&self) -> &str {
         match self {
             Delivery::Sent { decision_id, .. }
+            | Delivery::Escalated { decision_id, .. }
             | Delivery::WillRetry { decision_id, .. }
             | Delivery::Failed { decision_id, .. } => decision_id,
         }
@@ -41,6 +48,7 @@ impl Delivery {
     pub fn case_ref(&self) -> &CaseRef {
         match self {
             Delivery::Sent { case_ref, .. }
+            | Delivery::Escalated { case_ref, .. }
             | Delivery::WillRetry { case_ref, .. }
             | Delivery::Failed { case_ref, .. } => case_ref,
         }
@@ -140,10 +148,16 @@ impl Sender {
         }
         match provider.decide(&decision).await {
             Ok(receipt) => {
+                let local_only = receipt.calls.is_empty() && receipt.escalate;
                 let i = id.clone();
                 store::blocking(&self.store, move |s| s.mark_sent(&i, &receipt)).await?;
-                tracing::info!(decision = %id, provider = %case_ref.provider, "delivered");
-                Ok(Some(Delivery::Sent { decision_id: id, case_ref }))
+                if local_only {
+                    tracing::info!(decision = %id, provider = %case_ref.provider, "escalated locally");
+                    Ok(Some(Delivery::Escalated { decision_id: id, case_ref }))
+                } else {
+                    tracing::info!(decision = %id, provider = %case_ref.provider, "delivered");
+                    Ok(Some(Delivery::Sent { decision_id: id, case_ref }))
+                }
             }
             Err(e) if e.is_transient() => {
                 let error = e.to_string();

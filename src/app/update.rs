@@ -121,6 +121,11 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                 Delivery::Sent { case_ref, .. } => {
                     notice(state, Level::Info, format!("Delivered to the provider: {case_ref}"))
                 }
+                Delivery::Escalated { case_ref, .. } => notice(
+                    state,
+                    Level::Info,
+                    format!("Escalated locally (nothing sent to {}): {case_ref}", case_ref.provider.display_name()),
+                ),
                 Delivery::WillRetry { case_ref, error, .. } => {
                     notice(state, Level::Warn, format!("{case_ref}: not delivered yet, will retry ({error})"))
                 }
