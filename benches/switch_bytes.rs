@@ -2,6 +2,9 @@
 //! small enough for a slow SSH link). Prints the figures; run with
 //! `cargo bench --bench switch_bytes`.
 
+// Benchmark harness code, not shipped: a failed setup may stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use chrono::{TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use kycdesk::app::{Action, State, update};
@@ -76,8 +79,8 @@ fn case(n: usize) -> Case {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (width, height) = (200u16, 50u16);
     let now = Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).single().ok_or("time")?;
-    let mut state = State::new("bench".into(), String::new(), HashMap::new(), now);
-    update(&mut state, Action::Resize { width, height });
+    let mut state = State::new(kycdesk::app::Settings::default(), HashMap::new(), now);
+    update(&mut state, kycdesk::ui::resize(width, height));
     let entries: Vec<QueueEntry> = (0..3)
         .map(|n| QueueEntry {
             case_ref: CaseRef::new(ProviderId::ComplyCube, format!("case{n}")),

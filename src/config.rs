@@ -4,7 +4,9 @@
 //! that is not group- or world-readable; never from argv. An inline `api_key` is allowed
 //! only in a config file that is itself private (as OpenSSH treats its keys).
 
-use crate::domain::ProviderId;
+use crate::app::Template;
+use crate::app::keymap::{KeyTable, Override};
+use crate::domain::{ProviderId, Verdict};
 use crate::providers::complycube::{ComplyCube, ComplyCubeSettings, KeyMode, assumptions as cc};
 use crate::providers::credas::{Credas, CredasSettings, assumptions as credas};
 use crate::providers::frankieone::{FrankieOne, FrankieOneSettings, assumptions as frankieone};
@@ -13,6 +15,7 @@ use crate::providers::sumsub::{Sumsub, SumsubSettings};
 use crate::providers::{ProviderError, Providers, SharedHeader};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +34,8 @@ pub enum ConfigError {
     Write { path: PathBuf, source: std::io::Error },
     #[error("no home directory found; name the store and log paths in the config")]
     NoHome,
+    #[error("config {path}{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    Invalid { path: PathBuf, line: Option<usize>, message: String },
     #[error(transparent)]
     Provider(#[from] ProviderError),
 }
@@ -64,8 +69,40 @@ pub struct ConfigFile {
     pub images: Option<ImageMode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_cache_mb: Option<u64>,
+    /// Seconds a saved decision waits before it is sent; `u` takes it back meanwhile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undo_secs: Option<u64>,
+    /// Decisions off everywhere (trainees, auditors).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub templates: Vec<TemplateFile>,
+    /// `[keys.CONTEXT] ACTION = "KEY"` or a list of keys.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub keys: BTreeMap<String, BTreeMap<String, toml::Spanned<KeysFile>>>,
     #[serde(default)]
     pub providers: ProvidersFile,
+}
+
+/// A reason template: `key` inserts `text` in the reason editor and ticks `codes`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateFile {
+    pub key: String,
+    /// A verdict (verify, reject, refer, resubmit, true_match, false_positive) or "any".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<String>,
+    pub text: String,
+    /// Provider reason codes to tick with it (ComplyCube rejectionReasons, Sumsub groups).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum KeysFile {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -229,6 +266,10 @@ pub struct Config {
     pub poll_interval: Duration,
     pub images: ImageMode,
     pub image_cache_bytes: usize,
+    pub undo_secs: u64,
+    pub read_only: bool,
+    pub templates: Vec<Template>,
+    pub keys: KeyTable,
     file: ConfigFile,
     file_is_private: bool,
 }
@@ -261,7 +302,7 @@ impl Config {
                 let file: ConfigFile = toml::from_str(&text)
                     .map_err(|e| ConfigError::Parse { path: p.clone(), message: e.to_string() })?;
                 let private = is_private(&p).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
-                (file, Some(p), private)
+                return Self::build(file, Some(p), private, Some(&text));
             }
             _ => (ConfigFile::default(), None, false),
         };
@@ -269,6 +310,45 @@ impl Config {
     }
 
     pub fn from_file(file: ConfigFile, path: Option<PathBuf>, file_is_private: bool) -> Result<Config, ConfigError> {
+        Self::build(file, path, file_is_private, None)
+    }
+
+    /// `source` is the file's text, to name the line of a bad key binding.
+    fn build(
+        file: ConfigFile,
+        path: Option<PathBuf>,
+        file_is_private: bool,
+        source: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        let invalid = |line: Option<usize>, message: String| ConfigError::Invalid {
+            path: path.clone().unwrap_or_default(),
+            line,
+            message,
+        };
+        let line_of = |span: std::ops::Range<usize>| {
+            source.map(|text| text.get(..span.start).unwrap_or(text).matches('\n').count() + 1)
+        };
+        let mut overrides = vec![];
+        let mut spans = vec![];
+        for (context, actions) in &file.keys {
+            for (action, keys) in actions {
+                let list = match keys.get_ref() {
+                    KeysFile::One(k) => vec![k.clone()],
+                    KeysFile::Many(ks) => ks.clone(),
+                };
+                overrides.push(Override { context: context.clone(), action: action.clone(), keys: list });
+                spans.push(keys.span());
+            }
+        }
+        let keys = KeyTable::with_overrides(&overrides).map_err(|(i, e)| {
+            let line = spans.get(i).cloned().and_then(line_of);
+            let o = &overrides[i];
+            invalid(
+                line,
+                format!("[keys.{}] {}: {e}", crate::domain::sanitize(&o.context), crate::domain::sanitize(&o.action)),
+            )
+        })?;
+        let templates = templates(&file.templates).map_err(|m| invalid(None, m))?;
         let dirs = project_dirs();
         let data_dir = dirs.as_ref().map(|d| d.data_local_dir().to_path_buf());
         let state_dir = dirs.as_ref().map(|d| d.state_dir().unwrap_or(d.data_local_dir()).to_path_buf());
@@ -300,6 +380,10 @@ impl Config {
             poll_interval: Duration::from_secs(file.poll_interval_secs.unwrap_or(30).max(5)),
             images,
             image_cache_bytes: file.image_cache_mb.unwrap_or(96).clamp(8, 4096) as usize * 1024 * 1024,
+            undo_secs: file.undo_secs.unwrap_or(DEFAULT_UNDO_SECS).min(MAX_UNDO_SECS),
+            read_only: file.read_only.unwrap_or(false) || env_nonempty("KYCDESK_READ_ONLY").is_some_and(|v| v != "0"),
+            templates,
+            keys,
             file,
             file_is_private,
         })
@@ -427,6 +511,65 @@ impl Config {
     }
 }
 
+const DEFAULT_UNDO_SECS: u64 = 5;
+/// A longer grace period would hold decisions back for no reason an analyst needs.
+const MAX_UNDO_SECS: u64 = 600;
+
+/// Checks the templates: one key each (not '.', the last reason's), a known verdict.
+fn templates(files: &[TemplateFile]) -> Result<Vec<Template>, String> {
+    let mut out: Vec<Template> = vec![];
+    for (i, t) in files.iter().enumerate() {
+        let at = format!("templates[{}]", i + 1);
+        let mut chars = t.key.chars();
+        let key = match (chars.next(), chars.next()) {
+            (Some(c), None) if !c.is_whitespace() && !c.is_control() && c != '.' => c,
+            _ => {
+                return Err(format!(
+                    "{at}: key must be one character other than '.' (got '{}')",
+                    crate::domain::sanitize(&t.key)
+                ));
+            }
+        };
+        let verdict = match t.verdict.as_deref() {
+            None | Some("any") => None,
+            Some(v) => Some(Verdict::parse(&v.replace('-', "_")).ok_or_else(|| {
+                format!(
+                    "{at}: unknown verdict '{}' (verify, reject, refer, resubmit, true_match, false_positive or any)",
+                    crate::domain::sanitize(v)
+                )
+            })?),
+        };
+        if t.text.trim().is_empty() {
+            return Err(format!("{at}: text is empty"));
+        }
+        if out.iter().any(|o| o.key == key && (o.verdict.is_none() || verdict.is_none() || o.verdict == verdict)) {
+            return Err(format!("{at}: key '{key}' is already used by another template for that verdict"));
+        }
+        out.push(Template { key, verdict, text: t.text.trim().to_string(), codes: t.codes.clone() });
+    }
+    Ok(out)
+}
+
+/// The templates the demo ships with: the three reasons analysts type most.
+fn demo_templates() -> Vec<TemplateFile> {
+    let t = |key: &str, verdict: &str, text: &str, codes: &[&str]| TemplateFile {
+        key: key.into(),
+        verdict: Some(verdict.into()),
+        text: text.into(),
+        codes: codes.iter().map(|c| c.to_string()).collect(),
+    };
+    vec![
+        t("g", "verify", "Liveness flag was glare or framing; the selfie matches the document photo on review.", &[]),
+        t(
+            "e",
+            "reject",
+            "The document had expired when it was checked; the customer must provide a valid one.",
+            &["document_has_expired"],
+        ),
+        t("n", "false_positive", "Namesake: the date of birth and nationality differ from the listed person.", &[]),
+    ]
+}
+
 fn file_mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0)
@@ -479,6 +622,7 @@ pub fn emulator_config(base_url: &str, live: bool) -> ConfigFile {
                 webhook_header: None,
             }),
         },
+        templates: demo_templates(),
         ..ConfigFile::default()
     }
 }
@@ -559,6 +703,34 @@ mod tests {
         assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
         let config = Config::load(Some(&path))?;
         assert!(config.providers()?.get(ProviderId::ComplyCube).is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn key_bindings_and_templates_from_the_file() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("kycdesk.toml");
+        let text = "undo_secs = 0\n\n[keys.queue]\nmark = \"x\"\n\n[[templates]]\nkey = \"g\"\nverdict = \"verify\"\ntext = \"Glare.\"\n";
+        std::fs::write(&path, text)?;
+        let config = Config::load(Some(&path))?;
+        assert_eq!(config.undo_secs, 0);
+        assert_eq!(config.templates.len(), 1);
+        assert!(config.keys.hints(crate::app::keymap::Context::Queue).contains("x mark"));
+        std::fs::write(&path, "analyst = \"a\"\n[keys.queue]\nmark = \"x\"\nfly = \"y\"\n")?;
+        let err = Config::load(Some(&path)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("line 4") && err.contains("no action 'fly'"), "{err}");
+        std::fs::write(&path, "[keys.queue]\nmark = \"ctrl-\"\n")?;
+        let err = Config::load(Some(&path)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("line 2") && err.contains("not a key"), "{err}");
+        std::fs::write(&path, "[[templates]]\nkey = \"gg\"\ntext = \"x\"\n")?;
+        assert!(Config::load(Some(&path)).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn the_demo_ships_three_templates() -> Result<(), ConfigError> {
+        let config = Config::from_file(emulator_config("http://127.0.0.1:9", true), None, true)?;
+        assert_eq!(config.templates.len(), 3);
         Ok(())
     }
 

@@ -2,23 +2,26 @@
 //! IO `update` asks for. Frames are drawn from state only; every job reports back as
 //! an action.
 
-use crate::app::{self, Action, DecisionDraft, Effect, State};
+use crate::app::{self, Action, DecisionDraft, Effect, Settings, State};
 use crate::config::{Config, ImageMode};
-use crate::domain::Decision;
+use crate::domain::{CaseRef, Decision, Lane, QueueEntry, QueueStatus};
 use crate::intake::poller;
 use crate::media::{self, ByteCache};
 use crate::providers::Providers;
 use crate::sender::Sender;
-use crate::store::{self, Evidence, Store};
+use crate::store::{self, SaveItem, Store};
 use crate::ui;
-use chrono::Utc;
-use crossterm::event::{Event, EventStream, KeyEventKind};
+use chrono::{DateTime, Utc};
+use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event, EventStream, KeyEventKind};
 use futures::StreamExt;
 use ratatui_image::picker::Picker;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
+
+/// The outbox view shows the newest decisions, this many.
+const OUTBOX_ROWS: usize = 500;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsoleError {
@@ -94,6 +97,20 @@ impl Jobs {
                 Err(e) => self.report(Action::QueueLoaded(Err(e.to_string()))),
             },
             Effect::FetchCase(case_ref) => {
+                let lookup = case_ref.clone();
+                let made = store::blocking(&self.store, move |s| s.decisions_for(&lookup)).await;
+                if let Ok(rows) = made {
+                    let made = rows
+                        .into_iter()
+                        .map(|row| app::MadeDecision {
+                            target: row.decision.target,
+                            verdict: row.decision.verdict,
+                            state: row.state,
+                            error: row.last_error,
+                        })
+                        .collect();
+                    self.report(Action::DecisionsLoaded(case_ref.clone(), made));
+                }
                 let result = match self.providers.require(case_ref.provider) {
                     Ok(p) => p.case(&case_ref).await.map(Box::new).map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
@@ -104,17 +121,63 @@ impl Jobs {
                 let result = self.picture(&media, area).await;
                 self.report(Action::MediaLoaded(media, result.map(Arc::new)));
             }
-            Effect::SaveDecision { draft, evidence } => {
-                let action = match self.save(draft, evidence).await {
-                    Ok(decision) => {
+            Effect::SaveDecisions { drafts, undo_secs } => {
+                let action = match self.save(drafts, undo_secs).await {
+                    Ok((decisions, send_after)) => {
                         self.wake_sender.notify_one();
-                        Action::DecisionSaved(decision)
+                        Action::DecisionsSaved { decisions, send_after }
                     }
                     Err(e) => Action::DecisionNotSaved(e),
                 };
                 self.report(action);
             }
+            Effect::Withdraw(ids) => {
+                let analyst = self.analyst.clone();
+                let done = store::blocking(&self.store, move |s| s.withdraw(&ids, &analyst)).await;
+                self.report(Action::Withdrawn(done.map_err(|e| e.to_string())));
+            }
+            Effect::LoadOutbox => {
+                let rows = store::blocking(&self.store, |s| s.outbox_list(OUTBOX_ROWS)).await;
+                self.report(Action::OutboxLoaded(rows.map_err(|e| e.to_string())));
+            }
+            Effect::RetryDecision(id) => {
+                let analyst = self.analyst.clone();
+                let done = store::blocking(&self.store, move |s| s.retry_decision(&id, &analyst)).await;
+                self.wake_sender.notify_one();
+                let done = done.map(|_| "queued to be sent again".to_string()).map_err(|e| e.to_string());
+                self.report(Action::OutboxChanged(done));
+            }
+            Effect::DropDecision { decision_id, reason } => {
+                let analyst = self.analyst.clone();
+                let done =
+                    store::blocking(&self.store, move |s| s.drop_decision(&decision_id, &analyst, &reason)).await;
+                let done =
+                    done.map(|_| "dropped; the case is back in the queue".to_string()).map_err(|e| e.to_string());
+                self.report(Action::OutboxChanged(done));
+            }
+            Effect::OpenById(case_ref) => {
+                let opened = self.open_by_id(case_ref).await;
+                self.report(Action::Opened(opened));
+            }
         }
+    }
+
+    /// `:open`: reads the case from its provider and queues it like intake would.
+    async fn open_by_id(&self, case_ref: CaseRef) -> Result<CaseRef, String> {
+        let provider = self.providers.require(case_ref.provider).map_err(|e| e.to_string())?;
+        let case = provider.case(&case_ref).await.map_err(|e| e.to_string())?;
+        let entry = QueueEntry {
+            case_ref: case.case_ref.clone(),
+            applicant: case.applicant.name.clone(),
+            check_type: case.check_type.clone(),
+            why_referred: case.why_referred.clone(),
+            received_at: case.created_at.unwrap_or_else(Utc::now),
+            status: QueueStatus::Pending,
+            lane: Lane::New,
+            note: None,
+        };
+        store::blocking(&self.store, move |s| s.upsert_queue(&[entry])).await.map_err(|e| e.to_string())?;
+        Ok(case.case_ref)
     }
 
     async fn picture(
@@ -142,22 +205,29 @@ impl Jobs {
             .map_err(|e| format!("decoder stopped: {e}"))?
     }
 
-    async fn save(&self, draft: DecisionDraft, evidence: Evidence) -> Result<Decision, String> {
-        let decision = Decision {
-            id: uuid::Uuid::new_v4().to_string(),
-            case_ref: draft.case_ref,
-            target: draft.target,
-            verdict: draft.verdict,
-            reason: draft.reason,
-            reason_codes: draft.reason_codes,
-            analyst: self.analyst.clone(),
-            created_at: Utc::now(),
-        };
-        let provider = self.providers.require(decision.case_ref.provider).map_err(|e| e.to_string())?;
-        provider.check_decision(&decision).map_err(|e| e.to_string())?;
-        let saved = decision.clone();
-        store::blocking(&self.store, move |s| s.save_decision(&saved, &evidence)).await.map_err(|e| e.to_string())?;
-        Ok(decision)
+    /// Checks every draft with its provider, then commits them all in one transaction.
+    async fn save(&self, drafts: Vec<DecisionDraft>, undo_secs: u64) -> Result<(Vec<Decision>, DateTime<Utc>), String> {
+        let now = Utc::now();
+        let send_after = now + chrono::Duration::seconds(i64::try_from(undo_secs).unwrap_or(i64::MAX / 2_000));
+        let mut items = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let decision = Decision {
+                id: uuid::Uuid::new_v4().to_string(),
+                case_ref: draft.case_ref,
+                target: draft.target,
+                verdict: draft.verdict,
+                reason: draft.reason,
+                reason_codes: draft.reason_codes,
+                analyst: self.analyst.clone(),
+                created_at: now,
+            };
+            let provider = self.providers.require(decision.case_ref.provider).map_err(|e| e.to_string())?;
+            provider.check_decision(&decision).map_err(|e| format!("{}: {e}", decision.case_ref))?;
+            items.push(SaveItem { decision, evidence: draft.evidence, closes_case: draft.closes_case });
+        }
+        let decisions: Vec<Decision> = items.iter().map(|i| i.decision.clone()).collect();
+        store::blocking(&self.store, move |s| s.save_decisions(&items, send_after)).await.map_err(|e| e.to_string())?;
+        Ok((decisions, send_after))
     }
 }
 
@@ -167,7 +237,20 @@ struct TerminalGuard;
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
+        let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
         ratatui::restore();
+    }
+}
+
+/// Which image protocol to use, asked once at start. Inside tmux the terminal query
+/// would be answered by tmux, not the terminal (and swallows keys typed meanwhile), and
+/// graphics need passthrough: half blocks there.
+fn picker(mode: ImageMode) -> Option<Picker> {
+    match mode {
+        ImageMode::Off => None,
+        ImageMode::Halfblocks => Some(Picker::halfblocks()),
+        ImageMode::Auto if std::env::var_os("TMUX").is_some() => Some(Picker::halfblocks()),
+        ImageMode::Auto => Some(Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks())),
     }
 }
 
@@ -183,17 +266,23 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
     let ConsoleSetup { config, store, providers, banner } = setup;
     let mut terminal = ratatui::init();
     let _guard = TerminalGuard;
+    // A pasted reason arrives as one event, not as thousands of keys.
+    crossterm::execute!(std::io::stdout(), EnableBracketedPaste)?;
     // Ask the terminal once, before reading events, which image protocol it speaks.
-    let picker = match config.images {
-        ImageMode::Off => None,
-        ImageMode::Halfblocks => Some(Picker::halfblocks()),
-        ImageMode::Auto => Some(Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks())),
-    };
+    let picker = picker(config.images);
     let capabilities: HashMap<_, _> = providers.iter().map(|p| (p.id(), p.capabilities().clone())).collect();
-    let mut state = State::new(config.analyst.clone(), banner, capabilities, Utc::now());
+    let settings = Settings {
+        analyst: config.analyst.clone(),
+        banner,
+        keys: config.keys.clone(),
+        templates: config.templates.clone(),
+        undo_secs: config.undo_secs,
+        read_only: config.read_only,
+    };
+    let mut state = State::new(settings, capabilities, Utc::now());
     state.images_enabled = picker.is_some();
     let size = terminal.size()?;
-    state.size = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+    let _ = app::update(&mut state, ui::resize(size.width, size.height));
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let wake = Arc::new(Notify::new());
@@ -241,7 +330,8 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
         let action = tokio::select! {
             event = events.next() => match event {
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => Action::Key(key),
-                Some(Ok(Event::Resize(width, height))) => Action::Resize { width, height },
+                Some(Ok(Event::Resize(width, height))) => ui::resize(width, height),
+                Some(Ok(Event::Paste(text))) => Action::Paste(text),
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(e.into()),
                 None => break,

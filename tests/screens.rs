@@ -59,15 +59,22 @@ async fn setup() -> R<(kycdesk::emulator::RunningEmulator, ComplyCube, State)> {
     let entries: Vec<QueueEntry> = cc.pending(None).await?.referred;
     let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).single().ok_or("time")?;
     let caps = HashMap::from([(ProviderId::ComplyCube, cc.capabilities().clone())]);
-    let mut state = State::new("ana".into(), "demo · synthetic cases".into(), caps, now);
-    update(&mut state, Action::Resize { width: WIDTH, height: HEIGHT });
+    let mut state = State::new(
+        kycdesk::app::Settings {
+            analyst: "ana".into(), banner: "demo · synthetic cases".into(), ..Default::default()
+        },
+        caps,
+        now,
+    );
+    update(&mut state, kycdesk::ui::resize(WIDTH, HEIGHT));
     let counts = OutboxCounts { saved: 1, sent: 12, failed: 0 };
     update(&mut state, Action::QueueLoaded(Ok((entries, counts))));
     Ok((emu, cc, state))
 }
 
 async fn open_first_of(state: &mut State, cc: &ComplyCube, check_type: &str) -> R<()> {
-    let index = state.queue.iter().position(|e| e.check_type.as_str() == check_type).ok_or("no such case")?;
+    let index =
+        state.view.rows.iter().position(|&i| state.queue[i].check_type.as_str() == check_type).ok_or("no such case")?;
     state.selected = index;
     let effects = update(state, key(KeyCode::Enter));
     settle(state, cc, effects).await
@@ -116,9 +123,10 @@ async fn decision_dialog_reason_and_confirm() -> R<()> {
     update(&mut state, key(KeyCode::Enter));
     insta::assert_snapshot!("confirm", render(&state)?);
     let effects = update(&mut state, key(KeyCode::Char('y')));
-    let [Effect::SaveDecision { draft, .. }] = effects.as_slice() else {
+    let [Effect::SaveDecisions { drafts, .. }] = effects.as_slice() else {
         return Err(format!("{effects:?}").into());
     };
+    let [draft] = drafts.as_slice() else { return Err(format!("{drafts:?}").into()) };
     assert_eq!(draft.reason, "Expired in 2024; holder to resubmit.");
     assert_eq!(draft.reason_codes, vec!["document_has_expired".to_string()]);
     Ok(())
@@ -141,8 +149,8 @@ async fn help_overlay() -> R<()> {
     let (_emu, _cc, mut state) = setup().await?;
     update(&mut state, key(KeyCode::Char('?')));
     insta::assert_snapshot!(render(&state)?);
-    update(&mut state, key(KeyCode::Char('x')));
-    assert!(!state.help, "any key closes the help");
+    update(&mut state, key(KeyCode::Esc));
+    assert!(state.modals.is_empty(), "Esc closes the help");
     Ok(())
 }
 
@@ -152,7 +160,7 @@ async fn tiny_and_odd_terminal_sizes_never_panic() -> R<()> {
     open_first_of(&mut state, &cc, "identity").await?;
     update(&mut state, key(KeyCode::Char('d')));
     for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10), (80, 24), (300, 100)] {
-        update(&mut state, Action::Resize { width: w, height: h });
+        update(&mut state, kycdesk::ui::resize(w, h));
         let mut terminal = Terminal::new(TestBackend::new(w, h))?;
         terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
     }
@@ -193,8 +201,12 @@ async fn idwise_journey_with_liveness_code_rules_and_face_match() -> R<()> {
     entries.sort_by_key(|e| e.received_at);
     let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).single().ok_or("time")?;
     let caps = HashMap::from([(ProviderId::IdWise, iw.capabilities().clone())]);
-    let mut state = State::new("ana".into(), String::new(), caps, now);
-    update(&mut state, Action::Resize { width: WIDTH, height: HEIGHT });
+    let mut state = State::new(
+        kycdesk::app::Settings { analyst: "ana".into(), banner: String::new(), ..Default::default() },
+        caps,
+        now,
+    );
+    update(&mut state, kycdesk::ui::resize(WIDTH, HEIGHT));
     update(&mut state, Action::QueueLoaded(Ok((entries, OutboxCounts::default()))));
     insta::assert_snapshot!("idwise_queue", render(&state)?);
     // The journey that failed liveness.
@@ -222,9 +234,13 @@ async fn credas_case_offers_each_element_as_a_target() -> R<()> {
     entries.sort_by_key(|e| e.received_at);
     let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).single().ok_or("time")?;
     let caps = HashMap::from([(ProviderId::Credas, credas.capabilities().clone())]);
-    let mut state = State::new("ana".into(), String::new(), caps, now);
+    let mut state = State::new(
+        kycdesk::app::Settings { analyst: "ana".into(), banner: String::new(), ..Default::default() },
+        caps,
+        now,
+    );
     state.images_enabled = false;
-    update(&mut state, Action::Resize { width: WIDTH, height: HEIGHT });
+    update(&mut state, kycdesk::ui::resize(WIDTH, HEIGHT));
     update(&mut state, Action::QueueLoaded(Ok((entries, OutboxCounts::default()))));
     state.selected =
         state.queue.iter().position(|e| e.why_referred.as_str().contains("supporting")).ok_or("supporting case")?;
@@ -241,8 +257,12 @@ async fn credas_case_offers_each_element_as_a_target() -> R<()> {
 async fn state_for(p: &dyn Provider, entries: Vec<QueueEntry>) -> R<State> {
     let now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).single().ok_or("time")?;
     let caps = HashMap::from([(p.id(), p.capabilities().clone())]);
-    let mut state = State::new("ana".into(), String::new(), caps, now);
-    update(&mut state, Action::Resize { width: WIDTH, height: HEIGHT });
+    let mut state = State::new(
+        kycdesk::app::Settings { analyst: "ana".into(), banner: String::new(), ..Default::default() },
+        caps,
+        now,
+    );
+    update(&mut state, kycdesk::ui::resize(WIDTH, HEIGHT));
     let mut entries = entries;
     entries.sort_by_key(|e| e.received_at);
     update(&mut state, Action::QueueLoaded(Ok((entries, OutboxCounts::default()))));
@@ -258,7 +278,15 @@ async fn sumsub_applicant_with_steps_comments_and_reason_groups() -> R<()> {
         entries.extend(s.refresh(&kycdesk::domain::CaseRef::new(ProviderId::Sumsub, id)).await?.referred);
     }
     let mut state = state_for(&s, entries).await?;
-    state.selected = state.queue.iter().position(|e| e.why_referred.as_str().contains("FORGERY")).ok_or("forgery")?;
+    state.selected = state
+        .view
+        .rows
+        .iter()
+        .position(|&i| {
+            let e = &state.queue[i];
+            e.why_referred.as_str().contains("FORGERY")
+        })
+        .ok_or("forgery")?;
     let effects = update(&mut state, key(KeyCode::Enter));
     settle_with(&mut state, &s, effects).await?;
     let screen = render(&state)?;
@@ -276,7 +304,15 @@ async fn frankieone_execution_with_aml_hits() -> R<()> {
     let f = common::frankieone(&emu)?;
     let entries = f.pending(None).await?.referred;
     let mut state = state_for(&f, entries).await?;
-    state.selected = state.queue.iter().position(|e| e.why_referred.as_str().contains("pep")).ok_or("pep case")?;
+    state.selected = state
+        .view
+        .rows
+        .iter()
+        .position(|&i| {
+            let e = &state.queue[i];
+            e.why_referred.as_str().contains("pep")
+        })
+        .ok_or("pep case")?;
     let effects = update(&mut state, key(KeyCode::Enter));
     settle_with(&mut state, &f, effects).await?;
     let screen = render(&state)?;

@@ -2,23 +2,28 @@
 //! `update` is pure: no IO, no terminal, no clock. Jobs do the IO and report back as
 //! actions; the UI draws from `State` alone.
 
+pub mod command_line;
 pub mod keymap;
 pub mod update;
+pub mod view;
 
 use crate::domain::{
-    Capabilities, Case, CaseRef, Decision, DecisionTarget, MediaRef, ProviderId, QueueEntry, SafeText, Verdict,
+    Capabilities, Case, CaseRef, Decision, DecisionTarget, MediaRef, ProviderId, QueueEntry, ReasonCode, SafeText,
+    TargetId, Verdict,
 };
 use crate::intake::poller::PollReport;
 use crate::sender::Delivery;
-use crate::store::{Evidence, OutboxCounts};
+use crate::store::{Evidence, OutboxCounts, OutboxRow, OutboxState};
 use chrono::{DateTime, Utc};
+use keymap::{Context, KeyTable};
 use ratatui::layout::Rect;
 use ratatui_textarea::TextArea;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::sync::Arc;
 
 pub use update::update;
+pub use view::{GroupBy, SortBy, View};
 
 /// An image ready to draw: encoded for the terminal off the UI thread.
 pub struct Picture {
@@ -48,19 +53,46 @@ pub enum Screen {
     Case,
 }
 
+/// A reason template from the config: one key inserts its text and ticks its codes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    pub key: char,
+    /// `None`: offered for every verdict.
+    pub verdict: Option<Verdict>,
+    pub text: String,
+    pub codes: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DialogStep {
+    /// Waiting for the cases' details; keys typed meanwhile are kept and replayed.
+    Loading,
     Target,
     Verdict,
     ReasonCodes,
     Reason,
+    Templates,
     Confirm,
 }
 
-/// The decision dialog. Everything typed lives here until the store has it.
-pub struct DecisionDialog {
+/// A case the dialog decides, with the target the decision applies to.
+#[derive(Debug, Clone)]
+pub struct DialogCase {
     pub case_ref: CaseRef,
     pub applicant: SafeText,
+    /// Hits and elements not decided yet (the whole case is always a target).
+    pub open_targets: usize,
+}
+
+/// The decision dialog, for one case or for every marked one. Everything typed lives
+/// here until the store has it.
+pub struct DecisionDialog {
+    /// In queue order. One entry: a single decision, with a choice of target.
+    pub cases: Vec<DialogCase>,
+    /// Marked cases that cannot be decided with the others, and why.
+    pub left_out: Vec<(CaseRef, String)>,
+    /// Targets to choose from: every undecided target of a single case; the whole-case
+    /// target (with the verdicts every case allows) in a bulk decision.
     pub targets: Vec<DecisionTarget>,
     pub target_index: usize,
     pub verdict_index: usize,
@@ -69,11 +101,19 @@ pub struct DecisionDialog {
     pub reason: TextArea<'static>,
     pub step: DialogStep,
     pub error: Option<String>,
-    /// A save is in flight; keys other than typing are ignored until it answers.
+    /// A save is in flight; keys are ignored until it answers.
     pub saving: bool,
+    /// Keys typed while the cases were loading.
+    pub typed_ahead: Vec<crossterm::event::KeyEvent>,
+    /// Longest reason every provider involved accepts.
+    pub max_chars: usize,
 }
 
 impl DecisionDialog {
+    pub fn is_bulk(&self) -> bool {
+        self.cases.len() > 1
+    }
+
     pub fn target(&self) -> Option<&DecisionTarget> {
         self.targets.get(self.target_index)
     }
@@ -83,7 +123,7 @@ impl DecisionDialog {
     }
 
     /// What may be ticked for the chosen verdict.
-    pub fn choices(&self) -> &[crate::domain::ReasonCode] {
+    pub fn choices(&self) -> &[ReasonCode] {
         match (self.target(), self.verdict()) {
             (Some(t), Some(v)) => t.choices(v),
             _ => &[],
@@ -93,11 +133,84 @@ impl DecisionDialog {
     pub fn reason_text(&self) -> String {
         self.reason.lines().join("\n").trim().to_string()
     }
+
+    pub fn reason_chars(&self) -> usize {
+        self.reason.lines().iter().map(|l| l.chars().count()).sum::<usize>()
+            + self.reason.lines().len().saturating_sub(1)
+    }
 }
 
 impl fmt::Debug for DecisionDialog {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DecisionDialog").field("case_ref", &self.case_ref).field("step", &self.step).finish()
+        f.debug_struct("DecisionDialog").field("cases", &self.cases.len()).field("step", &self.step).finish()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptKind {
+    Filter,
+    Command,
+    /// Why an outbox decision is dropped.
+    DropReason,
+}
+
+/// A one-line text input: the filter, the command line, a reason to drop.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub kind: PromptKind,
+    pub text: String,
+    /// The outbox decision a drop reason is for.
+    pub decision_id: Option<String>,
+}
+
+/// What happened to each case of a bulk decision.
+#[derive(Debug, Clone)]
+pub struct BulkResults {
+    pub verdict: Verdict,
+    pub rows: Vec<(CaseRef, ResultState)>,
+    pub left_out: Vec<(CaseRef, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResultState {
+    Saved,
+    Sent,
+    Escalated,
+    Retrying(String),
+    Refused(String),
+    Withdrawn,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxView {
+    pub rows: Loadable<Vec<OutboxRow>>,
+    pub selected: usize,
+}
+
+/// The modals, topmost last; the top one gets the keys.
+#[derive(Debug)]
+pub enum Modal {
+    Help { scroll: u16 },
+    Prompt(Prompt),
+    Decision(Box<DecisionDialog>),
+    Results(BulkResults),
+    Outbox(OutboxView),
+}
+
+impl Modal {
+    pub fn context(&self) -> Context {
+        match self {
+            Modal::Help { .. } => Context::Help,
+            Modal::Prompt(_) => Context::Prompt,
+            Modal::Decision(d) => match d.step {
+                DialogStep::Reason => Context::Reason,
+                DialogStep::Templates => Context::Templates,
+                DialogStep::Confirm => Context::Confirm,
+                _ => Context::Dialog,
+            },
+            Modal::Results(_) => Context::Results,
+            Modal::Outbox(_) => Context::Outbox,
+        }
     }
 }
 
@@ -114,72 +227,128 @@ pub struct Notice {
     pub text: String,
 }
 
+/// The last save, while it can still be taken back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Undo {
+    pub decision_ids: Vec<String>,
+    pub cases: Vec<CaseRef>,
+    pub verdict: Verdict,
+    pub until: DateTime<Utc>,
+}
+
+/// A decision saved on a case, as the case view shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MadeDecision {
+    pub target: TargetId,
+    pub verdict: Verdict,
+    pub state: OutboxState,
+    pub error: Option<String>,
+}
+
+/// What the console was started with, beside the providers' capabilities.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub analyst: String,
+    pub banner: String,
+    pub keys: KeyTable,
+    pub templates: Vec<Template>,
+    /// Seconds a saved decision waits before it may be sent; `u` takes it back meanwhile.
+    pub undo_secs: u64,
+    pub read_only: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            analyst: "analyst".into(),
+            banner: String::new(),
+            keys: KeyTable::default(),
+            templates: vec![],
+            undo_secs: 5,
+            read_only: false,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct State {
     pub queue: Vec<QueueEntry>,
+    /// What the queue shows: filtered, sorted, grouped (indices into `queue`).
+    pub view: View,
+    /// Position in `view.rows`.
     pub selected: usize,
     /// Once the analyst has moved, the selection follows its case when the queue
     /// changes; before that it stays on the first row.
     pub selection_touched: bool,
     pub screen: Screen,
-    /// Case details: the open case and the prefetched ones around it.
+    pub marks: HashSet<CaseRef>,
+    /// The last case marked: `V` marks from here to the cursor.
+    pub mark_anchor: Option<CaseRef>,
+    /// Case details: the open case, the prefetched ones around it, those a dialog decides.
     pub cases: HashMap<CaseRef, Loadable<Case>>,
     pub media: HashMap<MediaRef, Loadable<Arc<Picture>>>,
+    /// Decisions saved on the held cases, per target.
+    pub made: HashMap<CaseRef, Vec<MadeDecision>>,
     /// Which document image the upper pane shows.
     pub image_index: usize,
     pub detail_scroll: u16,
-    pub dialog: Option<DecisionDialog>,
-    /// Hits decided in this session (their decisions are saved), per case.
-    pub decided_hits: HashMap<CaseRef, BTreeSet<String>>,
-    pub help: bool,
+    pub modals: Vec<Modal>,
+    pub undo: Option<Undo>,
+    /// The last reason typed for each verdict, offered beside the templates.
+    pub last_reasons: HashMap<Verdict, String>,
     pub mask: bool,
+    pub read_only: bool,
     pub images_enabled: bool,
     pub counts: OutboxCounts,
     pub notice: Option<Notice>,
-    pub banner: String,
-    pub analyst: String,
+    pub settings: Settings,
     pub capabilities: HashMap<ProviderId, Capabilities>,
     pub size: Rect,
+    /// The inside of the image pane at this size: images are encoded for it.
+    pub image_area: Rect,
     pub now: DateTime<Utc>,
     pub queue_loaded: bool,
+    /// A case `:open` fetched: selected and opened once the queue has it.
+    pub pending_open: Option<CaseRef>,
     pub should_quit: bool,
 }
 
 impl State {
-    pub fn new(
-        analyst: String,
-        banner: String,
-        capabilities: HashMap<ProviderId, Capabilities>,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub fn new(settings: Settings, capabilities: HashMap<ProviderId, Capabilities>, now: DateTime<Utc>) -> Self {
         Self {
             queue: vec![],
+            view: View::default(),
             selected: 0,
             selection_touched: false,
             screen: Screen::Queue,
+            marks: HashSet::new(),
+            mark_anchor: None,
             cases: HashMap::new(),
             media: HashMap::new(),
+            made: HashMap::new(),
             image_index: 0,
             detail_scroll: 0,
-            dialog: None,
-            decided_hits: HashMap::new(),
-            help: false,
+            modals: vec![],
+            undo: None,
+            last_reasons: HashMap::new(),
             mask: false,
+            read_only: settings.read_only,
             images_enabled: true,
             counts: OutboxCounts::default(),
             notice: None,
-            banner,
-            analyst,
+            settings,
             capabilities,
             size: Rect::new(0, 0, 120, 40),
+            image_area: Rect::default(),
             now,
             queue_loaded: false,
+            pending_open: None,
             should_quit: false,
         }
     }
 
     pub fn selected_entry(&self) -> Option<&QueueEntry> {
-        self.queue.get(self.selected)
+        self.view.rows.get(self.selected).and_then(|i| self.queue.get(*i))
     }
 
     pub fn open_case(&self) -> Option<&Case> {
@@ -189,31 +358,87 @@ impl State {
             _ => None,
         }
     }
+
+    /// Where keys go now: the top modal, else the screen.
+    pub fn context(&self) -> Context {
+        match self.modals.last() {
+            Some(m) => m.context(),
+            None => match self.screen {
+                Screen::Queue => Context::Queue,
+                Screen::Case => Context::Case,
+            },
+        }
+    }
+
+    pub fn dialog(&self) -> Option<&DecisionDialog> {
+        self.modals.iter().rev().find_map(|m| match m {
+            Modal::Decision(d) => Some(d.as_ref()),
+            _ => None,
+        })
+    }
+
+    pub fn prompt(&self) -> Option<&Prompt> {
+        match self.modals.last() {
+            Some(Modal::Prompt(p)) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Seconds left to take the last save back.
+    pub fn undo_left(&self) -> Option<i64> {
+        let undo = self.undo.as_ref()?;
+        let left = (undo.until - self.now).num_milliseconds();
+        (left > 0).then(|| (left + 999) / 1000)
+    }
+
+    pub fn templates_for(&self, verdict: Verdict) -> impl Iterator<Item = &Template> {
+        self.settings.templates.iter().filter(move |t| t.verdict.is_none_or(|v| v == verdict))
+    }
 }
 
 /// What a decision is before it has an id and a time (the job gives it both).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecisionDraft {
     pub case_ref: CaseRef,
-    pub target: crate::domain::TargetId,
+    pub target: TargetId,
     pub verdict: Verdict,
     pub reason: String,
     pub reason_codes: Vec<String>,
+    /// The last open target of the case: with it the case leaves the queue.
+    pub closes_case: bool,
+    pub evidence: Evidence,
 }
 
 #[derive(Debug)]
 pub enum Action {
     Key(crossterm::event::KeyEvent),
-    Resize { width: u16, height: u16 },
+    /// Text pasted at once (bracketed paste).
+    Paste(String),
+    /// The terminal's new size and where images go at that size.
+    Resize {
+        width: u16,
+        height: u16,
+        image_area: Rect,
+    },
     Tick(DateTime<Utc>),
     QueueLoaded(Result<(Vec<QueueEntry>, OutboxCounts), String>),
     CaseLoaded(CaseRef, Result<Box<Case>, String>),
+    DecisionsLoaded(CaseRef, Vec<MadeDecision>),
     MediaLoaded(MediaRef, Result<Arc<Picture>, String>),
-    DecisionSaved(Decision),
+    DecisionsSaved {
+        decisions: Vec<Decision>,
+        send_after: DateTime<Utc>,
+    },
     DecisionNotSaved(String),
+    Withdrawn(Result<Vec<CaseRef>, String>),
     Delivered(Delivery),
     DeliveryProblem(String),
     Polled(PollReport),
+    OutboxLoaded(Result<Vec<OutboxRow>, String>),
+    /// A retry or drop from the outbox view was done (or not).
+    OutboxChanged(Result<String, String>),
+    /// `:open` fetched a case into the queue.
+    Opened(Result<CaseRef, String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -226,8 +451,18 @@ pub enum Effect {
         media: MediaRef,
         area: Rect,
     },
-    SaveDecision {
-        draft: DecisionDraft,
-        evidence: Evidence,
+    /// All of one action commit together, then wait `undo_secs` before sending.
+    SaveDecisions {
+        drafts: Vec<DecisionDraft>,
+        undo_secs: u64,
     },
+    Withdraw(Vec<String>),
+    LoadOutbox,
+    RetryDecision(String),
+    DropDecision {
+        decision_id: String,
+        reason: String,
+    },
+    /// Fetch one case by id from its provider and put it in the queue.
+    OpenById(CaseRef),
 }

@@ -1,13 +1,17 @@
 //! The pure state machine: `update(state, action) -> effects`.
 
-use super::keymap::{Command, command};
-use super::{Action, DecisionDialog, DecisionDraft, DialogStep, Effect, Level, Loadable, Notice, Screen, State};
-use crate::domain::{CaseRef, SafeText, TargetId, Verdict};
+use super::command_line::{self, Typed};
+use super::keymap::{Command, Context};
+use super::{
+    Action, BulkResults, DecisionDialog, DecisionDraft, DialogCase, DialogStep, Effect, Level, Loadable, MadeDecision,
+    Modal, Notice, OutboxView, Prompt, PromptKind, ResultState, Screen, State, Undo,
+};
+use crate::domain::{CaseRef, DecisionTarget, Lane, ReasonCode, SafeText, TargetId};
 use crate::sender::Delivery;
-use crate::store::Evidence;
-use crate::ui::layout;
+use crate::store::{Evidence, OutboxState};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
-use ratatui_textarea::TextArea;
+use ratatui_textarea::{TextArea, WrapMode};
 use std::collections::BTreeSet;
 
 /// Cases kept around the selection: one behind, the open one and two ahead, prefetched.
@@ -18,16 +22,18 @@ fn notice(state: &mut State, level: Level, text: impl Into<String>) {
     state.notice = Some(Notice { level, text: text.into() });
 }
 
+fn plural(n: usize, one: &str) -> String {
+    if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") }
+}
+
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
-        Action::Key(key) => match command(state, key) {
-            Some(cmd) => on_command(state, cmd),
-            None => vec![],
-        },
-        Action::Resize { width, height } => {
-            let before = layout::image_area(state.size);
+        Action::Key(key) => on_key(state, key),
+        Action::Paste(text) => on_paste(state, &text),
+        Action::Resize { width, height, image_area } => {
             state.size = Rect::new(0, 0, width, height);
-            if layout::image_area(state.size) != before {
+            if image_area != state.image_area {
+                state.image_area = image_area;
                 // Re-encode what is on screen for the new size (bytes are cached by the job).
                 state.media.clear();
                 return media_effects(state);
@@ -36,6 +42,9 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Tick(now) => {
             state.now = now;
+            if state.undo.as_ref().is_some_and(|u| u.until <= now) {
+                state.undo = None;
+            }
             vec![]
         }
         Action::QueueLoaded(Ok((entries, counts))) => {
@@ -43,11 +52,14 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.queue = entries;
             state.counts = counts;
             state.queue_loaded = true;
-            if let Some(pos) = current.and_then(|c| state.queue.iter().position(|e| e.case_ref == c)) {
-                state.selected = pos;
+            let decidable: BTreeSet<&CaseRef> =
+                state.queue.iter().filter(|e| e.lane != Lane::Awaiting).map(|e| &e.case_ref).collect();
+            state.marks.retain(|m| decidable.contains(m));
+            rebuild_view(state);
+            if let Some(c) = current {
+                select_case(state, &c);
             }
-            state.selected = state.selected.min(state.queue.len().saturating_sub(1));
-            if state.queue.is_empty() && state.screen == Screen::Case && state.dialog.is_none() {
+            if state.view.rows.is_empty() && state.screen == Screen::Case && state.dialog().is_none() {
                 state.screen = Screen::Queue;
             }
             if state.screen == Screen::Case { fetch_around(state) } else { vec![] }
@@ -60,16 +72,18 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             if !state.cases.contains_key(&case_ref) {
                 return vec![]; // evicted while loading
             }
-            match result {
-                Ok(case) => {
-                    state.cases.insert(case_ref, Loadable::Ready(*case));
-                    media_effects(state)
-                }
-                Err(e) => {
-                    state.cases.insert(case_ref, Loadable::Failed(SafeText::new(&e)));
-                    vec![]
-                }
-            }
+            let loaded = match result {
+                Ok(case) => Loadable::Ready(*case),
+                Err(e) => Loadable::Failed(SafeText::new(&e)),
+            };
+            state.cases.insert(case_ref, loaded);
+            let mut effects = media_effects(state);
+            effects.extend(prepare_dialog(state));
+            effects
+        }
+        Action::DecisionsLoaded(case_ref, made) => {
+            state.made.insert(case_ref, made);
+            vec![]
         }
         Action::MediaLoaded(media, result) => {
             if state.media.contains_key(&media) {
@@ -81,59 +95,79 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             vec![]
         }
-        Action::DecisionSaved(decision) => {
-            let target = decision.target.clone();
-            let case_ref = decision.case_ref.clone();
-            state.dialog = None;
-            state.counts.saved += 1;
-            notice(state, Level::Info, format!("Saved: {} on {case_ref}; sending.", decision.verdict.label()));
-            match target {
-                TargetId::Hit(part) | TargetId::Element(part) => {
-                    state.decided_hits.entry(case_ref).or_default().insert(part);
+        Action::DecisionsSaved { decisions, send_after } => on_saved(state, decisions, send_after),
+        Action::DecisionNotSaved(error) => {
+            match dialog_mut(state) {
+                Some(dialog) => {
+                    dialog.saving = false;
+                    dialog.error = Some(format!("Not saved: {error}"));
                 }
-                TargetId::Case => {
-                    if let Some(pos) = state.queue.iter().position(|e| e.case_ref == case_ref) {
-                        state.queue.remove(pos);
-                        state.cases.remove(&case_ref);
-                        state.selected = pos.min(state.queue.len().saturating_sub(1));
-                    }
-                    // The next case opens at once.
-                    if state.queue.is_empty() {
-                        state.screen = Screen::Queue;
-                    } else if state.screen == Screen::Case {
-                        return open_selected(state);
-                    }
-                }
+                None => notice(state, Level::Error, format!("Not saved: {error}")),
             }
             vec![]
         }
-        Action::DecisionNotSaved(error) => {
-            if let Some(dialog) = state.dialog.as_mut() {
-                dialog.saving = false;
-                dialog.error = Some(format!("Not saved: {error}"));
-            } else {
-                notice(state, Level::Error, format!("Not saved: {error}"));
+        Action::Withdrawn(Ok(cases)) => {
+            for c in &cases {
+                if let Some(made) = state.made.get_mut(c) {
+                    made.retain(|m| m.state != OutboxState::Saved);
+                }
             }
-            vec![]
+            set_results(state, &cases, ResultState::Withdrawn);
+            notice(state, Level::Info, format!("Undone: {} back in the queue.", plural(cases.len(), "case")));
+            if let Some(first) = cases.first() {
+                state.selection_touched = true;
+                for e in state.queue.iter_mut().filter(|e| cases.contains(&e.case_ref)) {
+                    e.lane =
+                        if e.status == crate::domain::QueueStatus::Escalated { Lane::Escalated } else { Lane::New };
+                }
+                rebuild_view(state);
+                select_case(state, first);
+            }
+            vec![Effect::LoadQueue]
+        }
+        Action::Withdrawn(Err(e)) => {
+            notice(state, Level::Error, format!("Not undone: {e}"));
+            vec![Effect::LoadQueue]
         }
         Action::Delivered(delivery) => {
-            match delivery {
+            let (case_ref, result) = match &delivery {
                 Delivery::Sent { case_ref, .. } => {
-                    notice(state, Level::Info, format!("Delivered to the provider: {case_ref}"))
+                    notice(state, Level::Info, format!("Delivered to the provider: {case_ref}"));
+                    (case_ref.clone(), ResultState::Sent)
                 }
-                Delivery::Escalated { case_ref, .. } => notice(
-                    state,
-                    Level::Info,
-                    format!("Escalated locally (nothing sent to {}): {case_ref}", case_ref.provider.display_name()),
-                ),
+                Delivery::Escalated { case_ref, .. } => {
+                    let provider = case_ref.provider.display_name();
+                    notice(state, Level::Info, format!("Escalated locally (nothing sent to {provider}): {case_ref}"));
+                    (case_ref.clone(), ResultState::Escalated)
+                }
                 Delivery::WillRetry { case_ref, error, .. } => {
-                    notice(state, Level::Warn, format!("{case_ref}: not delivered yet, will retry ({error})"))
+                    notice(state, Level::Warn, format!("{case_ref}: not delivered yet, will retry ({error})"));
+                    (case_ref.clone(), ResultState::Retrying(error.clone()))
                 }
-                Delivery::Failed { case_ref, error, .. } => notice(
-                    state,
-                    Level::Error,
-                    format!("{case_ref}: the provider refused the decision; the case is back in the queue. {error}"),
-                ),
+                Delivery::Failed { case_ref, error, .. } => {
+                    notice(
+                        state,
+                        Level::Error,
+                        format!("{case_ref}: the provider refused the decision; it is in the refused lane. {error}"),
+                    );
+                    (case_ref.clone(), ResultState::Refused(error.clone()))
+                }
+            };
+            let made_state = match &result {
+                ResultState::Sent | ResultState::Escalated => Some((OutboxState::Sent, None)),
+                ResultState::Refused(e) => Some((OutboxState::Failed, Some(e.clone()))),
+                ResultState::Retrying(e) => Some((OutboxState::Saved, Some(e.clone()))),
+                _ => None,
+            };
+            if let (Some((s, err)), Some(made)) = (made_state, state.made.get_mut(&case_ref)) {
+                for m in made.iter_mut().filter(|m| matches!(m.state, OutboxState::Saved | OutboxState::Sending)) {
+                    m.state = s;
+                    m.error = err.clone();
+                }
+            }
+            set_results(state, std::slice::from_ref(&case_ref), result);
+            if state.undo.as_ref().is_some_and(|u| u.cases.contains(&case_ref)) {
+                state.undo = None;
             }
             vec![Effect::LoadQueue]
         }
@@ -144,44 +178,286 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Polled(report) => {
             if let Some((provider, error)) = report.failures.first() {
                 notice(state, Level::Warn, format!("{provider}: {error}"));
-            } else if report.new_cases > 0 {
-                notice(state, Level::Info, format!("{} new case(s) in the queue", report.new_cases));
             }
             vec![Effect::LoadQueue]
+        }
+        Action::OutboxLoaded(result) => {
+            if let Some(Modal::Outbox(view)) = state.modals.iter_mut().rev().find(|m| matches!(m, Modal::Outbox(_))) {
+                view.rows = match result {
+                    Ok(rows) => Loadable::Ready(rows),
+                    Err(e) => Loadable::Failed(SafeText::new(&e)),
+                };
+                let len = match &view.rows {
+                    Loadable::Ready(r) => r.len(),
+                    _ => 0,
+                };
+                view.selected = view.selected.min(len.saturating_sub(1));
+            }
+            vec![]
+        }
+        Action::OutboxChanged(result) => {
+            match result {
+                Ok(text) => notice(state, Level::Info, text),
+                Err(e) => notice(state, Level::Error, e),
+            }
+            vec![Effect::LoadOutbox, Effect::LoadQueue]
+        }
+        Action::Opened(Ok(case_ref)) => {
+            notice(state, Level::Info, format!("{case_ref} is in the queue"));
+            if let Some(pos) = state.view.rows.iter().position(|&i| state.queue[i].case_ref == case_ref) {
+                state.selected = pos;
+                return open_selected(state);
+            }
+            state.pending_open = Some(case_ref);
+            vec![Effect::LoadQueue]
+        }
+        Action::Opened(Err(e)) => {
+            notice(state, Level::Error, format!("cannot open: {e}"));
+            vec![]
         }
     }
 }
 
-fn on_command(state: &mut State, cmd: Command) -> Vec<Effect> {
-    match cmd {
-        Command::Quit => {
+fn rebuild_view(state: &mut State) {
+    state.view.rebuild(&state.queue);
+    if let Some(c) = state.pending_open.take() {
+        if state.queue.iter().any(|e| e.case_ref == c) {
+            select_case(state, &c);
+            state.screen = Screen::Case;
+        } else {
+            state.pending_open = Some(c);
+        }
+    }
+    state.selected = state.selected.min(state.view.rows.len().saturating_sub(1));
+}
+
+fn select_case(state: &mut State, case_ref: &CaseRef) {
+    if let Some(pos) = state.view.rows.iter().position(|&i| state.queue[i].case_ref == *case_ref) {
+        state.selected = pos;
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// keys
+
+fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    // While the dialog's cases load, keys are kept for it (Esc cancels, Ctrl-C quits).
+    if let Some(Modal::Decision(d)) = state.modals.last_mut()
+        && d.step == DialogStep::Loading
+    {
+        let ctrl_c = key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL);
+        if ctrl_c {
+            state.should_quit = true;
+        } else if key.code == KeyCode::Esc {
+            state.modals.pop();
+        } else {
+            d.typed_ahead.push(key);
+        }
+        return vec![];
+    }
+    let context = state.context();
+    match state.settings.keys.lookup(context, &key) {
+        Some(cmd) => on_command(state, context, cmd),
+        None => on_unbound(state, context, key),
+    }
+}
+
+/// Keys no row binds: typing into an editor, a template's key.
+fn on_unbound(state: &mut State, context: Context, key: KeyEvent) -> Vec<Effect> {
+    match context {
+        Context::Reason => {
+            if let Some(d) = dialog_mut(state) {
+                d.error = None;
+                d.reason.input(key);
+            }
+            vec![]
+        }
+        Context::Prompt => {
+            let Some(Modal::Prompt(p)) = state.modals.last_mut() else { return vec![] };
+            match key.code {
+                KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => p.text.clear(),
+                KeyCode::Char(c) if !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) => {
+                    p.text.push(c)
+                }
+                KeyCode::Backspace => {
+                    p.text.pop();
+                }
+                _ => return vec![],
+            }
+            prompt_changed(state)
+        }
+        Context::Templates => match key.code {
+            KeyCode::Char(c) => insert_template(state, c),
+            _ => vec![],
+        },
+        _ => vec![],
+    }
+}
+
+fn on_paste(state: &mut State, text: &str) -> Vec<Effect> {
+    // Pasted text is untrusted like any other input: control characters go.
+    let clean: String = text.chars().filter(|c| *c == '\n' || !c.is_control()).collect();
+    match state.context() {
+        Context::Reason => {
+            if let Some(d) = dialog_mut(state) {
+                d.error = None;
+                d.reason.insert_str(clean);
+            }
+            vec![]
+        }
+        Context::Prompt => {
+            if let Some(Modal::Prompt(p)) = state.modals.last_mut() {
+                p.text.push_str(&clean.replace('\n', " "));
+            }
+            prompt_changed(state)
+        }
+        _ => vec![],
+    }
+}
+
+fn on_command(state: &mut State, context: Context, cmd: Command) -> Vec<Effect> {
+    match (cmd, context) {
+        (Command::Quit, _) => {
             state.should_quit = true;
             vec![]
         }
-        Command::Help => {
-            state.help = !state.help;
+        (Command::Help, Context::Help) => {
+            state.modals.pop();
             vec![]
         }
-        Command::ToggleMask => {
+        (Command::Help, _) => {
+            state.modals.push(Modal::Help { scroll: 0 });
+            vec![]
+        }
+        (Command::ToggleMask, _) => {
             state.mask = !state.mask;
             vec![]
         }
-        Command::Refresh => vec![Effect::Poll, Effect::LoadQueue],
+        (Command::CommandLine, _) => {
+            state.modals.push(Modal::Prompt(Prompt {
+                kind: PromptKind::Command,
+                text: String::new(),
+                decision_id: None,
+            }));
+            vec![]
+        }
+        (Command::Refresh, _) => vec![Effect::Poll, Effect::LoadQueue],
+        (Command::Decide, _) => decide(state),
+        (Command::Undo, _) => undo(state),
+        (_, Context::Queue) => queue_command(state, cmd),
+        (_, Context::Case) => case_command(state, cmd),
+        (_, Context::Dialog | Context::Reason | Context::Templates | Context::Confirm) => dialog_command(state, cmd),
+        (_, Context::Prompt) => prompt_command(state, cmd),
+        (_, Context::Outbox) => outbox_command(state, cmd),
+        (_, Context::Help) => {
+            if let Some(Modal::Help { scroll }) = state.modals.last_mut() {
+                let by: i32 = match cmd {
+                    Command::ScrollDown => 1,
+                    Command::ScrollUp => -1,
+                    Command::PageDown => 10,
+                    Command::PageUp => -10,
+                    _ => 0,
+                };
+                *scroll = (i32::from(*scroll) + by).clamp(0, 500) as u16;
+            }
+            if cmd == Command::Close {
+                state.modals.pop();
+            }
+            vec![]
+        }
+        (Command::Close, Context::Results) => {
+            state.modals.pop();
+            vec![]
+        }
+        _ => vec![],
+    }
+}
+
+fn queue_command(state: &mut State, cmd: Command) -> Vec<Effect> {
+    match cmd {
         Command::Up => move_selection(state, -1),
         Command::Down => move_selection(state, 1),
-        Command::PageUp if state.screen == Screen::Case => scroll(state, -10),
-        Command::PageDown if state.screen == Screen::Case => scroll(state, 10),
         Command::PageUp => move_selection(state, -(page(state) as isize)),
         Command::PageDown => move_selection(state, page(state) as isize),
         Command::Top => move_selection(state, isize::MIN / 2),
         Command::Bottom => move_selection(state, isize::MAX / 2),
         Command::Open => open_selected(state),
+        Command::Filter => {
+            let text = state.view.filter.clone();
+            state.modals.push(Modal::Prompt(Prompt { kind: PromptKind::Filter, text, decision_id: None }));
+            vec![]
+        }
+        Command::Mark => {
+            let Some(entry) = state.selected_entry() else { return vec![] };
+            let (case_ref, lane) = (entry.case_ref.clone(), entry.lane);
+            if lane == Lane::Awaiting {
+                notice(state, Level::Warn, "already decided: it waits for delivery (u undoes it while it can)");
+            } else if !state.marks.remove(&case_ref) {
+                state.marks.insert(case_ref.clone());
+                state.mark_anchor = Some(case_ref);
+            }
+            move_selection(state, 1)
+        }
+        Command::MarkRange => {
+            let anchor = state
+                .mark_anchor
+                .as_ref()
+                .and_then(|a| state.view.rows.iter().position(|&i| state.queue[i].case_ref == *a));
+            let (from, to) = match anchor {
+                Some(a) => (a.min(state.selected), a.max(state.selected)),
+                None => (state.selected, state.selected),
+            };
+            let refs: Vec<CaseRef> = state.view.rows[from..=to.min(state.view.rows.len().saturating_sub(1))]
+                .iter()
+                .map(|&i| &state.queue[i])
+                .filter(|e| e.lane != Lane::Awaiting)
+                .map(|e| e.case_ref.clone())
+                .collect();
+            let n = refs.len();
+            state.marks.extend(refs);
+            if let Some(e) = state.selected_entry() {
+                state.mark_anchor = Some(e.case_ref.clone());
+            }
+            notice(state, Level::Info, format!("{} marked ({} in all)", plural(n, "case"), state.marks.len()));
+            vec![]
+        }
+        Command::MarkAll => {
+            let refs: Vec<CaseRef> = state
+                .view
+                .rows
+                .iter()
+                .map(|&i| &state.queue[i])
+                .filter(|e| e.lane != Lane::Awaiting)
+                .map(|e| e.case_ref.clone())
+                .collect();
+            let n = refs.len();
+            state.marks.extend(refs);
+            let hint = state.settings.keys.key_label(Context::Screens, Command::Decide);
+            notice(state, Level::Info, format!("{} marked: {hint} decides them all", plural(n, "case")));
+            vec![]
+        }
+        Command::Clear => {
+            if !state.marks.is_empty() {
+                state.marks.clear();
+                state.mark_anchor = None;
+                notice(state, Level::Info, "marks cleared");
+            } else if state.view.is_filtered() {
+                set_filter(state, "");
+            }
+            vec![]
+        }
+        _ => vec![],
+    }
+}
+
+fn case_command(state: &mut State, cmd: Command) -> Vec<Effect> {
+    match cmd {
         Command::Back => {
             state.screen = Screen::Queue;
             vec![]
         }
         Command::NextCase => {
-            if state.selected + 1 < state.queue.len() {
+            if state.selected + 1 < state.view.rows.len() {
                 state.selected += 1;
                 open_selected(state)
             } else {
@@ -203,15 +479,9 @@ fn on_command(state: &mut State, cmd: Command) -> Vec<Effect> {
         }
         Command::ScrollUp => scroll(state, -1),
         Command::ScrollDown => scroll(state, 1),
-        Command::Decide => open_dialog(state),
-        Command::DialogUp
-        | Command::DialogDown
-        | Command::DialogSelect
-        | Command::DialogToggle
-        | Command::DialogBack
-        | Command::DialogConfirm
-        | Command::DialogHotkey(_)
-        | Command::Type(_) => dialog_command(state, cmd),
+        Command::PageUp => scroll(state, -10),
+        Command::PageDown => scroll(state, 10),
+        _ => vec![],
     }
 }
 
@@ -225,11 +495,11 @@ fn scroll(state: &mut State, by: i32) -> Vec<Effect> {
 }
 
 fn move_selection(state: &mut State, by: isize) -> Vec<Effect> {
-    if state.queue.is_empty() {
+    if state.view.rows.is_empty() {
         return vec![];
     }
     state.selection_touched = true;
-    let last = state.queue.len() - 1;
+    let last = state.view.rows.len() - 1;
     state.selected = state.selected.saturating_add_signed(by).min(last);
     if state.screen == Screen::Case { open_selected(state) } else { vec![] }
 }
@@ -245,18 +515,198 @@ fn open_selected(state: &mut State) -> Vec<Effect> {
     fetch_around(state)
 }
 
+// ---------------------------------------------------------------------------------
+// filter and command line
+
+fn set_filter(state: &mut State, text: &str) {
+    let current = state.selected_entry().map(|e| e.case_ref.clone());
+    state.view.set_filter(text);
+    rebuild_view(state);
+    state.selected = 0;
+    if let Some(c) = current.filter(|_| text.is_empty()) {
+        select_case(state, &c);
+    }
+}
+
+fn prompt_changed(state: &mut State) -> Vec<Effect> {
+    if let Some(Modal::Prompt(Prompt { kind: PromptKind::Filter, text, .. })) = state.modals.last() {
+        let text = text.clone();
+        set_filter(state, &text);
+    }
+    vec![]
+}
+
+fn prompt_command(state: &mut State, cmd: Command) -> Vec<Effect> {
+    let Some(Modal::Prompt(prompt)) = state.modals.last_mut() else { return vec![] };
+    match (prompt.kind, cmd) {
+        (PromptKind::Command, Command::Complete) => {
+            prompt.text = command_line::complete(&prompt.text);
+            vec![]
+        }
+        (PromptKind::Filter, Command::Cancel) => {
+            state.modals.pop();
+            set_filter(state, "");
+            vec![]
+        }
+        (_, Command::Cancel) => {
+            state.modals.pop();
+            vec![]
+        }
+        (PromptKind::Filter, Command::Select) => {
+            state.modals.pop();
+            let n = state.view.rows.len();
+            if state.view.is_filtered() {
+                notice(state, Level::Info, format!("filter kept: {} of {}", n, state.queue.len()));
+            }
+            vec![]
+        }
+        (PromptKind::Command, Command::Select) => {
+            let text = prompt.text.clone();
+            state.modals.pop();
+            match command_line::parse(&text) {
+                Ok(typed) => run_typed(state, typed),
+                Err(e) => {
+                    notice(state, Level::Warn, e);
+                    vec![]
+                }
+            }
+        }
+        (PromptKind::DropReason, Command::Select) => {
+            let reason = prompt.text.trim().to_string();
+            if reason.is_empty() {
+                notice(state, Level::Warn, "say why the decision is dropped; the audit log keeps it");
+                return vec![];
+            }
+            let decision_id = prompt.decision_id.clone().unwrap_or_default();
+            state.modals.pop();
+            vec![Effect::DropDecision { decision_id, reason }]
+        }
+        _ => vec![],
+    }
+}
+
+fn run_typed(state: &mut State, typed: Typed) -> Vec<Effect> {
+    match typed {
+        Typed::Open(case_ref) => {
+            if !state.capabilities.contains_key(&case_ref.provider) {
+                notice(state, Level::Warn, format!("{} is not configured", case_ref.provider.display_name()));
+                return vec![];
+            }
+            notice(state, Level::Info, format!("fetching {case_ref}…"));
+            vec![Effect::OpenById(case_ref)]
+        }
+        Typed::Filter(text) => {
+            set_filter(state, &text);
+            vec![]
+        }
+        Typed::Sort(sort) => {
+            state.view.sort = sort;
+            regroup(state);
+            notice(state, Level::Info, format!("sorted by {} within each lane", sort.name()));
+            vec![]
+        }
+        Typed::Group(group) => {
+            state.view.group = group;
+            regroup(state);
+            let text = match group {
+                Some(g) => format!("grouped by {}", g.name()),
+                None => "not grouped".to_string(),
+            };
+            notice(state, Level::Info, text);
+            vec![]
+        }
+        Typed::Mask => {
+            state.mask = !state.mask;
+            vec![]
+        }
+        Typed::ReadOnly => {
+            if state.settings.read_only {
+                notice(state, Level::Info, "read-only: set by the config or --read-only for this session");
+            } else {
+                state.read_only = !state.read_only;
+                let text = if state.read_only { "read-only: decisions are off" } else { "decisions are on again" };
+                notice(state, Level::Info, text);
+            }
+            vec![]
+        }
+        Typed::Help => {
+            state.modals.push(Modal::Help { scroll: 0 });
+            vec![]
+        }
+        Typed::Outbox => {
+            state.modals.push(Modal::Outbox(OutboxView { rows: Loadable::Loading, selected: 0 }));
+            vec![Effect::LoadOutbox]
+        }
+        Typed::Quit => {
+            state.should_quit = true;
+            vec![]
+        }
+    }
+}
+
+fn regroup(state: &mut State) {
+    let current = state.selected_entry().map(|e| e.case_ref.clone());
+    rebuild_view(state);
+    if let Some(c) = current {
+        select_case(state, &c);
+    }
+}
+
+fn outbox_command(state: &mut State, cmd: Command) -> Vec<Effect> {
+    let Some(Modal::Outbox(view)) = state.modals.last_mut() else { return vec![] };
+    let rows = match &view.rows {
+        Loadable::Ready(rows) => rows.as_slice(),
+        _ => &[],
+    };
+    match cmd {
+        Command::Down => view.selected = (view.selected + 1).min(rows.len().saturating_sub(1)),
+        Command::Up => view.selected = view.selected.saturating_sub(1),
+        Command::Close => {
+            state.modals.pop();
+        }
+        Command::Retry => match rows.get(view.selected) {
+            Some(row) if row.state == OutboxState::Failed => {
+                return vec![Effect::RetryDecision(row.decision.id.clone())];
+            }
+            Some(_) => notice(state, Level::Warn, "only a refused decision can be sent again"),
+            None => {}
+        },
+        Command::Drop => match rows.get(view.selected) {
+            Some(row) if matches!(row.state, OutboxState::Failed | OutboxState::Saved) => {
+                let id = row.decision.id.clone();
+                state.modals.push(Modal::Prompt(Prompt {
+                    kind: PromptKind::DropReason,
+                    text: String::new(),
+                    decision_id: Some(id),
+                }));
+            }
+            Some(_) => notice(state, Level::Warn, "only a refused or waiting decision can be dropped"),
+            None => {}
+        },
+        _ => {}
+    }
+    vec![]
+}
+
+// ---------------------------------------------------------------------------------
+// prefetch
+
 /// The cases worth holding: the open one first, then the ones ahead (prefetched), then
 /// the one behind.
 fn window(state: &State) -> Vec<CaseRef> {
     let sel = state.selected;
-    let ahead = (sel..=sel + PREFETCH_AHEAD).filter(|i| *i < state.queue.len());
+    let rows = &state.view.rows;
+    let ahead = (sel..=sel + PREFETCH_AHEAD).filter(|i| *i < rows.len());
     let behind = sel.saturating_sub(KEEP_BEHIND)..sel;
-    ahead.chain(behind).map(|i| state.queue[i].case_ref.clone()).collect()
+    ahead.chain(behind).map(|i| state.queue[rows[i]].case_ref.clone()).collect()
 }
 
 fn fetch_around(state: &mut State) -> Vec<Effect> {
     let keep = window(state);
-    state.cases.retain(|r, _| keep.contains(r));
+    let in_dialog: Vec<CaseRef> =
+        state.dialog().map(|d| d.cases.iter().map(|c| c.case_ref.clone()).collect()).unwrap_or_default();
+    state.cases.retain(|r, _| keep.contains(r) || in_dialog.contains(r));
+    state.made.retain(|r, _| keep.contains(r) || in_dialog.contains(r));
     let mut effects = vec![];
     for r in &keep {
         if !state.cases.contains_key(r) {
@@ -269,11 +719,11 @@ fn fetch_around(state: &mut State) -> Vec<Effect> {
 }
 
 /// Media of the held cases that is neither loaded nor loading; drops the rest.
-fn media_effects(state: &mut State) -> Vec<crate::app::Effect> {
+fn media_effects(state: &mut State) -> Vec<Effect> {
     if !state.images_enabled {
         return vec![];
     }
-    let area = layout::image_area(state.size);
+    let area = state.image_area;
     let mut wanted = vec![];
     for r in window(state) {
         if let Some(Loadable::Ready(case)) = state.cases.get(&r) {
@@ -291,178 +741,488 @@ fn media_effects(state: &mut State) -> Vec<crate::app::Effect> {
     effects
 }
 
-fn open_dialog(state: &mut State) -> Vec<Effect> {
-    let Some(case) = state.open_case() else {
-        notice(state, Level::Warn, "the case is still loading");
-        return vec![];
-    };
-    let decided = state.decided_hits.get(&case.case_ref);
-    let targets: Vec<_> = case
-        .targets
-        .iter()
-        .filter(|t| match &t.id {
-            TargetId::Hit(h) | TargetId::Element(h) => !decided.is_some_and(|d| d.contains(h)),
-            TargetId::Case => true,
+// ---------------------------------------------------------------------------------
+// decisions
+
+/// Decisions that still stand on a target (not refused, withdrawn or dropped).
+fn standing(made: Option<&Vec<MadeDecision>>, target: &TargetId) -> bool {
+    made.is_some_and(|m| {
+        m.iter().any(|d| {
+            d.target == *target && matches!(d.state, OutboxState::Saved | OutboxState::Sending | OutboxState::Sent)
         })
-        .cloned()
-        .collect();
+    })
+}
+
+fn undecided_targets(state: &State, case: &crate::domain::Case) -> Vec<DecisionTarget> {
+    let made = state.made.get(&case.case_ref);
+    case.targets.iter().filter(|t| !standing(made, &t.id)).cloned().collect()
+}
+
+fn decide(state: &mut State) -> Vec<Effect> {
+    if state.read_only {
+        notice(state, Level::Warn, "read-only: decisions are off in this session");
+        return vec![];
+    }
+    let cases: Vec<CaseRef> = if state.marks.is_empty() {
+        match state.selected_entry() {
+            Some(e) if e.lane == Lane::Awaiting => {
+                notice(
+                    state,
+                    Level::Warn,
+                    "already decided: it waits for delivery (u undoes it while it can; :outbox shows it)",
+                );
+                return vec![];
+            }
+            Some(e) => vec![e.case_ref.clone()],
+            None => return vec![],
+        }
+    } else {
+        // Marked cases in the order shown; marks hidden by the filter come after.
+        let mut ordered: Vec<CaseRef> = state
+            .view
+            .rows
+            .iter()
+            .map(|&i| &state.queue[i].case_ref)
+            .filter(|r| state.marks.contains(*r))
+            .cloned()
+            .collect();
+        let mut hidden: Vec<CaseRef> = state.marks.iter().filter(|m| !ordered.contains(m)).cloned().collect();
+        hidden.sort();
+        ordered.extend(hidden);
+        ordered
+    };
+    let mut effects = vec![];
+    for r in &cases {
+        if !state.cases.contains_key(r) {
+            state.cases.insert(r.clone(), Loadable::Loading);
+            effects.push(Effect::FetchCase(r.clone()));
+        }
+    }
+    let applicant =
+        |r: &CaseRef| state.queue.iter().find(|e| e.case_ref == *r).map(|e| e.applicant.clone()).unwrap_or_default();
+    let dialog_cases =
+        cases.iter().map(|r| DialogCase { case_ref: r.clone(), applicant: applicant(r), open_targets: 0 }).collect();
     let mut reason = TextArea::default();
     reason.set_placeholder_text("Why? The provider and the audit log keep this text.");
-    let single_target = targets.len() == 1;
-    state.dialog = Some(DecisionDialog {
-        case_ref: case.case_ref.clone(),
-        applicant: case.applicant.name.clone(),
-        targets,
+    reason.set_wrap_mode(WrapMode::Word);
+    state.modals.push(Modal::Decision(Box::new(DecisionDialog {
+        cases: dialog_cases,
+        left_out: vec![],
+        targets: vec![],
         target_index: 0,
         verdict_index: 0,
         codes_index: 0,
         chosen_codes: BTreeSet::new(),
         reason,
-        step: if single_target { DialogStep::Verdict } else { DialogStep::Target },
+        step: DialogStep::Loading,
         error: None,
         saving: false,
-    });
-    vec![]
+        typed_ahead: vec![],
+        max_chars: usize::MAX,
+    })));
+    effects.extend(prepare_dialog(state));
+    effects
 }
 
-fn hotkey_verdict(c: char) -> Option<Verdict> {
-    match c {
-        'v' => Some(Verdict::Verify),
-        'x' => Some(Verdict::Reject),
-        'f' => Some(Verdict::Refer),
-        's' => Some(Verdict::Resubmit),
-        't' => Some(Verdict::TrueMatch),
-        'o' => Some(Verdict::FalsePositive),
+fn dialog_mut(state: &mut State) -> Option<&mut DecisionDialog> {
+    state.modals.iter_mut().rev().find_map(|m| match m {
+        Modal::Decision(d) => Some(d.as_mut()),
         _ => None,
+    })
+}
+
+fn close_dialog(state: &mut State) {
+    if let Some(pos) = state.modals.iter().rposition(|m| matches!(m, Modal::Decision(_))) {
+        state.modals.remove(pos);
     }
 }
 
-fn dialog_command(state: &mut State, cmd: Command) -> Vec<Effect> {
-    let max_chars = state
-        .dialog
-        .as_ref()
-        .and_then(|d| state.capabilities.get(&d.case_ref.provider))
-        .map(|c| c.max_reason_chars)
-        .unwrap_or(usize::MAX);
-    let evidence = evidence(state);
-    let Some(dialog) = state.dialog.as_mut() else {
+/// Once every case of a loading dialog is here: its targets and verdicts, then the keys
+/// typed meanwhile.
+fn prepare_dialog(state: &mut State) -> Vec<Effect> {
+    let Some(dialog) = state.dialog() else { return vec![] };
+    if dialog.step != DialogStep::Loading {
         return vec![];
+    }
+    let refs: Vec<CaseRef> = dialog.cases.iter().map(|c| c.case_ref.clone()).collect();
+    if refs.iter().any(|r| matches!(state.cases.get(r), Some(Loadable::Loading) | None)) {
+        return vec![];
+    }
+    let single = refs.len() == 1;
+    let mut included = vec![];
+    let mut left_out = vec![];
+    let mut targets: Vec<DecisionTarget> = vec![];
+    for r in &refs {
+        match state.cases.get(r) {
+            Some(Loadable::Ready(case)) => {
+                let open = undecided_targets(state, case);
+                let partial = open.iter().filter(|t| t.id != TargetId::Case).count();
+                if single {
+                    targets = open;
+                    included.push((r.clone(), partial));
+                } else if let Some(whole) = open.iter().find(|t| t.id == TargetId::Case) {
+                    targets.push(whole.clone());
+                    included.push((r.clone(), partial));
+                } else {
+                    left_out.push((r.clone(), "nothing left to decide on the whole case".to_string()));
+                }
+            }
+            Some(Loadable::Failed(e)) => left_out.push((r.clone(), format!("could not be loaded: {}", e.one_line()))),
+            _ => {}
+        }
+    }
+    let max_chars = included
+        .iter()
+        .filter_map(|(r, _)| state.capabilities.get(&r.provider).map(|c| c.max_reason_chars))
+        .min()
+        .unwrap_or(usize::MAX);
+    let targets = if single { targets } else { common_target(&targets, included.len()) };
+    let problem = if included.is_empty() {
+        Some(match left_out.first() {
+            Some((r, why)) => format!("cannot decide {r}: {why}"),
+            None => "nothing to decide".to_string(),
+        })
+    } else if targets.iter().all(|t| t.verdicts.is_empty()) {
+        Some("the marked cases have no verdict in common: mark cases of one kind (:group why helps)".to_string())
+    } else {
+        None
     };
+    if let Some(problem) = problem {
+        close_dialog(state);
+        notice(state, Level::Warn, problem);
+        return vec![];
+    }
+    let Some(dialog) = dialog_mut(state) else { return vec![] };
+    dialog.cases.retain(|c| included.iter().any(|(r, _)| *r == c.case_ref));
+    for c in dialog.cases.iter_mut() {
+        c.open_targets = included.iter().find(|(r, _)| *r == c.case_ref).map(|(_, n)| *n).unwrap_or(0);
+    }
+    dialog.left_out = left_out;
+    dialog.step = if targets.len() > 1 { DialogStep::Target } else { DialogStep::Verdict };
+    dialog.targets = targets;
+    dialog.max_chars = max_chars;
+    let typed = std::mem::take(&mut dialog.typed_ahead);
+    let mut effects = vec![];
+    for key in typed {
+        effects.extend(on_key(state, key));
+    }
+    effects
+}
+
+/// The whole-case target of a bulk decision: the verdicts (and reasons) every case
+/// allows, in the first case's order.
+fn common_target(targets: &[DecisionTarget], cases: usize) -> Vec<DecisionTarget> {
+    let Some(first) = targets.first() else { return vec![] };
+    let all_have = |f: &dyn Fn(&DecisionTarget) -> bool| targets.iter().all(f);
+    let verdicts = first.verdicts.iter().copied().filter(|v| all_have(&|t| t.verdicts.contains(v))).collect();
+    let common_codes = |pick: fn(&DecisionTarget) -> &Vec<ReasonCode>| -> Vec<ReasonCode> {
+        pick(first).iter().filter(|c| all_have(&|t| pick(t).iter().any(|x| x.code == c.code))).cloned().collect()
+    };
+    vec![DecisionTarget {
+        id: TargetId::Case,
+        label: SafeText::new(&format!("The whole case, for each of {cases} cases")),
+        verdicts,
+        reject_reasons: common_codes(|t| &t.reject_reasons),
+        resubmit_steps: common_codes(|t| &t.resubmit_steps),
+        sends: vec![],
+    }]
+}
+
+fn after_verdict(dialog: &mut DecisionDialog) {
+    dialog.chosen_codes.clear();
+    dialog.codes_index = 0;
+    dialog.step = if dialog.choices().is_empty() { DialogStep::Reason } else { DialogStep::ReasonCodes };
+}
+
+fn dialog_command(state: &mut State, cmd: Command) -> Vec<Effect> {
+    let evidence = evidence(state);
+    let codes_required = codes_required(state);
+    let Some(dialog) = dialog_mut(state) else { return vec![] };
     if dialog.saving {
         return vec![];
     }
     dialog.error = None;
-    let reject_codes =
-        |d: &DecisionDialog| d.verdict().is_some_and(|v| d.target().is_some_and(|t| !t.choices(v).is_empty()));
     match (dialog.step, cmd) {
-        (_, Command::DialogBack) => {
+        (_, Command::Back) => {
             dialog.step = match dialog.step {
-                DialogStep::Target => {
-                    state.dialog = None;
+                DialogStep::Loading | DialogStep::Target => {
+                    close_dialog(state);
                     return vec![];
                 }
                 DialogStep::Verdict if dialog.targets.len() > 1 => DialogStep::Target,
                 DialogStep::Verdict => {
-                    state.dialog = None;
+                    close_dialog(state);
                     return vec![];
                 }
                 DialogStep::ReasonCodes => DialogStep::Verdict,
-                DialogStep::Reason if reject_codes(dialog) => DialogStep::ReasonCodes,
+                DialogStep::Reason if !dialog.choices().is_empty() => DialogStep::ReasonCodes,
                 DialogStep::Reason => DialogStep::Verdict,
-                DialogStep::Confirm => DialogStep::Reason,
+                DialogStep::Templates | DialogStep::Confirm => DialogStep::Reason,
             };
         }
-        (DialogStep::Target, Command::DialogUp) => dialog.target_index = dialog.target_index.saturating_sub(1),
-        (DialogStep::Target, Command::DialogDown) => {
+        (DialogStep::Target, Command::Up) => dialog.target_index = dialog.target_index.saturating_sub(1),
+        (DialogStep::Target, Command::Down) => {
             dialog.target_index = (dialog.target_index + 1).min(dialog.targets.len().saturating_sub(1))
         }
-        (DialogStep::Target, Command::DialogSelect) => {
+        (DialogStep::Target, Command::Select) => {
             dialog.verdict_index = 0;
             dialog.step = DialogStep::Verdict;
         }
-        (DialogStep::Verdict, Command::DialogUp) => dialog.verdict_index = dialog.verdict_index.saturating_sub(1),
-        (DialogStep::Verdict, Command::DialogDown) => {
+        (DialogStep::Verdict, Command::Up) => dialog.verdict_index = dialog.verdict_index.saturating_sub(1),
+        (DialogStep::Verdict, Command::Down) => {
             let n = dialog.target().map(|t| t.verdicts.len()).unwrap_or(0);
             dialog.verdict_index = (dialog.verdict_index + 1).min(n.saturating_sub(1));
         }
-        (DialogStep::Verdict, Command::DialogHotkey(c)) => {
-            let pos = hotkey_verdict(c).and_then(|v| dialog.target()?.verdicts.iter().position(|x| *x == v));
-            match pos {
+        (DialogStep::Target | DialogStep::Verdict, Command::Verdict(v)) => {
+            match dialog.target().and_then(|t| t.verdicts.iter().position(|x| *x == v)) {
                 Some(p) => {
                     dialog.verdict_index = p;
-                    dialog.chosen_codes.clear();
-                    dialog.codes_index = 0;
-                    dialog.step = if reject_codes(dialog) { DialogStep::ReasonCodes } else { DialogStep::Reason };
+                    after_verdict(dialog);
                 }
-                None => dialog.error = Some("that verdict is not available here".into()),
+                None => dialog.error = Some(format!("{} is not a verdict for this target", v.label())),
             }
         }
-        (DialogStep::Verdict, Command::DialogSelect) => {
-            dialog.chosen_codes.clear();
-            dialog.codes_index = 0;
-            dialog.step = if reject_codes(dialog) { DialogStep::ReasonCodes } else { DialogStep::Reason };
-        }
-        (DialogStep::ReasonCodes, Command::DialogUp) => dialog.codes_index = dialog.codes_index.saturating_sub(1),
-        (DialogStep::ReasonCodes, Command::DialogDown) => {
+        (DialogStep::Verdict, Command::Select) => after_verdict(dialog),
+        (DialogStep::ReasonCodes, Command::Up) => dialog.codes_index = dialog.codes_index.saturating_sub(1),
+        (DialogStep::ReasonCodes, Command::Down) => {
             let n = dialog.choices().len();
             dialog.codes_index = (dialog.codes_index + 1).min(n.saturating_sub(1));
         }
-        (DialogStep::ReasonCodes, Command::DialogToggle) => {
+        (DialogStep::ReasonCodes, Command::Toggle) => {
             if let Some(code) = dialog.choices().get(dialog.codes_index).map(|r| r.code)
                 && !dialog.chosen_codes.remove(code)
             {
                 dialog.chosen_codes.insert(code);
             }
         }
-        (DialogStep::ReasonCodes, Command::DialogSelect) => dialog.step = DialogStep::Reason,
-        (DialogStep::Reason, Command::Type(key)) => {
-            dialog.reason.input(key);
+        (DialogStep::ReasonCodes, Command::Select) => {
+            if dialog.chosen_codes.is_empty() && codes_required.is_some() {
+                dialog.error = codes_required;
+            } else {
+                dialog.step = DialogStep::Reason;
+            }
         }
-        (DialogStep::Reason, Command::DialogSelect) => {
+        (DialogStep::Reason, Command::Templates) => dialog.step = DialogStep::Templates,
+        (DialogStep::Reason, Command::Select) => {
             let text = dialog.reason_text();
             let chars = text.chars().count();
             if text.is_empty() {
                 dialog.error = Some("A reason is required: say why, in words the next reviewer can follow.".into());
-            } else if chars > max_chars {
+            } else if chars > dialog.max_chars {
                 dialog.error = Some(format!(
-                    "The reason is {chars} characters; {} accepts at most {max_chars}. Shorten it.",
-                    dialog.case_ref.provider.display_name()
+                    "The reason is {chars} characters; at most {} are accepted here. Shorten it.",
+                    dialog.max_chars
                 ));
             } else {
                 dialog.step = DialogStep::Confirm;
             }
         }
-        (DialogStep::Confirm, Command::DialogConfirm) => {
+        (DialogStep::Confirm, Command::Confirm) => {
             let (Some(target), Some(verdict)) = (dialog.target().map(|t| t.id.clone()), dialog.verdict()) else {
                 return vec![];
             };
             dialog.saving = true;
-            let draft = DecisionDraft {
-                case_ref: dialog.case_ref.clone(),
-                target,
-                verdict,
-                reason: dialog.reason_text(),
-                reason_codes: dialog.chosen_codes.iter().map(|c| c.to_string()).collect(),
-            };
-            return vec![Effect::SaveDecision { draft, evidence }];
+            let reason = dialog.reason_text();
+            let reason_codes: Vec<String> = dialog.chosen_codes.iter().map(|c| c.to_string()).collect();
+            let drafts = dialog
+                .cases
+                .iter()
+                .map(|c| {
+                    let closes_case = target == TargetId::Case || c.open_targets <= 1;
+                    DecisionDraft {
+                        case_ref: c.case_ref.clone(),
+                        target: target.clone(),
+                        verdict,
+                        reason: reason.clone(),
+                        reason_codes: reason_codes.clone(),
+                        closes_case,
+                        evidence: evidence.get(&c.case_ref).cloned().unwrap_or_default(),
+                    }
+                })
+                .collect();
+            return vec![Effect::SaveDecisions { drafts, undo_secs: state.settings.undo_secs }];
         }
         _ => {}
     }
     vec![]
 }
 
-/// The images of the open case that were drawn, by hash.
-fn evidence(state: &State) -> Evidence {
-    let Some(case) = state.open_case() else {
-        return Evidence::default();
-    };
-    let media_sha256 = case
-        .media()
+/// Why the chosen verdict needs at least one ticked reason, if it does.
+fn codes_required(state: &State) -> Option<String> {
+    let dialog = state.dialog()?;
+    let verdict = dialog.verdict()?;
+    let providers: Vec<&str> = dialog
+        .cases
         .iter()
-        .filter_map(|m| match state.media.get(m) {
-            Some(Loadable::Ready(p)) => Some(p.sha256.clone()),
-            _ => None,
-        })
+        .map(|c| c.case_ref.provider)
+        .filter(|p| state.capabilities.get(p).is_some_and(|cap| cap.codes_required.contains(&verdict)))
+        .map(|p| p.display_name())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
-    Evidence { media_sha256 }
+    (!providers.is_empty()).then(|| {
+        format!("{} needs at least one reason ticked for {} (Space ticks).", providers.join(", "), verdict.label())
+    })
+}
+
+fn insert_template(state: &mut State, key: char) -> Vec<Effect> {
+    let Some(verdict) = state.dialog().and_then(|d| d.verdict()) else { return vec![] };
+    let found = if key == '.' {
+        state.last_reasons.get(&verdict).map(|text| (text.clone(), vec![]))
+    } else {
+        state.templates_for(verdict).find(|t| t.key == key).map(|t| (t.text.clone(), t.codes.clone()))
+    };
+    let Some(dialog) = dialog_mut(state) else { return vec![] };
+    match found {
+        Some((text, codes)) => {
+            dialog.reason.insert_str(text);
+            let ticks: Vec<&'static str> =
+                dialog.choices().iter().filter(|c| codes.iter().any(|x| x == c.code)).map(|c| c.code).collect();
+            dialog.chosen_codes.extend(ticks);
+            dialog.step = DialogStep::Reason;
+        }
+        None => dialog.error = Some(format!("no template on '{key}' for {}", verdict.label())),
+    }
+    vec![]
+}
+
+fn on_saved(
+    state: &mut State,
+    decisions: Vec<crate::domain::Decision>,
+    send_after: chrono::DateTime<chrono::Utc>,
+) -> Vec<Effect> {
+    close_dialog(state);
+    let Some(first) = decisions.first() else { return vec![] };
+    let verdict = first.verdict;
+    let bulk = decisions.len() > 1;
+    state.last_reasons.insert(verdict, first.reason.clone());
+    let position = state.selected;
+    let mut closed = vec![];
+    for d in &decisions {
+        state.made.entry(d.case_ref.clone()).or_default().push(MadeDecision {
+            target: d.target.clone(),
+            verdict: d.verdict,
+            state: OutboxState::Saved,
+            error: None,
+        });
+        state.marks.remove(&d.case_ref);
+        let still_open = match state.cases.get(&d.case_ref) {
+            Some(Loadable::Ready(case)) => undecided_targets(state, case).iter().any(|t| t.id != TargetId::Case),
+            _ => false,
+        };
+        if d.target == TargetId::Case || !still_open {
+            closed.push(d.case_ref.clone());
+        }
+    }
+    // The decided cases move to the awaiting lane now; the store's next read agrees.
+    for e in state.queue.iter_mut().filter(|e| closed.contains(&e.case_ref)) {
+        e.lane = Lane::Awaiting;
+    }
+    rebuild_view(state);
+    let cases: Vec<CaseRef> = decisions.iter().map(|d| d.case_ref.clone()).collect();
+    state.undo = (send_after > state.now).then(|| Undo {
+        decision_ids: decisions.iter().map(|d| d.id.clone()).collect(),
+        cases: cases.clone(),
+        verdict,
+        until: send_after,
+    });
+    let undo_key = state.settings.keys.key_label(Context::Screens, Command::Undo);
+    let undo_hint =
+        if state.undo.is_some() { format!(" {undo_key} undoes it while the countdown runs.") } else { String::new() };
+    let what = if bulk { plural(decisions.len(), "case") } else { first.case_ref.to_string() };
+    if closed.is_empty() {
+        let open = match state.cases.get(&first.case_ref) {
+            Some(Loadable::Ready(case)) => {
+                undecided_targets(state, case).iter().filter(|t| t.id != TargetId::Case).count()
+            }
+            _ => 0,
+        };
+        notice(
+            state,
+            Level::Info,
+            format!(
+                "Saved: {} on {what}. {} still undecided: the case stays in the queue until they are settled.{undo_hint}",
+                verdict.label(),
+                plural(open, "part")
+            ),
+        );
+        return vec![Effect::LoadQueue];
+    }
+    notice(state, Level::Info, format!("Saved: {} on {what}.{undo_hint}", verdict.label()));
+    if bulk {
+        state.modals.push(Modal::Results(BulkResults {
+            verdict,
+            rows: cases.iter().map(|c| (c.clone(), ResultState::Saved)).collect(),
+            left_out: vec![],
+        }));
+    }
+    let mut effects = vec![Effect::LoadQueue];
+    if state.screen == Screen::Case && !bulk {
+        // The next case of the same filter and group opens at once (it was prefetched).
+        state.selected = next_decidable(state, position);
+        if state.selected_entry().is_some_and(|e| e.lane != Lane::Awaiting) {
+            effects.extend(open_selected(state));
+        } else {
+            state.screen = Screen::Queue;
+        }
+    }
+    effects
+}
+
+/// The first row at or after `from` that can still be decided, else the last one before.
+fn next_decidable(state: &State, from: usize) -> usize {
+    let rows = &state.view.rows;
+    let ok = |pos: &usize| state.queue[rows[*pos]].lane != Lane::Awaiting;
+    (from..rows.len()).find(ok).or_else(|| (0..from.min(rows.len())).rev().find(ok)).unwrap_or(0)
+}
+
+fn set_results(state: &mut State, cases: &[CaseRef], result: ResultState) {
+    for m in state.modals.iter_mut() {
+        if let Modal::Results(r) = m {
+            for (c, s) in r.rows.iter_mut() {
+                if cases.contains(c) {
+                    *s = result.clone();
+                }
+            }
+        }
+    }
+}
+
+fn undo(state: &mut State) -> Vec<Effect> {
+    match state.undo.take() {
+        Some(u) if u.until > state.now => {
+            notice(state, Level::Info, format!("Undoing {} on {}…", u.verdict.label(), plural(u.cases.len(), "case")));
+            vec![Effect::Withdraw(u.decision_ids)]
+        }
+        _ => {
+            let secs = state.settings.undo_secs;
+            let text = if secs == 0 {
+                "undo is off (undo_secs = 0 in the config)".to_string()
+            } else {
+                format!("nothing to undo: a decision can be taken back for {secs} s after it is saved")
+            };
+            notice(state, Level::Info, text);
+            vec![]
+        }
+    }
+}
+
+/// The images of each dialog case that were drawn, by hash.
+fn evidence(state: &State) -> std::collections::HashMap<CaseRef, Evidence> {
+    let mut out = std::collections::HashMap::new();
+    let Some(dialog) = state.dialog() else { return out };
+    for c in &dialog.cases {
+        if let Some(Loadable::Ready(case)) = state.cases.get(&c.case_ref) {
+            let media_sha256 = case
+                .media()
+                .iter()
+                .filter_map(|m| match state.media.get(m) {
+                    Some(Loadable::Ready(p)) => Some(p.sha256.clone()),
+                    _ => None,
+                })
+                .collect();
+            out.insert(c.case_ref.clone(), Evidence { media_sha256 });
+        }
+    }
+    out
 }

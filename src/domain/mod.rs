@@ -392,6 +392,8 @@ pub struct Capabilities {
     /// Verdicts whose typed reason the provider cannot take: it stays in the audit log
     /// only (the dialog says so). Local verdicts (not in `native_verdicts`) are always so.
     pub reason_kept_locally: Vec<Verdict>,
+    /// Verdicts that need at least one structured reason ticked (Sumsub reject groups).
+    pub codes_required: Vec<Verdict>,
 }
 
 impl Capabilities {

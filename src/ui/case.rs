@@ -1,8 +1,11 @@
 //! The case view: details on the left, document and selfie images on the right.
 
 use super::{MASKED, layout, theme};
-use crate::app::{Loadable, Picture, State};
+use crate::app::keymap::Context;
+use crate::app::{Loadable, MadeDecision, Picture, State};
 use crate::domain::{Case, Field, MediaRef, SafeText};
+use crate::domain::{Lane, TargetId};
+use crate::store::OutboxState;
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
@@ -109,11 +112,37 @@ fn kv(lines: &mut Vec<Line<'static>>, key: &str, value: String) {
     lines.push(Line::from(vec![Span::styled(format!("{key}: "), theme::label()), Span::raw(value)]));
 }
 
+fn standing(d: &MadeDecision) -> bool {
+    matches!(d.state, OutboxState::Saved | OutboxState::Sending | OutboxState::Sent)
+}
+
+/// "False positive · sent", as the case view shows a decision made on a part of it.
+fn made_label(d: &MadeDecision) -> String {
+    let state = match d.state {
+        OutboxState::Saved => "saved, waiting to send",
+        OutboxState::Sending => "sending",
+        OutboxState::Sent => "sent",
+        OutboxState::Failed => "refused by the provider",
+        OutboxState::Withdrawn => "withdrawn",
+        OutboxState::Dropped => "dropped",
+    };
+    let mut text = format!("decision: {} · {state}", d.verdict.label());
+    if let Some(e) = &d.error {
+        text.push_str(&format!(" ({e})"));
+    }
+    text
+}
+
 /// Up to this many passed checks are listed one by one.
 const FOLD_PASSES_ABOVE: usize = 8;
 
 pub fn details(case: &Case, state: &State) -> Text<'static> {
     let mut lines: Vec<Line<'static>> = vec![];
+    if let Some(entry) = state.selected_entry().filter(|e| e.case_ref == case.case_ref && e.lane == Lane::Refused) {
+        let why = entry.note.as_ref().map(|n| n.to_string()).unwrap_or_default();
+        lines.push(Line::styled(format!("✘ The provider refused the last decision: {why}"), theme::error()));
+        lines.push(Line::styled("  Decide it again, or drop the decision from :outbox.", theme::dim()));
+    }
     kv(&mut lines, "Status", case.status.to_string());
     kv(&mut lines, "Referred for", case.why_referred.to_string());
     if let Some(at) = case.created_at {
@@ -132,7 +161,22 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
 
     if !case.screening.is_empty() {
         heading(&mut lines, "Screening hits");
-        let decided = state.decided_hits.get(&case.case_ref);
+        let made = state.made.get(&case.case_ref);
+        let undecided = case
+            .screening
+            .iter()
+            .filter(|h| !made.is_some_and(|m| m.iter().any(|d| d.target == TargetId::Hit(h.id.clone()) && standing(d))))
+            .count();
+        if made.is_some_and(|m| m.iter().any(|d| matches!(d.target, TargetId::Hit(_)) && standing(d))) && undecided > 0
+        {
+            lines.push(Line::styled(
+                format!(
+                    "{undecided} of {} hits still undecided: settle them, or decide the whole case",
+                    case.screening.len()
+                ),
+                theme::key(),
+            ));
+        }
         for hit in &case.screening {
             let score = hit.score.map(|s| format!("{s:.0}")).unwrap_or_else(|| "?".into());
             let mut spans = vec![
@@ -140,8 +184,9 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
                 Span::raw(masked(state, &hit.name)),
                 Span::styled(format!("  score {score}"), theme::label()),
             ];
-            if decided.is_some_and(|d| d.contains(&hit.id)) {
-                spans.push(Span::styled("  decision saved", theme::level(crate::app::Level::Info)));
+            let decision = made.and_then(|m| m.iter().rev().find(|d| d.target == TargetId::Hit(hit.id.clone())));
+            if let Some(d) = decision {
+                spans.push(Span::styled(format!("  {}", made_label(d)), theme::level(crate::app::Level::Info)));
             } else if let Some(r) = &hit.resolution {
                 spans.push(Span::styled(format!("  resolved: {r}"), theme::dim()));
             }
@@ -225,16 +270,22 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
         }
     }
 
+    let elements: Vec<&MadeDecision> = state
+        .made
+        .get(&case.case_ref)
+        .map(|m| m.iter().filter(|d| !matches!(d.target, TargetId::Hit(_))).collect())
+        .unwrap_or_default();
+    if !elements.is_empty() {
+        heading(&mut lines, "Decisions made in kycdesk");
+        for d in elements {
+            let target = match &d.target {
+                TargetId::Case => "whole case".to_string(),
+                TargetId::Element(e) | TargetId::Hit(e) => e.clone(),
+            };
+            lines.push(Line::raw(format!("  {target}: {}", made_label(d))));
+        }
+    }
     lines.push(Line::raw(""));
-    lines.push(Line::from(vec![
-        Span::styled("d", theme::key()),
-        Span::raw(" decide   "),
-        Span::styled("n/p", theme::key()),
-        Span::raw(" next/previous   "),
-        Span::styled("i", theme::key()),
-        Span::raw(" next image   "),
-        Span::styled("Esc", theme::key()),
-        Span::raw(" queue"),
-    ]));
+    lines.push(Line::styled(state.settings.keys.hints(Context::Case), theme::dim()));
     Text::from(lines)
 }

@@ -1,33 +1,89 @@
-//! The decision dialog: target, verdict, rejection reasons, the typed reason, confirm.
+//! The decision dialog (target, verdict, reasons, the typed reason with its templates,
+//! the confirmation) and the summary of a bulk decision.
 
-use super::{layout, theme};
-use crate::app::{DecisionDialog, DialogStep};
+use super::{MASKED, layout, theme, truncate};
+use crate::app::keymap::{Command, Context};
+use crate::app::{BulkResults, DecisionDialog, DialogStep, Loadable, ResultState, State};
+use crate::domain::{CaseRef, TargetId, Verdict};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
-
-fn hotkey(v: crate::domain::Verdict) -> char {
-    use crate::domain::Verdict::*;
-    match v {
-        Verify => 'v',
-        Reject => 'x',
-        Refer => 'f',
-        Resubmit => 's',
-        TrueMatch => 't',
-        FalsePositive => 'o',
-    }
-}
+use std::collections::BTreeMap;
 
 fn choice(selected: bool, text: String) -> Line<'static> {
     if selected { Line::styled(format!("▶ {text}"), theme::selected()) } else { Line::raw(format!("  {text}")) }
 }
 
-pub fn draw(frame: &mut Frame<'_>, dialog: &DecisionDialog, body: Rect) {
-    let area = layout::centered(body, 84, 22);
+/// `3 812` for 3812: counts an analyst reads at a glance.
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn subject(state: &State, dialog: &DecisionDialog) -> String {
+    match dialog.cases.as_slice() {
+        [one] => {
+            let who = if state.mask { MASKED.to_string() } else { one.applicant.one_line() };
+            format!("{} · {who}", one.case_ref)
+        }
+        many => format!("{} marked cases", many.len()),
+    }
+}
+
+/// What the decision will do, per provider: "7 × ComplyCube validate confirmed".
+pub fn plan(state: &State, dialog: &DecisionDialog, verdict: Verdict) -> Vec<String> {
+    let target_id = dialog.target().map(|t| t.id.clone()).unwrap_or(TargetId::Case);
+    let mut lines: BTreeMap<String, usize> = BTreeMap::new();
+    for c in &dialog.cases {
+        let provider = c.case_ref.provider;
+        let local = state.capabilities.get(&provider).is_some_and(|cap| cap.is_local(verdict));
+        let sends = match state.cases.get(&c.case_ref) {
+            Some(Loadable::Ready(case)) => {
+                case.targets.iter().find(|t| t.id == target_id).and_then(|t| t.sends(verdict)).map(|s| s.one_line())
+            }
+            _ => None,
+        };
+        let what = match (sends, local) {
+            (Some(s), _) => s,
+            (None, true) => "escalated locally, nothing sent".to_string(),
+            (None, false) => verdict.label().to_lowercase(),
+        };
+        *lines.entry(format!("{} {what}", provider.display_name())).or_default() += 1;
+    }
+    let mut out: Vec<String> = lines.into_iter().map(|(what, n)| format!("{n} × {what}")).collect();
+    let kept: Vec<&str> = dialog
+        .cases
+        .iter()
+        .map(|c| c.case_ref.provider)
+        .filter(|p| state.capabilities.get(p).is_some_and(|cap| !cap.sends_reason(verdict)))
+        .map(|p| p.display_name())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !kept.is_empty() {
+        out.push(format!(
+            "The reason stays in kycdesk's audit log only for {} (not sent with this verdict).",
+            kept.join(", ")
+        ));
+    }
+    out
+}
+
+pub fn draw(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, body: Rect) {
+    let keys = &state.settings.keys;
+    let area = layout::centered(body, 90, 26);
     frame.render_widget(Clear, area);
-    let title = format!(" Decide {} · {} ", dialog.case_ref, dialog.applicant.one_line());
-    let block = Block::bordered().title(Line::styled(title, theme::heading()));
+    let title = format!(" Decide {} ", subject(state, dialog));
+    let block = Block::bordered()
+        .title(Line::styled(truncate(&title, usize::from(area.width.saturating_sub(2))), theme::heading()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let [summary, main, error, hints] =
@@ -36,7 +92,7 @@ pub fn draw(frame: &mut Frame<'_>, dialog: &DecisionDialog, body: Rect) {
 
     let target = dialog.target().map(|t| t.label.one_line()).unwrap_or_default();
     let verdict = match dialog.step {
-        DialogStep::Target => "—".to_string(),
+        DialogStep::Loading | DialogStep::Target => "—".to_string(),
         _ => dialog.verdict().map(|v| v.label().to_string()).unwrap_or_default(),
     };
     frame.render_widget(
@@ -47,7 +103,24 @@ pub fn draw(frame: &mut Frame<'_>, dialog: &DecisionDialog, body: Rect) {
         summary,
     );
 
-    let hint = match dialog.step {
+    let context = match dialog.step {
+        DialogStep::Reason => Context::Reason,
+        DialogStep::Templates => Context::Templates,
+        DialogStep::Confirm => Context::Confirm,
+        _ => Context::Dialog,
+    };
+    let mut hint = keys.hints(context);
+    match dialog.step {
+        DialogStep::Loading => {
+            let loaded = dialog
+                .cases
+                .iter()
+                .filter(|c| !matches!(state.cases.get(&c.case_ref), Some(Loadable::Loading) | None))
+                .count();
+            let text = format!("Loading the cases' details… {loaded} of {}", dialog.cases.len());
+            frame.render_widget(Paragraph::new(text).style(theme::dim()).block(Block::bordered()), main);
+            hint = "keys typed now are kept for the dialog · Esc cancel".into();
+        }
         DialogStep::Target => {
             let lines: Vec<Line> = dialog
                 .targets
@@ -56,21 +129,29 @@ pub fn draw(frame: &mut Frame<'_>, dialog: &DecisionDialog, body: Rect) {
                 .map(|(i, t)| choice(i == dialog.target_index, t.label.one_line()))
                 .collect();
             frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" What are you deciding? ")), main);
-            "j/k choose · Enter next · Esc cancel"
         }
         DialogStep::Verdict => {
             let verdicts = dialog.target().map(|t| t.verdicts.clone()).unwrap_or_default();
-            let lines: Vec<Line> = verdicts
+            let mut lines: Vec<Line> = verdicts
                 .iter()
                 .enumerate()
-                .map(|(i, v)| choice(i == dialog.verdict_index, format!("[{}] {}", hotkey(*v), v.label())))
+                .map(|(i, v)| {
+                    let key = keys.key_label(Context::Dialog, Command::Verdict(*v));
+                    choice(i == dialog.verdict_index, format!("[{key}] {}", v.label()))
+                })
                 .collect();
+            if !dialog.left_out.is_empty() {
+                lines.push(Line::raw(""));
+                lines.push(Line::styled(format!("Left out ({}):", dialog.left_out.len()), theme::error()));
+                for (r, why) in &dialog.left_out {
+                    lines.push(Line::raw(format!("  {r}: {why}")));
+                }
+            }
             frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Verdict ")), main);
-            "letter or j/k + Enter · Esc back"
         }
         DialogStep::ReasonCodes => {
-            let reasons = dialog.choices().to_vec();
-            let lines: Vec<Line> = reasons
+            let lines: Vec<Line> = dialog
+                .choices()
                 .iter()
                 .enumerate()
                 .map(|(i, r)| {
@@ -78,38 +159,134 @@ pub fn draw(frame: &mut Frame<'_>, dialog: &DecisionDialog, body: Rect) {
                     choice(i == dialog.codes_index, format!("{tick} {}", r.label))
                 })
                 .collect();
-            frame.render_widget(
-                Paragraph::new(lines).block(Block::bordered().title(
-                    if dialog.verdict() == Some(crate::domain::Verdict::Resubmit) {
-                        " Steps to resubmit (none ticked: every failed step) "
-                    } else {
-                        " Rejection reasons "
-                    },
-                )),
-                main,
-            );
-            "Space tick · Enter next · Esc back"
+            let title = if dialog.verdict() == Some(Verdict::Resubmit) {
+                " Steps to resubmit (none ticked: every failed step) "
+            } else {
+                " Rejection reasons "
+            };
+            frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(title)), main);
         }
-        DialogStep::Reason => {
-            let mut editor = dialog.reason.clone();
-            editor.set_block(Block::bordered().title(" Reason (required) "));
-            frame.render_widget(&editor, main);
-            "type the reason · Enter next · Alt+Enter new line · Esc back"
-        }
+        DialogStep::Reason | DialogStep::Templates => reason_editor(frame, state, dialog, main),
         DialogStep::Confirm => {
-            let mut lines = vec![Line::styled("Save this decision?", theme::heading()), Line::raw("")];
+            let verdict = dialog.verdict().unwrap_or(Verdict::Verify);
+            let n = dialog.cases.len();
+            let head = if n == 1 {
+                format!("Save this decision: {}?", verdict.label())
+            } else {
+                format!("Save {} on {n} cases?", verdict.label())
+            };
+            let mut lines = vec![Line::styled(head, theme::heading())];
+            for what in plan(state, dialog, verdict) {
+                lines.push(Line::raw(format!("  {what}")));
+            }
+            if !dialog.left_out.is_empty() {
+                lines.push(Line::styled(
+                    format!("  {} marked case(s) left out, not decided", dialog.left_out.len()),
+                    theme::error(),
+                ));
+            }
             if !dialog.chosen_codes.is_empty() {
                 let codes: Vec<&str> = dialog.chosen_codes.iter().copied().collect();
                 lines.push(Line::from(vec![Span::styled("Reasons: ", theme::label()), Span::raw(codes.join(", "))]));
             }
             lines.push(Line::styled("Reason:", theme::label()));
             lines.extend(dialog.reason.lines().iter().map(|l| Line::raw(format!("  {l}"))));
+            let secs = state.settings.undo_secs;
+            if secs > 0 {
+                let undo = keys.key_label(Context::Screens, Command::Undo);
+                lines
+                    .push(Line::styled(format!("Sent after {secs} s; {undo} takes it back until then."), theme::dim()));
+            }
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered()), main);
-            if dialog.saving { "saving…" } else { "y save and send · n/Esc back to the reason" }
+            if dialog.saving {
+                hint = "saving…".into();
+            }
         }
-    };
+    }
     if let Some(e) = &dialog.error {
         frame.render_widget(Paragraph::new(e.as_str()).style(theme::error()).wrap(Wrap { trim: true }), error);
     }
     frame.render_widget(Paragraph::new(hint).style(theme::dim()), hints);
+}
+
+fn reason_editor(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, area: Rect) {
+    let verdict = dialog.verdict().unwrap_or(Verdict::Verify);
+    let mut templates: Vec<(char, String)> = state.templates_for(verdict).map(|t| (t.key, t.text.clone())).collect();
+    if let Some(last) = state.last_reasons.get(&verdict) {
+        templates.push(('.', format!("last: {last}")));
+    }
+    let list_height = if dialog.step == DialogStep::Templates { (templates.len() as u16 + 2).max(3) } else { 1 };
+    let [editor_area, list_area] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(list_height.min(area.height / 2))]).areas(area);
+    let count = dialog.reason_chars();
+    let limit =
+        if dialog.max_chars == usize::MAX { String::new() } else { format!(" / {}", grouped(dialog.max_chars)) };
+    let counter = format!(" {}{limit} ", grouped(count));
+    let over = count > dialog.max_chars;
+    let mut editor = dialog.reason.clone();
+    editor.set_block(
+        Block::bordered()
+            .title(" Reason (required) ")
+            .title_bottom(Line::styled(counter, if over { theme::error() } else { theme::dim() }).right_aligned()),
+    );
+    frame.render_widget(&editor, editor_area);
+    if dialog.step == DialogStep::Templates {
+        let lines: Vec<Line> = if templates.is_empty() {
+            vec![Line::styled("No template for this verdict ([[templates]] in the config).", theme::dim())]
+        } else {
+            templates
+                .iter()
+                .map(|(k, text)| {
+                    Line::from(vec![
+                        Span::styled(format!(" {k} "), theme::key()),
+                        Span::raw(truncate(text, usize::from(area.width.saturating_sub(6)))),
+                    ])
+                })
+                .collect()
+        };
+        frame
+            .render_widget(Paragraph::new(lines).block(Block::bordered().title(" Templates: press a key ")), list_area);
+    } else if !templates.is_empty() {
+        let key = state.settings.keys.key_label(Context::Reason, Command::Templates);
+        let names: Vec<String> = templates.iter().map(|(k, _)| k.to_string()).collect();
+        frame.render_widget(
+            Paragraph::new(format!("{key}: templates ({})", names.join(" "))).style(theme::dim()),
+            list_area,
+        );
+    }
+}
+
+pub fn draw_results(frame: &mut Frame<'_>, state: &State, results: &BulkResults, body: Rect) {
+    let area = layout::centered(body, 90, (results.rows.len() as u16 + 6).min(body.height));
+    frame.render_widget(Clear, area);
+    let done = results.rows.iter().filter(|(_, s)| !matches!(s, ResultState::Saved | ResultState::Retrying(_))).count();
+    let title = format!(" {} on {} cases: {done} settled ", results.verdict.label(), results.rows.len());
+    let mut lines: Vec<Line> = results
+        .rows
+        .iter()
+        .map(|(case_ref, s)| {
+            let (word, style) = match s {
+                ResultState::Saved => ("saved, waiting to send".to_string(), theme::dim()),
+                ResultState::Sent => ("sent to the provider".to_string(), theme::level(crate::app::Level::Info)),
+                ResultState::Escalated => ("escalated locally".to_string(), theme::escalated()),
+                ResultState::Retrying(e) => (format!("will retry: {e}"), theme::level(crate::app::Level::Warn)),
+                ResultState::Refused(e) => (format!("refused: {e}"), theme::error()),
+                ResultState::Withdrawn => ("withdrawn (undone)".to_string(), theme::dim()),
+            };
+            Line::from(vec![Span::raw(format!("  {:<40} ", case_label(case_ref))), Span::styled(word, style)])
+        })
+        .collect();
+    for (r, why) in &results.left_out {
+        lines.push(Line::styled(format!("  {r}: left out, {why}"), theme::error()));
+    }
+    let hint = state.settings.keys.hints(Context::Results);
+    lines.push(Line::styled(format!("  {hint}"), theme::dim()));
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(Line::styled(title, theme::heading()))),
+        area,
+    );
+}
+
+fn case_label(r: &CaseRef) -> String {
+    truncate(&r.to_string(), 40)
 }

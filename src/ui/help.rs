@@ -1,27 +1,51 @@
-//! The key overlay, generated from the keymap's own table.
+//! The key overlay, generated from the key table (with the config's rebindings) and the
+//! command line's own list. It scrolls when the terminal is short.
 
 use super::{layout, theme};
-use crate::app::keymap::HELP;
+use crate::app::State;
+use crate::app::command_line::COMMANDS;
+use crate::app::keymap::{Command, Context};
 use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
-pub fn draw(frame: &mut Frame<'_>, body: Rect) {
+pub fn lines(state: &State) -> Vec<Line<'static>> {
     let mut lines = vec![];
-    for (section, keys) in HELP {
-        lines.push(Line::styled(*section, theme::heading()));
-        for (k, what) in *keys {
-            lines.push(Line::from(vec![Span::styled(format!("  {k:<22}"), theme::key()), Span::raw(*what)]));
+    for (context, rows) in state.settings.keys.sections() {
+        lines.push(Line::styled(context.title(), theme::heading()));
+        for (keys, what) in rows {
+            lines.push(Line::from(vec![Span::styled(format!("  {keys:<24}"), theme::key()), Span::raw(what)]));
         }
         lines.push(Line::raw(""));
     }
-    lines.push(Line::styled("No single key sends a decision: d, a verdict, a reason, Enter, then y.", theme::dim()));
-    let height = lines.len() as u16 + 2;
-    let area = layout::centered(body, 86, height);
+    lines.push(Line::styled("Commands (after :)", theme::heading()));
+    for (name, args, what) in COMMANDS {
+        let usage = if args.is_empty() { name.to_string() } else { format!("{name} {args}") };
+        lines.push(Line::from(vec![Span::styled(format!("  :{usage:<28}"), theme::key()), Span::raw(*what)]));
+    }
+    lines.push(Line::raw(""));
+    lines.push(Line::styled(
+        "No single key sends a decision: decide, a verdict, a reason, Enter, then confirm.",
+        theme::dim(),
+    ));
+    lines
+}
+
+pub fn draw(frame: &mut Frame<'_>, state: &State, body: Rect, scroll: u16) {
+    let lines = lines(state);
+    let total = lines.len() as u16;
+    let area = layout::centered(body, 96, total + 2);
+    let room = area.height.saturating_sub(2);
+    let scroll = scroll.min(total.saturating_sub(room));
+    let close = state.settings.keys.key_label(Context::Help, Command::Close);
+    let more =
+        if total > room { format!(" · {}/{} · j/k scroll", scroll + room.min(total), total) } else { String::new() };
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(Line::styled(" Keys (any key closes) ", theme::heading()))),
+        Paragraph::new(lines)
+            .scroll((scroll, 0))
+            .block(Block::bordered().title(Line::styled(format!(" Keys ({close} closes{more}) "), theme::heading()))),
         area,
     );
 }

@@ -4,11 +4,14 @@ mod case;
 mod dialog;
 mod help;
 pub mod layout;
+mod outbox;
 mod queue;
 pub mod theme;
 
-use crate::app::{Screen, State};
+use crate::app::keymap::Context;
+use crate::app::{Modal, PromptKind, Screen, State};
 use ratatui::Frame;
+use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
@@ -23,43 +26,99 @@ pub fn draw(frame: &mut Frame<'_>, state: &State) {
         Screen::Case => case::draw(frame, state, areas.body),
     }
     status_bar(frame, state, areas.status);
-    if let Some(d) = &state.dialog {
-        dialog::draw(frame, d, areas.body);
-    }
-    if state.help {
-        help::draw(frame, areas.body);
+    for modal in &state.modals {
+        match modal {
+            Modal::Help { scroll } => help::draw(frame, state, areas.body, *scroll),
+            Modal::Decision(d) => dialog::draw(frame, state, d, areas.body),
+            Modal::Results(r) => dialog::draw_results(frame, state, r, areas.body),
+            Modal::Outbox(o) => outbox::draw(frame, state, o, areas.body),
+            // Prompts live in the status line, drawn there.
+            Modal::Prompt(_) => {}
+        }
     }
 }
 
-fn title_bar(frame: &mut Frame<'_>, state: &State, area: ratatui::layout::Rect) {
-    let pending = state.queue.iter().filter(|e| e.status == crate::domain::QueueStatus::Pending).count();
-    let escalated = state.queue.len() - pending;
+/// The resize action for a terminal size: `update` learns where images go from it.
+pub fn resize(width: u16, height: u16) -> crate::app::Action {
+    let image_area = layout::image_area(Rect::new(0, 0, width, height));
+    crate::app::Action::Resize { width, height, image_area }
+}
+
+fn title_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
     let mut spans = vec![Span::styled(" kycdesk ", theme::title())];
-    spans.push(Span::raw(format!("  {pending} pending · {escalated} escalated")));
+    let lanes: Vec<String> = state.view.lane_counts.iter().map(|(lane, n)| format!("{n} {}", lane.label())).collect();
+    if lanes.is_empty() {
+        spans.push(Span::raw("  0 pending"));
+    } else {
+        spans.push(Span::raw(format!("  {}", lanes.join(" · "))));
+    }
+    let providers: Vec<String> =
+        state.view.provider_counts.iter().map(|(p, n)| format!("{} {n}", p.display_name())).collect();
+    if !providers.is_empty() {
+        spans.push(Span::styled(format!("  │ {}", providers.join(" · ")), theme::dim()));
+    }
+    if state.read_only {
+        spans.push(Span::styled("  READ-ONLY", theme::key()));
+    }
     if state.mask {
         spans.push(Span::styled("  MASKED", theme::key()));
     }
-    if !state.banner.is_empty() {
-        spans.push(Span::styled(format!("  {}", state.banner), theme::dim()));
+    if !state.settings.banner.is_empty() {
+        spans.push(Span::styled(format!("  {}", state.settings.banner), theme::dim()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn status_bar(frame: &mut Frame<'_>, state: &State, area: ratatui::layout::Rect) {
+fn status_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
+    if let Some(prompt) = state.prompt() {
+        let (lead, hint) = match prompt.kind {
+            PromptKind::Filter => ("/", format!("  {} of {}", state.view.rows.len(), state.queue.len())),
+            PromptKind::Command => (":", String::new()),
+            PromptKind::DropReason => ("why drop it? ", String::new()),
+        };
+        let keys = state.settings.keys.hints(Context::Prompt);
+        let line = Line::from(vec![
+            Span::styled(lead, theme::key()),
+            Span::raw(prompt.text.clone()),
+            Span::styled("█", theme::dim()),
+            Span::styled(hint, theme::label()),
+            Span::styled(format!("   {keys}"), theme::dim()),
+        ]);
+        frame.render_widget(Paragraph::new(line), area);
+        let cursor_x = area.x + (lead.chars().count() + prompt.text.chars().count()) as u16;
+        frame.set_cursor_position((cursor_x.min(area.right().saturating_sub(1)), area.y));
+        return;
+    }
     let c = state.counts;
-    let right =
-        format!("outbox: {} saved · {} sent · {} failed │ {} │ ? keys ", c.saved, c.sent, c.failed, state.analyst);
+    let mut right = format!("outbox: {} waiting · {} sent · {} refused", c.saved, c.sent, c.failed);
+    if let Some(left) = state.undo_left()
+        && let Some(u) = &state.undo
+    {
+        let key = state.settings.keys.key_label(Context::Screens, crate::app::keymap::Command::Undo);
+        right = format!("{key} undo {} ({left} s) │ {right}", u.verdict.label());
+    }
+    let right = format!("{right} │ {} ", state.settings.analyst);
     let width = usize::from(area.width);
     let right_width = unicode_width::UnicodeWidthStr::width(right.as_str());
     let left_room = width.saturating_sub(right_width + 1);
     let left = match &state.notice {
-        Some(n) => Span::styled(truncate(&n.text, left_room), theme::level(n.level)),
-        None => Span::styled(truncate(" q quit · Enter open · d decide · n next", left_room), theme::dim()),
+        Some(n) => Span::styled(truncate(&format!(" {}", n.text), left_room), theme::level(n.level)),
+        None => {
+            Span::styled(truncate(&format!(" {}", state.settings.keys.hints(state.context())), left_room), theme::dim())
+        }
     };
     let pad = left_room.saturating_sub(unicode_width::UnicodeWidthStr::width(left.content.as_ref()));
-    let failed_style = if c.failed > 0 { theme::error() } else { theme::label() };
-    let line = Line::from(vec![left, Span::raw(" ".repeat(pad + 1)), Span::styled(right, failed_style)]);
+    let right_style = if c.failed > 0 { theme::error() } else { theme::label() };
+    let line = Line::from(vec![left, Span::raw(" ".repeat(pad + 1)), Span::styled(right, right_style)]);
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The filter, as the queue's header shows it.
+pub fn filter_summary(state: &State) -> Option<String> {
+    state
+        .view
+        .is_filtered()
+        .then(|| format!("filter: {}  {} of {}", state.view.filter.trim(), state.view.rows.len(), state.queue.len()))
 }
 
 /// Cuts text to a display width, marking the cut.

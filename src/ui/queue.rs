@@ -1,13 +1,16 @@
-//! The queue pane: only the visible rows are built, so 100,000 cases cost one screen.
+//! The queue pane: lanes and groups with their counts, marks, the filter. Only the
+//! visible rows are built, so 100,000 cases cost one screen.
 
-use super::{MASKED, theme, truncate};
+use super::{MASKED, filter_summary, theme, truncate};
 use crate::app::State;
-use crate::domain::QueueStatus;
+use crate::app::view::Group;
+use crate::domain::{Lane, QueueEntry};
 use chrono::{DateTime, Utc};
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Line;
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table};
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
 
 pub fn age(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
     let minutes = (now - then).num_minutes().max(0);
@@ -27,58 +30,165 @@ pub fn offset(selected: usize, len: usize, visible: usize) -> usize {
     selected.saturating_sub(visible / 2).min(len - visible)
 }
 
+fn pad(text: &str, width: usize) -> String {
+    let cut = truncate(text, width);
+    let w = unicode_width::UnicodeWidthStr::width(cut.as_str());
+    format!("{cut}{}", " ".repeat(width.saturating_sub(w)))
+}
+
+/// Which columns fit, widest terminal first; "Why referred" takes what is left.
+struct Columns {
+    case: usize,
+    applicant: usize,
+    check: usize,
+    why: usize,
+    lane: usize,
+}
+
+impl Columns {
+    fn for_width(inner: usize) -> Self {
+        let (applicant, check) = match inner {
+            0..=89 => (0, 0),
+            90..=109 => (18, 0),
+            _ => (22, 16),
+        };
+        let case = if inner < 70 { 10 } else { 18 };
+        let lane = if inner < 90 { 12 } else { 22 };
+        let fixed = 2 + 11 + case + applicant + check + 4 + lane + 7;
+        Columns { case, applicant, check, why: inner.saturating_sub(fixed).max(8), lane }
+    }
+}
+
+fn lane_cell(state: &State, e: &QueueEntry) -> (String, Style) {
+    match e.lane {
+        Lane::New => (String::new(), Style::new()),
+        Lane::Escalated => ("⇑ escalated".into(), theme::escalated()),
+        Lane::Refused => {
+            let why = e.note.as_ref().map(|n| n.one_line()).unwrap_or_default();
+            (format!("✘ refused: {why}"), theme::error())
+        }
+        Lane::Awaiting => {
+            let undo = state.undo.as_ref().filter(|u| u.cases.contains(&e.case_ref)).and(state.undo_left());
+            let text = match (undo, &e.note) {
+                (Some(left), _) => format!("⧗ sends in {left}s"),
+                (None, Some(n)) => format!("⧗ retrying: {}", n.one_line()),
+                (None, None) => "⧗ sending".into(),
+            };
+            (text, theme::dim())
+        }
+    }
+}
+
+fn header_line(g: &Group, grouped: bool) -> Line<'static> {
+    let lane = match g.lane {
+        Lane::New => "New referrals",
+        Lane::Refused => "Refused by the provider: decide again",
+        Lane::Escalated => "Escalated",
+        Lane::Awaiting => "Awaiting delivery",
+    };
+    let text = if grouped && !g.label.is_empty() {
+        format!("── {lane} · {} ({}) ", g.label, g.len)
+    } else {
+        format!("── {lane} ({}) ", g.len)
+    };
+    Line::styled(text, theme::heading())
+}
+
 pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
-    let block = Block::bordered().title(Line::styled(" Queue ", theme::heading()));
-    if state.queue.is_empty() {
-        let text = if state.queue_loaded {
-            "No cases need review. New ones appear here as providers refer them (r polls now)."
+    let mut title = format!(" Queue {}/{} ", (state.selected + 1).min(state.view.rows.len()), state.view.rows.len());
+    if let Some(f) = filter_summary(state) {
+        title = format!(" Queue · {f} ");
+    }
+    if !state.marks.is_empty() {
+        title.push_str(&format!("· {} marked ", state.marks.len()));
+    }
+    let block = Block::bordered().title(Line::styled(title, theme::heading()));
+    if state.view.rows.is_empty() {
+        let text = if !state.queue_loaded {
+            "Loading the queue…".to_string()
+        } else if state.view.is_filtered() {
+            format!("No case matches the filter '{}' (Esc clears it).", state.view.filter.trim())
         } else {
-            "Loading the queue…"
+            "No cases need review. New ones appear here as providers refer them (r polls now).".to_string()
         };
         frame.render_widget(Paragraph::new(text).style(theme::dim()).block(block), area);
         return;
     }
+    let inner_width = usize::from(area.width.saturating_sub(2));
+    let cols = Columns::for_width(inner_width);
     let visible = usize::from(area.height.saturating_sub(3));
-    let first = offset(state.selected, state.queue.len(), visible);
-    let last = (first + visible).min(state.queue.len());
-    let rows = state.queue[first..last].iter().enumerate().map(|(i, e)| {
-        let applicant = if state.mask { MASKED.to_string() } else { e.applicant.one_line() };
-        let lane = if e.status == QueueStatus::Escalated { "⇑ escalated" } else { "" };
-        let row = Row::new(vec![
-            Cell::from(e.case_ref.provider.display_name()),
-            Cell::from(truncate(&e.case_ref.key, 26)),
-            Cell::from(applicant),
-            Cell::from(e.check_type.one_line()),
-            Cell::from(e.why_referred.one_line()),
-            Cell::from(age(state.now, e.received_at)),
-            Cell::from(lane),
-        ]);
-        let style = if first + i == state.selected {
-            theme::selected()
-        } else if e.status == QueueStatus::Escalated {
-            theme::escalated()
-        } else {
-            ratatui::style::Style::new()
+    let len = state.view.rows.len();
+    let grouped = state.view.group.is_some();
+    // Group headers take lines too: move the window down until the selection fits.
+    let mut first = offset(state.selected, len, visible);
+    let lines_to = |first: usize, upto: usize| -> usize {
+        (first..=upto).filter(|p| *p == first || state.view.groups.iter().any(|g| g.start == *p)).count()
+            + (upto - first)
+            + 1
+    };
+    while first < state.selected && lines_to(first, state.selected) > visible {
+        first += 1;
+    }
+    let mut header =
+        vec![Span::raw("  "), Span::raw(pad("Provider", 11)), Span::raw(" "), Span::raw(pad("Case", cols.case))];
+    if cols.applicant > 0 {
+        header.push(Span::raw(format!(" {}", pad("Applicant", cols.applicant))));
+    }
+    if cols.check > 0 {
+        header.push(Span::raw(format!(" {}", pad("Check", cols.check))));
+    }
+    header.push(Span::raw(format!(" {} {} {}", pad("Why referred", cols.why), pad("Age", 4), pad("Lane", cols.lane))));
+    let mut lines = vec![Line::from(header).style(theme::heading())];
+    let mut pos = first;
+    while pos < len && lines.len() <= visible {
+        if let Some(g) = state.view.group_at(pos)
+            && (g.start == pos || pos == first)
+        {
+            lines.push(header_line(g, grouped));
+            if lines.len() > visible {
+                break;
+            }
+        }
+        let e = &state.queue[state.view.rows[pos]];
+        let selected = pos == state.selected;
+        let marked = state.marks.contains(&e.case_ref);
+        let mark = match (selected, marked) {
+            (true, true) => "▶●",
+            (true, false) => "▶ ",
+            (false, true) => " ●",
+            (false, false) => "  ",
         };
-        row.style(style)
-    });
-    let header =
-        Row::new(["Provider", "Case", "Applicant", "Check", "Why referred", "Age", "Lane"]).style(theme::heading());
-    let widths = [
-        Constraint::Length(11),
-        Constraint::Length(26),
-        Constraint::Length(24),
-        Constraint::Length(18),
-        Constraint::Fill(1),
-        Constraint::Length(5),
-        Constraint::Length(11),
-    ];
-    let title = format!(" Queue {}/{} ", state.selected + 1, state.queue.len());
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(Block::bordered().title(Line::styled(title, theme::heading())))
-        .column_spacing(1);
-    frame.render_widget(table, area);
+        let applicant = if state.mask { MASKED.to_string() } else { e.applicant.one_line() };
+        let (lane, lane_style) = lane_cell(state, e);
+        let mut spans = vec![
+            Span::styled(mark, theme::key()),
+            Span::raw(pad(e.case_ref.provider.display_name(), 11)),
+            Span::raw(" "),
+            Span::raw(pad(&e.case_ref.key, cols.case)),
+        ];
+        if cols.applicant > 0 {
+            spans.push(Span::raw(format!(" {}", pad(&applicant, cols.applicant))));
+        }
+        if cols.check > 0 {
+            spans.push(Span::raw(format!(" {}", pad(&e.check_type.one_line(), cols.check))));
+        }
+        spans.push(Span::raw(format!(
+            " {} {} ",
+            pad(&e.why_referred.one_line(), cols.why),
+            pad(&age(state.now, e.received_at), 4)
+        )));
+        spans.push(Span::styled(pad(&lane, cols.lane), lane_style));
+        let style = if selected {
+            theme::selected()
+        } else if marked {
+            theme::marked()
+        } else {
+            Style::new()
+        };
+        lines.push(Line::from(spans).style(style));
+        pos += 1;
+    }
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 #[cfg(test)]

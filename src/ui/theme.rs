@@ -26,6 +26,11 @@ pub fn selected() -> Style {
     Style::new().bg(Color::Rgb(40, 60, 90)).add_modifier(Modifier::BOLD)
 }
 
+/// A marked row: stands out without looking selected.
+pub fn marked() -> Style {
+    Style::new().fg(Color::Yellow)
+}
+
 pub fn escalated() -> Style {
     Style::new().fg(Color::Magenta)
 }

@@ -179,6 +179,7 @@ impl ComplyCube {
             idempotency_keys: false,
             lists_pending: true,
             reason_kept_locally: vec![],
+            codes_required: vec![],
         };
         Ok(Self { http, capabilities, webhook_secret: settings.webhook_secret })
     }

@@ -138,6 +138,7 @@ impl Credas {
                 idempotency_keys: false,
                 lists_pending: false,
                 reason_kept_locally: vec![],
+                codes_required: vec![],
             },
             webhook_header: settings.webhook_header,
             images: tokio::sync::Mutex::new(lru::LruCache::new(

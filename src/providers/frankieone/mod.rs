@@ -136,6 +136,7 @@ impl FrankieOne {
                 idempotency_keys: false,
                 lists_pending: true,
                 reason_kept_locally: vec![],
+                codes_required: vec![],
             },
             webhook_header: settings.webhook_header,
         })

@@ -129,6 +129,7 @@ impl IdWise {
                 idempotency_keys: false,
                 lists_pending: false,
                 reason_kept_locally: vec![],
+                codes_required: vec![],
             },
             webhook_header: settings.webhook_header,
             summary_next: Mutex::new(HashMap::new()),

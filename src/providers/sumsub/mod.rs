@@ -169,6 +169,7 @@ impl Sumsub {
                 idempotency_keys: false,
                 lists_pending: false,
                 reason_kept_locally: vec![],
+                codes_required: vec![Verdict::Reject],
             },
             webhook_secret: settings.webhook_secret,
         })

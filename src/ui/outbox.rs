@@ -1,0 +1,73 @@
+//! The outbox view: every decision with its delivery state; refused ones can be sent
+//! again or dropped.
+
+use super::{layout, theme, truncate};
+use crate::app::keymap::Context;
+use crate::app::{Loadable, OutboxView, State};
+use crate::store::OutboxState;
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+fn state_word(s: OutboxState) -> &'static str {
+    match s {
+        OutboxState::Saved => "waiting",
+        OutboxState::Sending => "sending",
+        OutboxState::Sent => "sent",
+        OutboxState::Failed => "refused",
+        OutboxState::Withdrawn => "withdrawn",
+        OutboxState::Dropped => "dropped",
+    }
+}
+
+pub fn draw(frame: &mut Frame<'_>, state: &State, view: &OutboxView, body: Rect) {
+    let area = layout::centered(body, body.width.saturating_sub(4), body.height.saturating_sub(2));
+    frame.render_widget(Clear, area);
+    let width = usize::from(area.width.saturating_sub(4));
+    let lines: Vec<Line> = match &view.rows {
+        Loadable::Loading => vec![Line::styled("Reading the outbox…", theme::dim())],
+        Loadable::Failed(e) => vec![Line::styled(format!("cannot read the outbox: {}", e.one_line()), theme::error())],
+        Loadable::Ready(rows) if rows.is_empty() => vec![Line::styled("No decision has been saved yet.", theme::dim())],
+        Loadable::Ready(rows) => {
+            let visible = usize::from(area.height.saturating_sub(3));
+            let first = super::queue::offset(view.selected, rows.len(), visible);
+            rows.iter()
+                .enumerate()
+                .skip(first)
+                .take(visible)
+                .map(|(i, row)| {
+                    let d = &row.decision;
+                    let mut text = format!(
+                        "{:<9} {:<14} {:<40} {} · {}",
+                        state_word(row.state),
+                        d.verdict.label(),
+                        d.case_ref.to_string(),
+                        d.created_at.format("%Y-%m-%d %H:%M UTC"),
+                        d.analyst
+                    );
+                    if let Some(e) = &row.last_error {
+                        text.push_str(&format!(" · {e}"));
+                    }
+                    let text = truncate(&text, width);
+                    let style = match row.state {
+                        _ if i == view.selected => theme::selected(),
+                        OutboxState::Failed => theme::error(),
+                        OutboxState::Sent | OutboxState::Withdrawn | OutboxState::Dropped => theme::dim(),
+                        _ => ratatui::style::Style::new(),
+                    };
+                    Line::styled(format!("{} {text}", if i == view.selected { "▶" } else { " " }), style)
+                })
+                .collect()
+        }
+    };
+    let hint = state.settings.keys.hints(Context::Outbox);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::bordered()
+                .title(Line::styled(" Outbox: decisions and their delivery ", theme::heading()))
+                .title_bottom(Line::styled(format!(" {hint} "), theme::dim())),
+        ),
+        area,
+    );
+}
