@@ -424,3 +424,57 @@ fn outbox_lists_decisions_and_retries_or_drops_a_refused_one() -> R {
     assert_eq!(audit.status.code(), Some(0), "{}", stderr(&audit));
     Ok(())
 }
+
+/// A decision the console saved with an undo grace period: `send` does not take it before
+/// the period ends, and a withdrawn one never.
+#[test]
+fn send_waits_for_the_undo_grace_period() -> R {
+    use kycdesk::domain::{CaseRef, Decision, TargetId, Verdict};
+    use kycdesk::store::{Evidence, SaveItem, SqliteStore, Store};
+    let dir = tempfile::tempdir()?;
+    let emulator = EmulatorProcess::start(dir.path())?;
+    let cases = listed(dir.path(), &emulator)?;
+    let identities: Vec<&str> =
+        cases.iter().filter(|c| c["check_type"] == "identity").filter_map(|c| c["ref"].as_str()).take(2).collect();
+    let [kept, withdrawn] = identities.as_slice() else { return Err("two identity checks".into()) };
+    let store = SqliteStore::open(&dir.path().join("store.sqlite3"))?;
+    let item = |case: &str, id: &str| -> Result<SaveItem, Box<dyn std::error::Error>> {
+        Ok(SaveItem {
+            decision: Decision {
+                id: id.into(),
+                case_ref: case.parse::<CaseRef>()?,
+                target: TargetId::Case,
+                verdict: Verdict::Verify,
+                reason: "Verified in bulk.".into(),
+                reason_codes: vec![],
+                analyst: "e2e-analyst".into(),
+                created_at: chrono::Utc::now(),
+            },
+            evidence: Evidence::default(),
+            closes_case: false,
+        })
+    };
+    let send_after = chrono::Utc::now() + chrono::Duration::seconds(3);
+    store.save_decisions(&[item(kept, "grace-kept")?, item(withdrawn, "grace-withdrawn")?], send_after)?;
+    let early = kycdesk(dir.path(), &emulator.config, &["send"])?;
+    assert_eq!(early.status.code(), Some(3), "still waiting: {}", stderr(&early));
+    assert!(emulator.decisions()?.is_empty(), "nothing is sent in the grace period");
+    let queue = listed(dir.path(), &emulator)?;
+    let lane = |case: &str| queue.iter().find(|c| c["ref"] == case).map(|c| c["lane"].clone());
+    assert_eq!(lane(kept), Some(json!("awaiting delivery")));
+    store.withdraw(&["grace-withdrawn".into()], "e2e-analyst")?;
+    while chrono::Utc::now() <= send_after {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let sent = kycdesk(dir.path(), &emulator.config, &["send"])?;
+    assert_eq!(sent.status.code(), Some(0), "{}", stderr(&sent));
+    assert_eq!(stdout(&sent).trim(), format!("delivered: {kept}"));
+    let decisions = emulator.decisions()?;
+    assert_eq!(decisions.len(), 1, "the withdrawn decision is never sent: {decisions:?}");
+    assert_eq!(decisions[0]["path"], format!("/v1/checks/{}/validate", kept.trim_start_matches("complycube:")));
+    let queue = listed(dir.path(), &emulator)?;
+    assert_eq!(queue.iter().find(|c| c["ref"] == *withdrawn).map(|c| c["lane"].clone()), Some(json!("new")));
+    let audit = kycdesk(dir.path(), &emulator.config, &["audit", "verify"])?;
+    assert_eq!(audit.status.code(), Some(0), "{}", stderr(&audit));
+    Ok(())
+}
