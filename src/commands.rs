@@ -2,16 +2,17 @@
 //! providers, poller and sender.
 
 use crate::config::{self, Config};
-use crate::domain::{CaseRef, Decision, Lane, QueueEntry, QueueStatus, TargetId, Verdict};
+use crate::domain::{CaseRef, Decision, Lane, ProviderId, QueueEntry, QueueStatus, SafeText, TargetId, Verdict};
 use crate::emulator::{self, EmulatorOptions};
 use crate::intake::{inbox, poller};
 use crate::providers::Providers;
 use crate::sender::{Delivery, Sender};
-use crate::store::{self, Evidence, SqliteStore, Store};
+use crate::store::{self, Evidence, OutboxRow, OutboxState, SaveItem, SqliteStore, Store};
 use crate::tui::{self, ConsoleSetup};
 use chrono::Utc;
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
 use serde::Serialize;
+use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -54,6 +55,16 @@ pub async fn wait_for_shutdown() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending::<()>().await } } => {}
+    }
+}
+
+/// Writes a listing to stdout; a reader that stops early (`| head`) ends it quietly.
+fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
     }
 }
 
@@ -125,6 +136,8 @@ struct ListedCase<'a> {
     check_type: &'a str,
     why_referred: &'a str,
     status: &'static str,
+    lane: &'static str,
+    note: Option<&'a str>,
     received_at: String,
 }
 
@@ -136,6 +149,8 @@ fn listed(e: &QueueEntry) -> ListedCase<'_> {
         check_type: e.check_type.as_str(),
         why_referred: e.why_referred.as_str(),
         status: e.status.as_str(),
+        lane: e.lane.label(),
+        note: e.note.as_ref().map(SafeText::as_str),
         received_at: e.received_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     }
 }
@@ -147,18 +162,22 @@ pub async fn list(config: &Config, json: bool) -> Result<ExitCode> {
     let queue = store::blocking(&store, |s| s.open_queue()).await?;
     if json {
         let rows: Vec<ListedCase<'_>> = queue.iter().map(listed).collect();
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        print_out(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
     } else {
+        let mut out = String::new();
         for e in &queue {
-            println!(
-                "{:<40} {:<10} {:<28} {:<18} {}",
+            let note = e.note.as_ref().map(|n| format!(" [{}]", n.one_line())).unwrap_or_default();
+            writeln!(
+                out,
+                "{:<40} {:<17} {:<28} {:<18} {}{note}",
                 e.case_ref.to_string(),
-                e.status.as_str(),
+                e.lane.label(),
                 e.applicant.one_line(),
                 e.check_type.one_line(),
                 e.why_referred.one_line()
-            );
+            )?;
         }
+        print_out(&out)?;
         eprintln!("{} case(s) open", queue.len());
     }
     for (provider, error) in &report.failures {
@@ -197,10 +216,11 @@ pub async fn decide(
         let names: Vec<&str> = offered.verdicts.iter().map(|v| v.as_str()).collect();
         bail!("{case_ref} ({}) takes {}; not {}", offered.label, names.join(", "), verdict.as_str());
     }
+    check_reason_codes(&case_ref, offered, verdict, &reason_codes)?;
     let decision = Decision {
         id: uuid::Uuid::new_v4().to_string(),
         case_ref: case_ref.clone(),
-        target,
+        target: target.clone(),
         verdict,
         reason: reason.trim().to_string(),
         reason_codes,
@@ -218,20 +238,70 @@ pub async fn decide(
         lane: Lane::New,
         note: None,
     };
+    // The case's other hits and elements: deciding the last undecided one decides it.
+    let parts: Vec<TargetId> = case.targets.iter().map(|t| t.id.clone()).filter(|t| *t != TargetId::Case).collect();
     let saved = decision.clone();
     store::blocking(&store, move |s| {
         s.upsert_queue(std::slice::from_ref(&entry))?;
-        s.save_decision(&saved, &Evidence::default())
+        let decided: Vec<TargetId> = s
+            .decisions_for(&saved.case_ref)?
+            .into_iter()
+            .filter(|r| matches!(r.state, OutboxState::Saved | OutboxState::Sending | OutboxState::Sent))
+            .map(|r| r.decision.target)
+            .collect();
+        let closes_case =
+            saved.target != TargetId::Case && parts.iter().all(|t| *t == saved.target || decided.contains(t));
+        let send_after = saved.created_at;
+        s.save_decisions(&[SaveItem { decision: saved, evidence: Evidence::default(), closes_case }], send_after)
     })
     .await?;
     eprintln!("saved decision {} ({} on {case_ref})", decision.id, verdict.label());
     let sender = Sender::new(Arc::clone(&store), providers.clone());
-    match sender.deliver_now(&decision.id).await? {
-        Some(Delivery::Sent { .. }) => {
+    let done = sender.deliver_now(&decision.id).await?;
+    report_delivery(done, verdict)
+}
+
+/// Reason codes must come from what the target offers for the verdict (the provider's
+/// catalogue); anything else is refused before saving.
+fn check_reason_codes(
+    case_ref: &CaseRef,
+    offered: &crate::domain::DecisionTarget,
+    verdict: Verdict,
+    codes: &[String],
+) -> Result<()> {
+    let valid = offered.choices(verdict);
+    let unknown: Vec<&str> = codes.iter().map(String::as_str).filter(|c| !valid.iter().any(|r| r.code == *c)).collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let provider = case_ref.provider;
+    if valid.is_empty() {
+        bail!(
+            "{case_ref} ({}) takes no reason codes with {}; not {}. Put the reason in --reason \
+             (`kycdesk reasons {provider}` lists the codes {} takes)",
+            offered.label,
+            verdict.as_str(),
+            unknown.join(", "),
+            provider.display_name()
+        );
+    }
+    let codes: Vec<&str> = valid.iter().map(|r| r.code).collect();
+    bail!(
+        "unknown reason code(s) for {} on {case_ref}: {}; valid codes: {}",
+        verdict.as_str(),
+        unknown.join(", "),
+        codes.join(", ")
+    );
+}
+
+/// What a delivery attempt of `decide` or `outbox retry` achieved, as output and exit code.
+fn report_delivery(done: Option<Delivery>, verdict: Verdict) -> Result<ExitCode> {
+    match done {
+        Some(Delivery::Sent { case_ref, .. }) => {
             println!("delivered: {} {case_ref}", verdict.as_str());
             Ok(ExitCode::SUCCESS)
         }
-        Some(Delivery::Escalated { .. }) => {
+        Some(Delivery::Escalated { case_ref, .. }) => {
             println!(
                 "escalated locally (nothing sent to {}): {} {case_ref}",
                 case_ref.provider.display_name(),
@@ -272,6 +342,168 @@ pub async fn send(config: &Config) -> Result<ExitCode> {
     let counts = store::blocking(&store, |s| s.outbox_counts()).await?;
     eprintln!("outbox: {} saved · {} sent · {} failed", counts.saved, counts.sent, counts.failed);
     Ok(if waiting > 0 || counts.saved > 0 { ExitCode::from(EXIT_SAVED_NOT_DELIVERED) } else { ExitCode::SUCCESS })
+}
+
+/// The reason codes a provider takes (`decide --reason-code`), from its adapter.
+pub fn reasons(config: &Config, provider: ProviderId) -> Result<ExitCode> {
+    let providers = providers(config)?;
+    let capabilities = providers.require(provider)?.capabilities();
+    let name = provider.display_name();
+    let mut out = String::new();
+    if capabilities.reject_reasons.is_empty() {
+        writeln!(out, "{name} takes no reason codes; the typed reason (--reason) is all it gets.")?;
+    } else {
+        writeln!(out, "{name} reason codes (decide --verdict reject --reason-code CODE):")?;
+        let width = capabilities.reject_reasons.iter().map(|r| r.code.len()).max().unwrap_or(0);
+        for r in &capabilities.reject_reasons {
+            writeln!(out, "  {:<width$}  {}", r.code, r.label)?;
+        }
+    }
+    print_out(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct ListedDecision<'a> {
+    #[serde(rename = "ref")]
+    decision_id: &'a str,
+    state: &'static str,
+    verdict: &'static str,
+    case: String,
+    target: &'a TargetId,
+    attempts: u32,
+    last_error: Option<String>,
+    created_at: String,
+    send_after: String,
+}
+
+fn listed_decision(row: &OutboxRow) -> ListedDecision<'_> {
+    let at = |t: chrono::DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    ListedDecision {
+        decision_id: &row.decision.id,
+        state: row.state.as_str(),
+        verdict: row.decision.verdict.as_str(),
+        case: row.decision.case_ref.to_string(),
+        target: &row.decision.target,
+        attempts: row.attempts,
+        last_error: row.last_error.as_deref().map(|e| SafeText::new(e).one_line()),
+        created_at: at(row.decision.created_at),
+        send_after: at(row.send_after),
+    }
+}
+
+/// How a decision is shown and typed back: the first 8 characters of its id.
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// The outbox, newest first.
+pub async fn outbox_list(config: &Config, json: bool, limit: usize) -> Result<ExitCode> {
+    let store = open_store(config)?;
+    let rows = store::blocking(&store, move |s| s.outbox_list(limit)).await?;
+    if json {
+        let listed: Vec<ListedDecision<'_>> = rows.iter().map(listed_decision).collect();
+        print_out(&format!("{}\n", serde_json::to_string_pretty(&listed)?))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        eprintln!("the outbox is empty");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = Utc::now();
+    let mut out = String::new();
+    writeln!(out, "{:<8}  {:<9}  {:<14}  {:<40}  {:>8}  LAST ERROR", "REF", "STATE", "VERDICT", "CASE", "ATTEMPTS")?;
+    for row in &rows {
+        let what = match (&row.last_error, row.state) {
+            (Some(e), _) => SafeText::new(e).one_line(),
+            (None, OutboxState::Saved) if row.send_after > now => {
+                format!("(undo grace period until {})", row.send_after.format("%H:%M:%S UTC"))
+            }
+            (None, _) => String::new(),
+        };
+        let line = format!(
+            "{:<8}  {:<9}  {:<14}  {:<40}  {:>8}  {what}",
+            short(&row.decision.id),
+            row.state.as_str(),
+            row.decision.verdict.as_str(),
+            row.decision.case_ref.to_string(),
+            row.attempts,
+        );
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    print_out(&out)?;
+    eprintln!(
+        "{} decision(s); `kycdesk outbox retry REF` or `kycdesk outbox drop REF --reason TEXT` act on one",
+        rows.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One decision by its id, a unique prefix of it (as `outbox` shows), or its case's
+/// reference when that case has exactly one decision `eligible` for the action.
+async fn find_decision(
+    store: &Arc<dyn Store>,
+    reference: &str,
+    action: &str,
+    eligible: fn(OutboxState) -> bool,
+) -> Result<OutboxRow> {
+    let wanted = reference.trim().to_string();
+    if wanted.is_empty() {
+        bail!("name a decision: its ref as `kycdesk outbox` shows it");
+    }
+    let rows = store::blocking(store, move |s| {
+        if let Some(row) = s.outbox_row(&wanted)? {
+            return Ok(vec![row]);
+        }
+        if let Ok(case_ref) = wanted.parse::<CaseRef>() {
+            return Ok(s.decisions_for(&case_ref)?.into_iter().filter(|r| eligible(r.state)).collect());
+        }
+        Ok(s.outbox_list(usize::MAX)?.into_iter().filter(|r| r.decision.id.starts_with(&wanted)).collect())
+    })
+    .await?;
+    let shown = SafeText::new(reference).one_line();
+    match rows.len() {
+        0 if shown.contains(':') => bail!("{shown} has no decision that can be {action} (`kycdesk outbox` lists them)"),
+        0 => bail!("no decision {shown} in the outbox (`kycdesk outbox` lists them)"),
+        1 => Ok(rows.into_iter().next().ok_or_else(|| eyre!("no decision {shown}"))?),
+        n => {
+            let refs: Vec<&str> = rows.iter().map(|r| short(&r.decision.id)).collect();
+            bail!("{shown} names {n} decisions ({}); give more of the ref", refs.join(", "))
+        }
+    }
+}
+
+/// Queues a refused decision again and tries to deliver it now.
+pub async fn outbox_retry(config: &Config, reference: &str) -> Result<ExitCode> {
+    let store = open_store(config)?;
+    let providers = providers(config)?;
+    let row = find_decision(&store, reference, "retried", |s| s == OutboxState::Failed).await?;
+    let (id, analyst) = (row.decision.id.clone(), config.analyst.clone());
+    store::blocking(&store, move |s| s.retry_decision(&id, &analyst)).await?;
+    eprintln!(
+        "queued again: {} ({} on {})",
+        short(&row.decision.id),
+        row.decision.verdict.label(),
+        row.decision.case_ref
+    );
+    let done = Sender::new(Arc::clone(&store), providers).deliver_now(&row.decision.id).await?;
+    report_delivery(done, row.decision.verdict)
+}
+
+/// Gives up a refused or not yet sent decision, with a reason in the audit log.
+pub async fn outbox_drop(config: &Config, reference: &str, reason: &str) -> Result<ExitCode> {
+    let store = open_store(config)?;
+    let row =
+        find_decision(&store, reference, "dropped", |s| matches!(s, OutboxState::Failed | OutboxState::Saved)).await?;
+    let (id, analyst, why) = (row.decision.id.clone(), config.analyst.clone(), reason.to_string());
+    store::blocking(&store, move |s| s.drop_decision(&id, &analyst, &why)).await?;
+    println!(
+        "dropped: {} ({} on {}); the case is back in the queue",
+        short(&row.decision.id),
+        row.decision.verdict.as_str(),
+        row.decision.case_ref
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn audit_verify(config: &Config) -> Result<ExitCode> {

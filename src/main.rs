@@ -72,8 +72,25 @@ enum Command {
         #[arg(long = "reason-code", value_name = "CODE")]
         reason_codes: Vec<String>,
     },
-    /// Deliver every decision still waiting in the outbox.
+    /// Deliver every decision still waiting in the outbox (not before its undo grace
+    /// period ends). Exit 0: nothing left waiting; 3: some still wait.
     Send,
+    /// List the reason codes a provider takes (`decide --reason-code`).
+    Reasons {
+        /// complycube, credas, idwise, sumsub or frankieone.
+        #[arg(value_name = "PROVIDER")]
+        provider: String,
+    },
+    /// List the decisions in the outbox, newest first; retry or drop one.
+    Outbox {
+        #[command(subcommand)]
+        action: Option<OutboxAction>,
+        #[arg(long)]
+        json: bool,
+        /// At most this many decisions.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Check the audit log's hash chain.
     Audit {
         #[command(subcommand)]
@@ -98,6 +115,25 @@ struct World {
 #[derive(Subcommand)]
 enum AuditAction {
     Verify,
+}
+
+#[derive(Subcommand)]
+enum OutboxAction {
+    /// Queue a refused decision again and deliver it now. Exit codes as for `decide`.
+    Retry {
+        /// The decision's ref as `outbox` shows it (or its case, if that has one refused).
+        #[arg(value_name = "REF")]
+        decision: String,
+    },
+    /// Give up a refused decision, or one not yet sent, so the case can be decided anew.
+    Drop {
+        /// The decision's ref as `outbox` shows it (or its case, if that has one).
+        #[arg(value_name = "REF")]
+        decision: String,
+        /// Why: kept in the audit log.
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 /// `true-match` and `false-positive` on the command line are the domain's `true_match`
@@ -173,6 +209,18 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             commands::decide(&load()?, &case_ref, verdict, &reason, target, reason_codes).await
         }
         Command::Send => commands::send(&load()?).await,
+        Command::Reasons { provider } => {
+            // An unknown name is refused before any config is read.
+            let provider: kycdesk::domain::ProviderId = provider.parse()?;
+            commands::reasons(&load()?, provider)
+        }
+        Command::Outbox { action: None, json, limit } => commands::outbox_list(&load()?, json, limit).await,
+        Command::Outbox { action: Some(OutboxAction::Retry { decision }), .. } => {
+            commands::outbox_retry(&load()?, &decision).await
+        }
+        Command::Outbox { action: Some(OutboxAction::Drop { decision, reason }), .. } => {
+            commands::outbox_drop(&load()?, &decision, &reason).await
+        }
         Command::Audit { action: AuditAction::Verify } => commands::audit_verify(&load()?).await,
     }
 }

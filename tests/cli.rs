@@ -249,3 +249,232 @@ fn inbox_fed_cases_are_listed_and_decided() -> R {
     );
     Ok(())
 }
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn reasons_lists_the_codes_each_provider_takes() -> R {
+    let dir = tempfile::tempdir()?;
+    let emulator = EmulatorProcess::start(dir.path())?;
+    let complycube = kycdesk(dir.path(), &emulator.config, &["reasons", "complycube"])?;
+    assert_eq!(complycube.status.code(), Some(0), "{}", stderr(&complycube));
+    assert!(stdout(&complycube).contains("document_has_expired"), "{}", stdout(&complycube));
+    let sumsub = kycdesk(dir.path(), &emulator.config, &["reasons", "Sumsub"])?;
+    assert_eq!(sumsub.status.code(), Some(0), "{}", stderr(&sumsub));
+    let listed = stdout(&sumsub);
+    assert!(listed.contains("fraud:documentForgery") && listed.contains("Fraud: document forgery"), "{listed}");
+    for provider in ["idwise", "credas", "frankieone"] {
+        let none = kycdesk(dir.path(), &emulator.config, &["reasons", provider])?;
+        assert_eq!(none.status.code(), Some(0), "{}", stderr(&none));
+        assert!(stdout(&none).contains("takes no reason codes"), "{provider}: {}", stdout(&none));
+    }
+    let unknown = kycdesk(dir.path(), &emulator.config, &["reasons", "acme"])?;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("unknown provider 'acme'"), "{}", stderr(&unknown));
+    Ok(())
+}
+
+#[test]
+fn decide_refuses_reason_codes_the_target_does_not_take() -> R {
+    let dir = tempfile::tempdir()?;
+    let emulator = EmulatorProcess::start(dir.path())?;
+    let cases = listed(dir.path(), &emulator)?;
+    let document = first_ref(&cases, "document")?;
+    let identity = first_ref(&cases, "identity")?;
+    let wrong = kycdesk(
+        dir.path(),
+        &emulator.config,
+        &["decide", &document, "--verdict", "reject", "--reason", "Expired.", "--reason-code", "document_expired"],
+    )?;
+    assert_eq!(wrong.status.code(), Some(1));
+    let said = stderr(&wrong);
+    assert!(said.contains("document_expired") && said.contains("valid codes:"), "{said}");
+    assert!(said.contains("document_has_expired"), "the valid codes are listed: {said}");
+    let none = kycdesk(
+        dir.path(),
+        &emulator.config,
+        &["decide", &identity, "--verdict", "reject", "--reason", "No.", "--reason-code", "document_has_expired"],
+    )?;
+    assert_eq!(none.status.code(), Some(1));
+    assert!(stderr(&none).contains("takes no reason codes"), "{}", stderr(&none));
+    assert!(emulator.decisions()?.is_empty(), "nothing was sent");
+    let outbox = kycdesk(dir.path(), &emulator.config, &["outbox", "--json"])?;
+    assert_eq!(outbox.status.code(), Some(0), "{}", stderr(&outbox));
+    assert_eq!(serde_json::from_slice::<Vec<Value>>(&outbox.stdout)?, Vec::<Value>::new(), "nothing was saved");
+    Ok(())
+}
+
+#[test]
+fn a_local_refer_is_escalated_locally_not_delivered() -> R {
+    let dir = tempfile::tempdir()?;
+    let emulator = EmulatorProcess::start_with(dir.path(), &["--cases", "2"])?;
+    let seeded: Value = reqwest::blocking_get(&format!("{}/_emulator/cases", emulator.base_url))?;
+    let journey = seeded["idwise"][0]["id"].as_str().ok_or("no idwise journey")?;
+    let out = kycdesk(
+        dir.path(),
+        &emulator.config,
+        &["decide", &format!("idwise:{journey}"), "--verdict", "refer", "--reason", "Senior review."],
+    )?;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("escalated locally (nothing sent to IDWise)"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("delivered"), "{}", stdout(&out));
+    assert!(emulator.decisions()?.iter().all(|d| d["provider"] != "idwise"));
+    Ok(())
+}
+
+fn outbox(dir: &std::path::Path, emulator: &EmulatorProcess) -> Result<Vec<Value>, Box<dyn std::error::Error>> {
+    let out = kycdesk(dir, &emulator.config, &["outbox", "--json"])?;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+fn refuse_next_validate(emulator: &EmulatorProcess) -> R {
+    let status = reqwest::blocking_post_json(
+        &format!("{}/_emulator/faults", emulator.base_url),
+        json!({"provider": "complycube", "status": 422, "count": 1, "path_contains": "/validate"}),
+    )?;
+    assert_eq!(status, 200);
+    Ok(())
+}
+
+#[test]
+fn outbox_lists_decisions_and_retries_or_drops_a_refused_one() -> R {
+    let dir = tempfile::tempdir()?;
+    let emulator = EmulatorProcess::start(dir.path())?;
+    let cases = listed(dir.path(), &emulator)?;
+    let identities: Vec<String> = cases
+        .iter()
+        .filter(|c| c["check_type"] == "identity")
+        .filter_map(|c| c["ref"].as_str().map(str::to_string))
+        .take(3)
+        .collect();
+    let [sent, retried, dropped] = identities.as_slice() else { return Err("three identity checks".into()) };
+    let decide = |case: &str, reason: &str| {
+        kycdesk(dir.path(), &emulator.config, &["decide", case, "--verdict", "verify", "--reason", reason])
+    };
+    assert_eq!(decide(sent, "Fine.")?.status.code(), Some(0));
+    for case in [retried, dropped] {
+        refuse_next_validate(&emulator)?;
+        let refused = decide(case, "Checked by hand.")?;
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(stderr(&refused).contains("refused"), "{}", stderr(&refused));
+    }
+    // The refused cases are back, in the refused lane with the provider's words.
+    let queue = listed(dir.path(), &emulator)?;
+    for case in [retried, dropped] {
+        let row = queue.iter().find(|c| c["ref"] == case.as_str()).ok_or("refused case gone")?;
+        assert_eq!(row["lane"], "refused", "{row}");
+        assert!(row["note"].as_str().is_some_and(|n| !n.is_empty()), "{row}");
+    }
+    assert!(!queue.iter().any(|c| c["ref"] == sent.as_str()), "a sent case leaves the queue");
+
+    let listed_outbox = outbox(dir.path(), &emulator)?;
+    let states: Vec<(&str, &str)> =
+        listed_outbox.iter().map(|d| (d["case"].as_str().unwrap_or(""), d["state"].as_str().unwrap_or(""))).collect();
+    assert_eq!(states, vec![(dropped.as_str(), "failed"), (retried.as_str(), "failed"), (sent.as_str(), "sent")]);
+    assert!(listed_outbox[0]["last_error"].as_str().is_some_and(|e| !e.is_empty()));
+    assert_eq!(listed_outbox[0]["attempts"], 1);
+    let text = kycdesk(dir.path(), &emulator.config, &["outbox"])?;
+    assert_eq!(text.status.code(), Some(0));
+    let lines: Vec<String> = stdout(&text).lines().map(str::to_string).collect();
+    assert!(lines[0].starts_with("REF") && lines[0].contains("LAST ERROR"), "{lines:?}");
+    assert!(lines.iter().any(|l| l.contains(sent.as_str()) && l.contains("sent") && l.contains("verify")));
+
+    // Retry by the ref `outbox` shows: delivered now.
+    let retry_ref = listed_outbox[1]["ref"].as_str().ok_or("ref")?;
+    let short = &retry_ref[..8];
+    let before = emulator.decisions()?.iter().filter(|d| d["status"] == 200).count();
+    let retry = kycdesk(dir.path(), &emulator.config, &["outbox", "retry", short])?;
+    assert_eq!(retry.status.code(), Some(0), "{}", stderr(&retry));
+    assert!(stdout(&retry).contains(&format!("delivered: verify {retried}")), "{}", stdout(&retry));
+    let delivered: Vec<Value> = emulator.decisions()?.into_iter().filter(|d| d["status"] == 200).collect();
+    assert_eq!(delivered.len(), before + 1);
+    assert_eq!(delivered.last().map(|d| d["body"]["comment"].clone()), Some(json!("Checked by hand.")));
+    // A sent decision is neither retried nor dropped.
+    let again = kycdesk(dir.path(), &emulator.config, &["outbox", "retry", short])?;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("only failed decisions can be retried"), "{}", stderr(&again));
+
+    // Drop by case reference: the case is new again, and can be decided anew.
+    let no_reason = kycdesk(dir.path(), &emulator.config, &["outbox", "drop", dropped, "--reason", " "])?;
+    assert_eq!(no_reason.status.code(), Some(1));
+    let drop =
+        kycdesk(dir.path(), &emulator.config, &["outbox", "drop", dropped, "--reason", "Decided in the dashboard."])?;
+    assert_eq!(drop.status.code(), Some(0), "{}", stderr(&drop));
+    let after = outbox(dir.path(), &emulator)?;
+    assert_eq!(after[0]["state"], "dropped");
+    assert_eq!(after[1]["state"], "sent");
+    let queue = listed(dir.path(), &emulator)?;
+    let row = queue.iter().find(|c| c["ref"] == dropped.as_str()).ok_or("dropped case gone")?;
+    assert_eq!(row["lane"], "new", "{row}");
+    let sent_again = kycdesk(dir.path(), &emulator.config, &["outbox", "drop", sent, "--reason", "x"])?;
+    assert_eq!(sent_again.status.code(), Some(1));
+    assert!(stderr(&sent_again).contains("has no decision that can be dropped"), "{}", stderr(&sent_again));
+    let unknown = kycdesk(dir.path(), &emulator.config, &["outbox", "retry", "ffffffff"])?;
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(stderr(&unknown).contains("no decision"), "{}", stderr(&unknown));
+
+    let audit = kycdesk(dir.path(), &emulator.config, &["audit", "verify"])?;
+    assert_eq!(audit.status.code(), Some(0), "{}", stderr(&audit));
+    Ok(())
+}
+
+/// A decision the console saved with an undo grace period: `send` does not take it before
+/// the period ends, and a withdrawn one never.
+#[test]
+fn send_waits_for_the_undo_grace_period() -> R {
+    use kycdesk::domain::{CaseRef, Decision, TargetId, Verdict};
+    use kycdesk::store::{Evidence, SaveItem, SqliteStore, Store};
+    let dir = tempfile::tempdir()?;
+    let emulator = EmulatorProcess::start(dir.path())?;
+    let cases = listed(dir.path(), &emulator)?;
+    let identities: Vec<&str> =
+        cases.iter().filter(|c| c["check_type"] == "identity").filter_map(|c| c["ref"].as_str()).take(2).collect();
+    let [kept, withdrawn] = identities.as_slice() else { return Err("two identity checks".into()) };
+    let store = SqliteStore::open(&dir.path().join("store.sqlite3"))?;
+    let item = |case: &str, id: &str| -> Result<SaveItem, Box<dyn std::error::Error>> {
+        Ok(SaveItem {
+            decision: Decision {
+                id: id.into(),
+                case_ref: case.parse::<CaseRef>()?,
+                target: TargetId::Case,
+                verdict: Verdict::Verify,
+                reason: "Verified in bulk.".into(),
+                reason_codes: vec![],
+                analyst: "e2e-analyst".into(),
+                created_at: chrono::Utc::now(),
+            },
+            evidence: Evidence::default(),
+            closes_case: false,
+        })
+    };
+    let send_after = chrono::Utc::now() + chrono::Duration::seconds(3);
+    store.save_decisions(&[item(kept, "grace-kept")?, item(withdrawn, "grace-withdrawn")?], send_after)?;
+    let early = kycdesk(dir.path(), &emulator.config, &["send"])?;
+    assert_eq!(early.status.code(), Some(3), "still waiting: {}", stderr(&early));
+    assert!(emulator.decisions()?.is_empty(), "nothing is sent in the grace period");
+    let queue = listed(dir.path(), &emulator)?;
+    let lane = |case: &str| queue.iter().find(|c| c["ref"] == case).map(|c| c["lane"].clone());
+    assert_eq!(lane(kept), Some(json!("awaiting delivery")));
+    store.withdraw(&["grace-withdrawn".into()], "e2e-analyst")?;
+    while chrono::Utc::now() <= send_after {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let sent = kycdesk(dir.path(), &emulator.config, &["send"])?;
+    assert_eq!(sent.status.code(), Some(0), "{}", stderr(&sent));
+    assert_eq!(stdout(&sent).trim(), format!("delivered: {kept}"));
+    let decisions = emulator.decisions()?;
+    assert_eq!(decisions.len(), 1, "the withdrawn decision is never sent: {decisions:?}");
+    assert_eq!(decisions[0]["path"], format!("/v1/checks/{}/validate", kept.trim_start_matches("complycube:")));
+    let queue = listed(dir.path(), &emulator)?;
+    assert_eq!(queue.iter().find(|c| c["ref"] == *withdrawn).map(|c| c["lane"].clone()), Some(json!("new")));
+    let audit = kycdesk(dir.path(), &emulator.config, &["audit", "verify"])?;
+    assert_eq!(audit.status.code(), Some(0), "{}", stderr(&audit));
+    Ok(())
+}
