@@ -16,7 +16,7 @@ fn start_demo(dir: &std::path::Path, images: &str) -> Result<(Tmux, String), Box
     let mut env = isolated_env(dir);
     env.push(("KYCDESK_IMAGES".into(), images.into()));
     let tmux = Tmux::start(dir, &env, &format!("exec {BIN} demo --cases 6"))?;
-    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("30 pending"))?;
+    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("30 new"))?;
     let url = emulator_url(&screen)?;
     Ok((tmux, url))
 }
@@ -70,7 +70,7 @@ fn type_reason_and_save(tmux: &Tmux, reason: &str) -> R {
     tmux.type_text(reason)?;
     tmux.wait_for("the typed reason", |s| s.contains(reason))?;
     tmux.keys(&["Enter"])?;
-    tmux.wait_for("the confirmation", |s| s.contains("Save this decision?"))?;
+    tmux.wait_for("the confirmation", |s| s.contains("Save this decision"))?;
     tmux.keys(&["y"])?;
     Ok(())
 }

@@ -7,11 +7,13 @@ use chrono::{TimeZone, Utc};
 use common::{complycube, start_emulator};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use kycdesk::app::{Action, Effect, State, update};
-use kycdesk::domain::{ProviderId, QueueEntry};
+use kycdesk::domain::{Decision, Lane, ProviderId, QueueEntry, SafeText, TargetId, Verdict};
 use kycdesk::media;
 use kycdesk::providers::Provider;
 use kycdesk::providers::complycube::{ComplyCube, KeyMode};
+use kycdesk::sender::Delivery;
 use kycdesk::store::OutboxCounts;
+use kycdesk::store::{OutboxRow, OutboxState};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui_image::picker::Picker;
@@ -67,9 +69,14 @@ async fn setup() -> R<(kycdesk::emulator::RunningEmulator, ComplyCube, State)> {
         now,
     );
     update(&mut state, kycdesk::ui::resize(WIDTH, HEIGHT));
-    let counts = OutboxCounts { saved: 1, sent: 12, failed: 0 };
+    let counts = OutboxCounts { saved: 1, sent: 12, escalated: 0, failed: 0 };
     update(&mut state, Action::QueueLoaded(Ok((entries, counts))));
     Ok((emu, cc, state))
+}
+
+/// Where the first case satisfying `pred` is shown in the queue.
+fn view_position(state: &State, pred: impl Fn(&QueueEntry) -> bool) -> Option<usize> {
+    state.view.rows.iter().position(|&i| pred(&state.queue[i]))
 }
 
 async fn open_first_of(state: &mut State, cc: &ComplyCube, check_type: &str) -> R<()> {
@@ -211,7 +218,7 @@ async fn idwise_journey_with_liveness_code_rules_and_face_match() -> R<()> {
     insta::assert_snapshot!("idwise_queue", render(&state)?);
     // The journey that failed liveness.
     state.selected =
-        state.queue.iter().position(|e| e.why_referred.as_str().starts_with("FACE_")).ok_or("liveness journey")?;
+        view_position(&state, |e| e.why_referred.as_str().starts_with("FACE_")).ok_or("liveness journey")?;
     let effects = update(&mut state, key(KeyCode::Enter));
     settle_with(&mut state, &iw, effects).await?;
     let screen = render(&state)?;
@@ -243,7 +250,7 @@ async fn credas_case_offers_each_element_as_a_target() -> R<()> {
     update(&mut state, kycdesk::ui::resize(WIDTH, HEIGHT));
     update(&mut state, Action::QueueLoaded(Ok((entries, OutboxCounts::default()))));
     state.selected =
-        state.queue.iter().position(|e| e.why_referred.as_str().contains("supporting")).ok_or("supporting case")?;
+        view_position(&state, |e| e.why_referred.as_str().contains("supporting")).ok_or("supporting case")?;
     let effects = update(&mut state, key(KeyCode::Enter));
     settle_with(&mut state, &credas, effects).await?;
     insta::assert_snapshot!("credas_case", render(&state)?);
@@ -278,15 +285,7 @@ async fn sumsub_applicant_with_steps_comments_and_reason_groups() -> R<()> {
         entries.extend(s.refresh(&kycdesk::domain::CaseRef::new(ProviderId::Sumsub, id)).await?.referred);
     }
     let mut state = state_for(&s, entries).await?;
-    state.selected = state
-        .view
-        .rows
-        .iter()
-        .position(|&i| {
-            let e = &state.queue[i];
-            e.why_referred.as_str().contains("FORGERY")
-        })
-        .ok_or("forgery")?;
+    state.selected = view_position(&state, |e| e.why_referred.as_str().contains("FORGERY")).ok_or("forgery")?;
     let effects = update(&mut state, key(KeyCode::Enter));
     settle_with(&mut state, &s, effects).await?;
     let screen = render(&state)?;
@@ -304,15 +303,7 @@ async fn frankieone_execution_with_aml_hits() -> R<()> {
     let f = common::frankieone(&emu)?;
     let entries = f.pending(None).await?.referred;
     let mut state = state_for(&f, entries).await?;
-    state.selected = state
-        .view
-        .rows
-        .iter()
-        .position(|&i| {
-            let e = &state.queue[i];
-            e.why_referred.as_str().contains("pep")
-        })
-        .ok_or("pep case")?;
+    state.selected = view_position(&state, |e| e.why_referred.as_str().contains("pep")).ok_or("pep case")?;
     let effects = update(&mut state, key(KeyCode::Enter));
     settle_with(&mut state, &f, effects).await?;
     let screen = render(&state)?;
@@ -322,5 +313,137 @@ async fn frankieone_execution_with_aml_hits() -> R<()> {
     let targets = render(&state)?;
     assert!(targets.contains("Hit:") && targets.contains("IDV result:"));
     insta::assert_snapshot!("frankieone_targets", targets);
+    Ok(())
+}
+
+/// Lanes, groups, marks and the filter on the queue; the filter prompt in the status line.
+#[tokio::test]
+async fn queue_with_lanes_groups_marks_and_filter() -> R<()> {
+    let (_emu, _cc, mut state) = setup().await?;
+    let mut entries = state.queue.clone();
+    entries[0].lane = Lane::Refused;
+    entries[0].note = Some(SafeText::new("HTTP 422 invalid_request: comment is required"));
+    entries[1].lane = Lane::Escalated;
+    entries[2].lane = Lane::Awaiting;
+    update(&mut state, Action::QueueLoaded(Ok((entries, OutboxCounts::default()))));
+    for c in ":group why".chars() {
+        update(&mut state, key(KeyCode::Char(c)));
+    }
+    update(&mut state, key(KeyCode::Enter));
+    update(&mut state, key(KeyCode::Char(' ')));
+    update(&mut state, key(KeyCode::Char(' ')));
+    let screen = render(&state)?;
+    assert!(screen.contains("Refused by the provider") && screen.contains("Awaiting delivery"));
+    assert!(screen.contains("2 marked"));
+    insta::assert_snapshot!("queue_lanes_groups", screen);
+    update(&mut state, key(KeyCode::Char('/')));
+    for c in "identity".chars() {
+        update(&mut state, key(KeyCode::Char(c)));
+    }
+    let screen = render(&state)?;
+    assert!(screen.contains("filter: identity"));
+    insta::assert_snapshot!("queue_filter_prompt", screen);
+    Ok(())
+}
+
+/// A bulk verify: the templates list, the confirmation with what goes to the provider,
+/// the per-case results.
+#[tokio::test]
+async fn bulk_decision_templates_confirmation_and_results() -> R<()> {
+    let (_emu, cc, mut state) = setup().await?;
+    state.settings.templates = vec![kycdesk::app::Template {
+        key: 'g',
+        verdict: Some(Verdict::Verify),
+        text: "Glare on the selfie; it matches the document photo.".into(),
+        codes: vec![],
+    }];
+    for c in "/identity".chars() {
+        update(&mut state, key(KeyCode::Char(c)));
+    }
+    update(&mut state, key(KeyCode::Enter));
+    update(&mut state, key(KeyCode::Char('*')));
+    let effects = update(&mut state, key(KeyCode::Char('d')));
+    settle(&mut state, &cc, effects).await?;
+    update(&mut state, key(KeyCode::Char('v')));
+    update(&mut state, key(KeyCode::Tab));
+    insta::assert_snapshot!("bulk_templates", render(&state)?);
+    update(&mut state, key(KeyCode::Char('g')));
+    update(&mut state, key(KeyCode::Enter));
+    let screen = render(&state)?;
+    assert!(screen.contains("× ComplyCube"), "what goes to the provider, per provider");
+    insta::assert_snapshot!("bulk_confirm", screen);
+    let effects = update(&mut state, key(KeyCode::Char('y')));
+    let [Effect::SaveDecisions { drafts, undo_secs: 5 }] = effects.as_slice() else {
+        return Err(format!("{effects:?}").into());
+    };
+    let decisions = drafts
+        .iter()
+        .map(|d| Decision {
+            id: format!("id-{}", d.case_ref.key),
+            case_ref: d.case_ref.clone(),
+            target: d.target.clone(),
+            verdict: d.verdict,
+            reason: d.reason.clone(),
+            reason_codes: d.reason_codes.clone(),
+            analyst: "ana".into(),
+            created_at: state.now,
+        })
+        .collect::<Vec<_>>();
+    let first = decisions[0].clone();
+    let send_after = state.now + chrono::Duration::seconds(5);
+    update(&mut state, Action::DecisionsSaved { decisions, send_after });
+    update(
+        &mut state,
+        Action::Delivered(Delivery::Failed {
+            decision_id: first.id.clone(),
+            case_ref: first.case_ref.clone(),
+            error: "ComplyCube answered HTTP 422: check is not complete".into(),
+        }),
+    );
+    let screen = render(&state)?;
+    assert!(screen.contains("refused: ComplyCube answered HTTP 422"));
+    insta::assert_snapshot!("bulk_results", screen);
+    Ok(())
+}
+
+/// The outbox view and the command line.
+#[tokio::test]
+async fn outbox_view_and_command_line() -> R<()> {
+    let (_emu, _cc, mut state) = setup().await?;
+    for c in ":outb".chars() {
+        update(&mut state, key(KeyCode::Char(c)));
+    }
+    update(&mut state, key(KeyCode::Tab));
+    assert!(render(&state)?.contains(":outbox "), "Tab completes");
+    let effects = update(&mut state, key(KeyCode::Enter));
+    assert_eq!(effects, [Effect::LoadOutbox]);
+    let entry = state.queue[0].clone();
+    let row = |id: &str, s: OutboxState, error: Option<&str>| OutboxRow {
+        decision: Decision {
+            id: id.into(),
+            case_ref: entry.case_ref.clone(),
+            target: TargetId::Case,
+            verdict: Verdict::Reject,
+            reason: "Expired document.".into(),
+            reason_codes: vec![],
+            analyst: "ana".into(),
+            created_at: state.now,
+        },
+        state: s,
+        attempts: 1,
+        last_error: error.map(String::from),
+        next_attempt_at: state.now,
+        send_after: state.now,
+    };
+    let rows = vec![
+        row("a", OutboxState::Failed, Some("HTTP 422: check is not complete")),
+        row("b", OutboxState::Sent, None),
+        row("c", OutboxState::Withdrawn, None),
+    ];
+    update(&mut state, Action::OutboxLoaded(Ok(rows)));
+    let screen = render(&state)?;
+    assert!(screen.contains("refused") && screen.contains("withdrawn"));
+    insta::assert_snapshot!("outbox_view", screen);
+    assert_eq!(update(&mut state, key(KeyCode::Char('R'))), [Effect::RetryDecision("a".into())]);
     Ok(())
 }

@@ -241,6 +241,13 @@ fn select_case(state: &mut State, case_ref: &CaseRef) {
 // keys
 
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    // Two Esc presses in quick succession reach the program as one Alt-Esc.
+    if key.code == KeyCode::Esc && key.modifiers.contains(KeyModifiers::ALT) {
+        let single = KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE);
+        let mut effects = on_key(state, single);
+        effects.extend(on_key(state, single));
+        return effects;
+    }
     // While the dialog's cases load, keys are kept for it (Esc cancels, Ctrl-C quits).
     if let Some(Modal::Decision(d)) = state.modals.last_mut()
         && d.step == DialogStep::Loading

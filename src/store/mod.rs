@@ -92,7 +92,10 @@ pub struct SaveItem {
 pub struct OutboxCounts {
     /// Saved and not yet delivered (includes those being sent or waiting to retry).
     pub saved: u64,
+    /// Delivered to the provider.
     pub sent: u64,
+    /// Done, but kycdesk's alone: a local escalation that called no provider.
+    pub escalated: u64,
     pub failed: u64,
 }
 

@@ -849,13 +849,21 @@ impl Store for SqliteStore {
 
     fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM outbox GROUP BY state")?;
+        // A sent decision whose receipt made no provider call was a local escalation.
+        let mut stmt = conn.prepare_cached(
+            "SELECT state,
+                    state = 'sent' AND receipt IS NOT NULL
+                        AND json_array_length(json_extract(receipt, '$.calls')) = 0,
+                    COUNT(*)
+             FROM outbox GROUP BY 1, 2",
+        )?;
         let mut counts = OutboxCounts::default();
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, u64>(1)?)))?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, u64>(2)?)))?;
         for row in rows {
-            let (state, n) = row?;
+            let (state, local, n) = row?;
             match OutboxState::parse(&state) {
                 Some(OutboxState::Saved | OutboxState::Sending) => counts.saved += n,
+                Some(OutboxState::Sent) if local => counts.escalated += n,
                 Some(OutboxState::Sent) => counts.sent += n,
                 Some(OutboxState::Failed) => counts.failed += n,
                 Some(OutboxState::Withdrawn | OutboxState::Dropped) => {}
@@ -1091,7 +1099,7 @@ mod tests {
         s.mark_retry("d-b", "timeout", later())?;
         assert!(s.due(Utc::now(), true)?.is_empty());
         assert_eq!(s.waiting(Utc::now())?.len(), 1, "`kycdesk send` does not wait for the backoff");
-        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 1, failed: 0 });
+        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 1, escalated: 0, failed: 0 });
         assert_eq!(status(&s, "a")?, Some(QueueStatus::Escalated));
         // two decided, one delivered call, one escalation
         assert_eq!(s.verify_audit()?, 4);
@@ -1194,7 +1202,7 @@ mod tests {
         assert_eq!((analyst.as_str(), decision_id.as_str()), ("ben", "d-p"));
         // A withdrawn decision does not block a new one.
         s.save_decision(&on_target("d-p2", "p", TargetId::Case, Verdict::Reject), &Evidence::default())?;
-        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 1, failed: 0 });
+        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 1, escalated: 0, failed: 0 });
         Ok(())
     }
 
@@ -1398,7 +1406,7 @@ mod tests {
             s.conn()
                 .query_row("SELECT detail FROM audit WHERE action = 'dropped' ORDER BY id LIMIT 1", [], |r| r.get(0))?;
         assert!(detail.contains("decided in the provider's dashboard"), "{detail}");
-        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 0, failed: 0 });
+        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 0, escalated: 0, failed: 0 });
         s.verify_audit()?;
         // The case can be decided again.
         s.save_decision(&on_target("d-f2", "f", TargetId::Case, Verdict::Reject), &Evidence::default())?;

@@ -91,6 +91,9 @@ fn status_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
     }
     let c = state.counts;
     let mut right = format!("outbox: {} waiting · {} sent · {} refused", c.saved, c.sent, c.failed);
+    if c.escalated > 0 {
+        right.push_str(&format!(" · {} escalated locally", c.escalated));
+    }
     if let Some(left) = state.undo_left()
         && let Some(u) = &state.undo
     {

@@ -50,11 +50,17 @@ impl Columns {
         let (applicant, check) = match inner {
             0..=89 => (0, 0),
             90..=109 => (18, 0),
-            _ => (22, 16),
+            110..=159 => (22, 16),
+            _ => (24, 24),
         };
-        let case = if inner < 70 { 10 } else { 18 };
+        let case = match inner {
+            0..=69 => 10,
+            70..=139 => 18,
+            140..=179 => 26,
+            _ => 36,
+        };
         let lane = if inner < 90 { 12 } else { 22 };
-        let fixed = 2 + 11 + case + applicant + check + 4 + lane + 7;
+        let fixed = 3 + 11 + case + applicant + check + 4 + lane + 7;
         Columns { case, applicant, check, why: inner.saturating_sub(fixed).max(8), lane }
     }
 }
@@ -153,10 +159,10 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
         let selected = pos == state.selected;
         let marked = state.marks.contains(&e.case_ref);
         let mark = match (selected, marked) {
-            (true, true) => "▶●",
-            (true, false) => "▶ ",
-            (false, true) => " ●",
-            (false, false) => "  ",
+            (true, true) => "▶● ",
+            (true, false) => "▶  ",
+            (false, true) => " ● ",
+            (false, false) => "   ",
         };
         let applicant = if state.mask { MASKED.to_string() } else { e.applicant.one_line() };
         let (lane, lane_style) = lane_cell(state, e);

@@ -98,7 +98,8 @@ pub fn queue_rows(screen: &str) -> Vec<(String, String)> {
     screen
         .lines()
         .filter_map(|l| {
-            let row = l.trim_start_matches('│');
+            // After the border: the cursor (▶) and mark (●) column.
+            let row = l.trim_start_matches('│').trim_start_matches(['▶', '●', ' ']);
             let rest = PROVIDERS.iter().find_map(|p| row.strip_prefix(p))?;
             let id = rest.split_whitespace().next()?.trim_end_matches('…').to_string();
             Some((id, row.to_string()))
