@@ -421,7 +421,10 @@ async fn a_match_confirmed_check_keeps_its_other_hits_decidable() -> TestResult 
     }
     let (r, case) = chosen.filter(|(_, c)| c.screening.len() >= 2).ok_or("a screening check with two hits or more")?;
     let first = case.screening[0].id.clone();
-    cc.decide(&decision(&r, TargetId::Hit(first.clone()), Verdict::TrueMatch, "Same DOB and photo.")).await?;
+    let confirm = decision(&r, TargetId::Hit(first.clone()), Verdict::TrueMatch, "Same DOB and photo.");
+    assert!(!cc.reconcile(&confirm).await?, "not applied yet");
+    cc.decide(&confirm).await?;
+    assert!(cc.reconcile(&confirm).await?, "the match says it is confirmed");
     let after = cc.case(&r).await?;
     assert_eq!(after.status.as_str(), "complete / match_confirmed");
     assert_eq!(after.screening.len(), case.screening.len(), "every hit is still shown");

@@ -40,6 +40,11 @@ fn match_resolutions(check: &wire::Check) -> Vec<(String, Option<String>)> {
         .collect()
 }
 
+/// How one match was validated, if the check says.
+pub fn match_resolution(check: &wire::Check, match_id: &str) -> Option<String> {
+    match_resolutions(check).into_iter().find(|(id, _)| id == match_id).and_then(|(_, r)| r)
+}
+
 /// The matches nobody has validated yet; `None` when the check is `match_confirmed` but
 /// no match says which one was confirmed (then "the rest" cannot be told apart).
 pub fn undecided_matches(check: &wire::Check) -> Option<Vec<String>> {

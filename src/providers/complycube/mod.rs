@@ -387,6 +387,13 @@ impl Provider for ComplyCube {
             (true, TargetId::Case, Verdict::Verify) => {
                 outcome == "clear" || mapping::undecided_matches(&check).is_some_and(|u| u.is_empty())
             }
+            // The match says how it was validated (assumed field).
+            (true, TargetId::Hit(id), Verdict::TrueMatch) => {
+                mapping::match_resolution(&check, id).as_deref() == Some(assumptions::RESOLVED_TRUE_MATCH)
+            }
+            (true, TargetId::Hit(id), Verdict::FalsePositive) => {
+                mapping::match_resolution(&check, id).as_deref() == Some(assumptions::RESOLVED_FALSE_POSITIVE)
+            }
             // Other outcomes cannot be told apart from "not yet applied"; resending is
             // harmless (re-validation overwrites).
             _ => false,
