@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TestResult, complycube, decision, recorded_decisions, start_emulator};
+use common::{TestResult, captured, complycube, decision, recorded_decisions, reference_server, start_emulator};
 use kycdesk::domain::{CaseRef, LivenessResult, ProviderId, TargetId, Verdict};
 use kycdesk::emulator::complycube::{LIVE_KEY, TEST_KEY};
 use kycdesk::providers::complycube::KeyMode;
@@ -295,19 +295,53 @@ async fn emulator_enforces_the_documented_rules() -> TestResult {
     );
     let (status, body) = read(validate(&pending, json!({"outcome": "confirmed"})).await?).await?;
     assert_eq!((status, body["type"].as_str()), (422, Some("pending_check_unmodifiable")));
-    let not_json =
-        paced(http.post(format!("{base}/checks/{identity}/validate")).header("Authorization", LIVE_KEY).body("{"))
-            .await?;
+    let not_json = paced(
+        http.post(format!("{base}/checks/{identity}/validate"))
+            .header("Authorization", LIVE_KEY)
+            .header("Content-Type", "application/json")
+            .body("{"),
+    )
+    .await?;
     assert_eq!(not_json.status(), 400);
+    // POST must carry `Content-Type: application/json` (documented): valid JSON without it
+    // is refused, before anything changes.
+    let untyped = paced(
+        http.post(format!("{base}/checks/{identity}/validate"))
+            .header("Authorization", LIVE_KEY)
+            .body(r#"{"outcome":"rejected"}"#),
+    )
+    .await?;
+    expect(400, None)(read(untyped).await?);
+    let as_text = paced(
+        http.post(format!("{base}/checks/{identity}/validate"))
+            .header("Authorization", LIVE_KEY)
+            .header("Content-Type", "text/plain")
+            .body(r#"{"outcome":"rejected"}"#),
+    )
+    .await?;
+    let (status, body) = read(as_text).await?;
+    assert_eq!((status, body["type"].as_str()), (400, Some("invalid_request")), "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("Content-Type")), "{body}");
+    let still: Value = get(&format!("checks/{identity}"), LIVE_KEY).await?.json().await?;
+    assert_eq!(still["result"]["outcome"], "attention", "a refused validate changes nothing");
+    let typed_with_charset = paced(
+        http.post(format!("{base}/checks/{identity}/validate"))
+            .header("Authorization", LIVE_KEY)
+            .header("Content-Type", "application/json; charset=utf-8")
+            .body(r#"{"outcome":"attention"}"#),
+    )
+    .await?;
+    assert_eq!(typed_with_charset.status(), 200);
     let ok: Value = validate(&identity, json!({"outcome": "confirmed", "comment": "fine"})).await?.json().await?;
     assert_eq!(ok, json!({"outcome": "confirmed"}));
     // Re-validating overwrites (retries are harmless).
     assert_eq!(validate(&identity, json!({"outcome": "confirmed"})).await?.status(), 200);
     // Every decision request is recorded, refused ones included, in order.
     let seen = recorded_decisions(&emu.base_url()).await?;
-    assert_eq!(seen.len(), 11);
+    assert_eq!(seen.len(), 14);
     assert_eq!(seen[0]["status"], 400);
-    assert_eq!(seen[10]["status"], 200);
+    assert_eq!(seen[9]["status"], 400, "no Content-Type");
+    assert_eq!(seen[13]["status"], 200);
 
     // A test key above 5 requests per second gets 429 rate_limit_exceeded.
     let burst = futures::future::join_all(
@@ -319,5 +353,108 @@ async fn emulator_enforces_the_documented_rules() -> TestResult {
 
     http.post(format!("{}/_emulator/reset", emu.base_url())).send().await?;
     assert!(recorded_decisions(&emu.base_url()).await?.is_empty());
+    Ok(())
+}
+
+/// The adapter's requests against ComplyCube's own reference (complycube.md §2, §7), on a
+/// stand-in that knows nothing of the emulator: raw key, `Content-Type: application/json`
+/// on the POST, the documented path and body.
+#[tokio::test]
+async fn validate_requests_follow_the_provider_reference() -> TestResult {
+    fn answer(method: &str, path: &str) -> (u16, Value) {
+        match (method, path) {
+            ("GET", "/v1/checks/5f1a2b3c4d5e6f7a8b9c0d1e") => (
+                200,
+                json!({"id": "5f1a2b3c4d5e6f7a8b9c0d1e", "clientId": "c1", "type": "document_check",
+                    "status": "complete", "result": {"outcome": "attention"}}),
+            ),
+            // The documented example answer.
+            ("POST", _) => (200, json!({"outcome": "rejected"})),
+            _ => (404, json!({"type": "resource_not_found", "message": "Invalid check id"})),
+        }
+    }
+    let (base, captures, _server) = reference_server(answer).await?;
+    let cc = kycdesk::providers::complycube::ComplyCube::new(kycdesk::providers::complycube::ComplyCubeSettings {
+        base_url: format!("{base}/v1"),
+        api_key: "test_the_raw_key".to_string().into(),
+        mode: KeyMode::Test,
+        backoff_initial: std::time::Duration::from_millis(10),
+        webhook_secret: None,
+    })?;
+    let r = CaseRef::new(ProviderId::ComplyCube, "5f1a2b3c4d5e6f7a8b9c0d1e");
+    let mut reject = decision(&r, TargetId::Case, Verdict::Reject, "Expired passport, checked by reviewer.");
+    reject.reason_codes = vec!["document_has_expired".into()];
+    cc.decide(&reject).await?;
+    let seen = captured(&captures);
+    let post = seen.iter().find(|c| c.method == "POST").ok_or("no POST reached the stand-in")?;
+    assert_eq!(post.path, "/v1/checks/5f1a2b3c4d5e6f7a8b9c0d1e/validate");
+    let header = |name: &str| post.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    assert_eq!(header("content-type"), "application/json", "every POST says it is JSON (documented)");
+    assert_eq!(header("authorization"), "test_the_raw_key", "the raw key, no scheme (documented)");
+    let body: Value = serde_json::from_slice(&post.body)?;
+    // The documented example body, field for field.
+    assert_eq!(
+        body,
+        json!({"outcome": "rejected", "rejectionReasons": ["document_has_expired"], "comment": "Expired passport, checked by reviewer."})
+    );
+    // Every request with a body is typed, whatever the method.
+    for c in seen.iter().filter(|c| !c.body.is_empty()) {
+        assert_eq!(c.headers.get("content-type").and_then(|v| v.to_str().ok()), Some("application/json"));
+    }
+    Ok(())
+}
+
+/// ComplyCube turns a screening check `match_confirmed` at its first confirmed match; the
+/// other hits stay on the case with what was decided, and can still be decided.
+#[tokio::test]
+async fn a_match_confirmed_check_keeps_its_other_hits_decidable() -> TestResult {
+    let emu = start_emulator(9).await?;
+    let cc = complycube(&emu, KeyMode::Live)?;
+    let refs = referred_of_type(&cc, "standard screening").await?;
+    // The check with the most hits.
+    let mut chosen: Option<(CaseRef, kycdesk::domain::Case)> = None;
+    for r in &refs {
+        let case = cc.case(r).await?;
+        if chosen.as_ref().is_none_or(|(_, c)| c.screening.len() < case.screening.len()) {
+            chosen = Some((r.clone(), case));
+        }
+    }
+    let (r, case) = chosen.filter(|(_, c)| c.screening.len() >= 2).ok_or("a screening check with two hits or more")?;
+    let first = case.screening[0].id.clone();
+    let confirm = decision(&r, TargetId::Hit(first.clone()), Verdict::TrueMatch, "Same DOB and photo.");
+    assert!(!cc.reconcile(&confirm).await?, "not applied yet");
+    cc.decide(&confirm).await?;
+    assert!(cc.reconcile(&confirm).await?, "the match says it is confirmed");
+    let after = cc.case(&r).await?;
+    assert_eq!(after.status.as_str(), "complete / match_confirmed");
+    assert_eq!(after.screening.len(), case.screening.len(), "every hit is still shown");
+    assert_eq!(after.screening[0].resolution.as_ref().map(|t| t.as_str()), Some("true match (confirmed)"));
+    assert!(after.screening[1..].iter().all(|h| h.resolution.is_none()), "the others are undecided");
+    let undecided = case.screening.len() - 1;
+    let whole = &after.targets[0];
+    assert_eq!(whole.verdicts, vec![Verdict::Verify, Verdict::Refer]);
+    let expected = if undecided == 1 {
+        "1 hit dismissed as false positive".to_string()
+    } else {
+        format!("{undecided} hits dismissed as false positive")
+    };
+    assert_eq!(whole.sends(Verdict::Verify).map(|t| t.as_str()), Some(expected.as_str()));
+    assert!(after.why_referred.as_str().ends_with(&format!("{undecided} undecided")), "{}", after.why_referred);
+    // One more hit on its own, then the rest with the whole-check Verify.
+    let second = after.screening[1].id.clone();
+    cc.decide(&decision(&r, TargetId::Hit(second.clone()), Verdict::FalsePositive, "Different country.")).await?;
+    let before = recorded_decisions(&emu.base_url()).await?.len();
+    let rest = decision(&r, TargetId::Case, Verdict::Verify, "The others are namesakes.");
+    let receipt = cc.decide(&rest).await?;
+    assert_eq!(receipt.calls.len(), undecided - 1, "only the hits still undecided");
+    let seen = recorded_decisions(&emu.base_url()).await?;
+    assert!(seen[before..].iter().all(|c| c["body"]["matchId"] != first && c["body"]["matchId"] != second));
+    assert!(seen.iter().all(|c| c["status"] == 200), "{seen:?}");
+    let last = cc.check(&r.key).await?;
+    assert_eq!(last.result.and_then(|x| x.outcome).as_deref(), Some("match_confirmed"), "the true match stands");
+    assert!(cc.reconcile(&rest).await?, "nothing is left undecided");
+    let settled = cc.case(&r).await?;
+    assert!(settled.screening.iter().all(|h| h.resolution.is_some()));
+    assert!(!settled.targets[0].verdicts.contains(&Verdict::Verify), "nothing left to dismiss");
     Ok(())
 }

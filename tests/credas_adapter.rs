@@ -237,3 +237,31 @@ async fn emulator_enforces_the_documented_rules() -> TestResult {
     assert!(c.refresh(&CaseRef::new(ProviderId::Credas, entity)).await?.referred.is_empty(), "everything decided");
     Ok(())
 }
+
+#[tokio::test]
+async fn each_target_says_what_it_sends_and_codes_are_refused() -> TestResult {
+    let emu = start_emulator(6).await?;
+    let c = credas(&emu)?;
+    let cases = referred_cases(&emu, &c).await?;
+    for case in &cases {
+        for target in &case.targets {
+            for v in &target.verdicts {
+                let text = target.sends(*v).map(|t| t.to_string()).unwrap_or_default();
+                assert!(!text.is_empty() && !text.contains("Credas"), "{:?} {v:?}: {text}", target.id);
+            }
+            assert!(
+                target.sends(Verdict::Refer).is_some_and(|t| t.as_str().ends_with(", and escalated in kycdesk")),
+                "Credas refers natively and kycdesk escalates too"
+            );
+        }
+    }
+    let case = cases.iter().find(|c| element(c, "liveness").is_some()).ok_or("liveness element")?;
+    let liveness = case.targets.iter().find(|t| t.id == TargetId::Element("liveness".into())).ok_or("target")?;
+    assert_eq!(liveness.sends(Verdict::Verify).map(|t| t.as_str()), Some("verify-liveness"));
+    let mut coded = decision(&case.case_ref, TargetId::Case, Verdict::Reject, "Printed photo held to the camera.");
+    coded.reason_codes = vec!["SPOOF".into()];
+    assert!(matches!(c.check_decision(&coded), Err(ProviderError::Refused { .. })));
+    assert!(c.check_decision_on(&coded, &case.targets[0]).is_err());
+    assert!(recorded_decisions(&emu.base_url()).await?.is_empty());
+    Ok(())
+}

@@ -6,7 +6,7 @@ mod common;
 use common::{
     TestResult, assert_frankieone_exchanges_match_the_spec, decision, frankieone, recorded_decisions, start_emulator,
 };
-use kycdesk::domain::{Case, LivenessResult, TargetId, Verdict};
+use kycdesk::domain::{Case, LivenessResult, RuleOutcome, TargetId, Verdict};
 use kycdesk::emulator::frankieone::{API_KEY, CUSTOMER_ID};
 use kycdesk::providers::frankieone::FrankieOne;
 use kycdesk::providers::{MediaFormat, Provider};
@@ -79,7 +79,9 @@ async fn decisions_patch_the_execution_and_the_results() -> TestResult {
     assert!(f.reconcile(&fp).await?);
     let verify =
         decision(&aml.case_ref, TargetId::Case, Verdict::Verify, "Hits are namesakes; ID and selfie verified.");
-    f.decide(&verify).await?;
+    // Verify resolves whatever is still open before it approves.
+    let open_before = f.case(&aml.case_ref).await?.targets[0].sends(Verdict::Verify).map(|t| t.to_string());
+    let verify_calls = f.decide(&verify).await?.calls.len();
     assert!(f.reconcile(&verify).await?);
     let live = cases
         .iter()
@@ -98,7 +100,14 @@ async fn decisions_patch_the_execution_and_the_results() -> TestResult {
     assert!(f.decide(&refer).await?.escalate);
 
     let seen = recorded_decisions(&emu.base_url()).await?;
-    assert_eq!(seen.len(), 4);
+    assert_eq!(seen.len(), 3 + verify_calls);
+    assert_eq!(verify_calls > 1, open_before.as_deref().is_some_and(|t| t.starts_with("resolves")), "{open_before:?}");
+    let approve = verify_calls; // the verify calls follow the false positive; approving is the last
+    for call in &seen[1..approve] {
+        let status = call["body"]["manualStatus"].as_str().unwrap_or_default();
+        assert!(["FALSE_POSITIVE", "CLEAR"].contains(&status), "{call}");
+    }
+    let seen: Vec<Value> = [&seen[..1], &seen[approve..]].concat();
     assert_eq!(seen[0]["method"], "PATCH");
     assert_eq!(seen[0]["path"], format!("/v2/individuals/{entity}/results/aml"));
     assert_eq!(
@@ -150,6 +159,25 @@ async fn emulator_enforces_the_documented_rules() -> TestResult {
     assert_eq!(not_uuid["details"][0]["issueLocation"], "VALIDATE-entityId");
     let missing = auth(http.get(format!("{base}/v2/individuals/00000000-0000-4000-8000-000000000000"))).send().await?;
     assert_eq!(missing.status(), 404);
+    // Bodies are JSON and say so: the same body typed as text is refused, and changes nothing.
+    let pros: Value = auth(http.get(format!("{base}/v2/individuals/{entity}/results"))).send().await?.json().await?;
+    let aml = pros["processResults"]
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["class"] == "AML"))
+        .and_then(|p| p["processResultId"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let untyped = auth(http.patch(format!("{base}/v2/individuals/{entity}/results/aml")))
+        .header("Content-Type", "text/plain")
+        .body(json!({"processResults": [aml], "manualStatus": "FALSE_POSITIVE"}).to_string())
+        .send()
+        .await?;
+    assert_eq!(untyped.status(), 400);
+    let untyped: Value = untyped.json().await?;
+    assert_eq!(untyped["errorCode"], "API-0400");
+    assert_eq!(untyped["details"][0]["issueLocation"], "header.Content-Type");
+    let after: Value = auth(http.get(format!("{base}/v2/individuals/{entity}/results"))).send().await?.json().await?;
+    assert_eq!(after["processResults"], pros["processResults"], "a refused resolution changes nothing");
     let bad_status = auth(http.patch(format!("{base}/v2/individuals/{entity}/results/aml")))
         .json(&json!({"processResults": ["x"], "manualStatus": "CLEAR"}))
         .send()
@@ -163,6 +191,79 @@ async fn emulator_enforces_the_documented_rules() -> TestResult {
     let b64: Value =
         auth(http.get(format!("{base}/v2/individuals/{entity}/documents?level=base64"))).send().await?.json().await?;
     assert!(b64["IDENTITY"][0]["attachments"][0]["data"]["base64"].as_str().is_some_and(|d| d.len() > 10_000));
+    Ok(())
+}
+
+/// Verify on an execution with unresolved AML hits and a failed IDV result says which it
+/// resolves and how, resolves them first, then approves; a resend only approves.
+#[tokio::test]
+async fn verify_resolves_the_open_results_first_then_approves() -> TestResult {
+    let emu = start_emulator(8).await?;
+    let f = frankieone(&emu)?;
+    let cases = referred(&f).await?;
+    let failed_idv =
+        |c: &Case| c.rules.iter().any(|r| r.name.as_str().starts_with("idv") && r.outcome == RuleOutcome::Failed);
+    let case = cases
+        .iter()
+        .find(|c| !c.screening.is_empty() && failed_idv(c))
+        .or_else(|| cases.iter().find(|c| !c.screening.is_empty()))
+        .ok_or("a case with AML hits")?;
+    let entity = case.case_ref.key.split('/').next().ok_or("entity")?.to_string();
+    let hits: Vec<String> = case.screening.iter().map(|h| h.id.clone()).collect();
+    let sends = case.targets[0].sends(Verdict::Verify).map(|t| t.to_string()).unwrap_or_default();
+    let idv_open = failed_idv(case);
+    let n = hits.len()
+        + usize::from(idv_open)
+            * case
+                .rules
+                .iter()
+                .filter(|r| r.name.as_str().starts_with("idv") && r.outcome == RuleOutcome::Failed)
+                .count();
+    let names: Vec<String> =
+        case.screening.iter().take(4).map(|h| format!("AML hit '{}' false positive", h.name)).collect();
+    assert!(sends.starts_with(&format!("resolves {n} open result")), "{sends}");
+    assert!(sends.contains(&names.join(", ")), "{sends}");
+    assert_eq!(sends.contains(" clear"), idv_open, "{sends}");
+    assert!(sends.ends_with("then approves the execution"), "{sends}");
+
+    let verify = decision(&case.case_ref, TargetId::Case, Verdict::Verify, "Namesakes; selfie checked by hand.");
+    let receipt = f.decide(&verify).await?;
+    assert_eq!(receipt.calls.len(), 2 + usize::from(idv_open));
+    let seen = recorded_decisions(&emu.base_url()).await?;
+    let comment = json!({"text": "Namesakes; selfie checked by hand.", "entityId": entity, "entityType": "INDIVIDUAL"});
+    assert_eq!(seen[0]["path"], format!("/v2/individuals/{entity}/results/aml"));
+    assert_eq!(seen[0]["body"], json!({"processResults": hits, "manualStatus": "FALSE_POSITIVE", "comment": comment}));
+    if idv_open {
+        assert_eq!(seen[1]["path"], format!("/v2/individuals/{entity}/results/idv"));
+        assert_eq!(seen[1]["body"]["manualStatus"], "CLEAR");
+    }
+    let last = seen.last().ok_or("approve")?;
+    assert!(last["path"].as_str().is_some_and(|p| p.contains("/executions/")));
+    assert_eq!(last["body"], json!({"status": "APPROVED", "comment": comment}));
+    assert!(seen.iter().all(|c| c["status"] == 200), "{seen:?}");
+    // Nothing is left open; the case says so, and a resend only approves.
+    let after = f.case(&case.case_ref).await?;
+    assert!(after.screening.iter().all(|h| h.resolution.as_ref().is_some_and(|r| r.as_str() == "FALSE_POSITIVE")));
+    assert!(f.reconcile(&verify).await?);
+    assert_eq!(f.decide(&verify).await?.calls.len(), 1);
+    assert_eq!(after.targets[0].sends(Verdict::Verify).map(|t| t.as_str()), Some("approves the execution"));
+    assert_frankieone_exchanges_match_the_spec(&emu).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn reason_codes_are_refused_before_saving() -> TestResult {
+    let emu = start_emulator(2).await?;
+    let f = frankieone(&emu)?;
+    let case = referred(&f).await?.remove(0);
+    let mut reject = decision(&case.case_ref, TargetId::Case, Verdict::Reject, "Forged passport.");
+    reject.reason_codes = vec!["FORGERY".into()];
+    let message = f.check_decision(&reject).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("FrankieOne takes no reason codes with Reject"), "{message}");
+    assert!(f.decide(&reject).await.is_err());
+    assert!(recorded_decisions(&emu.base_url()).await?.is_empty(), "nothing was sent");
+    reject.reason_codes.clear();
+    assert!(f.check_decision_on(&reject, &case.targets[0]).is_ok());
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{TestResult, decision, idwise, idwise_journeys, recorded_decisions, start_emulator};
-use kycdesk::domain::{Case, CaseRef, LivenessResult, ProviderId, RuleOutcome, TargetId, Verdict};
+use kycdesk::domain::{Case, CaseRef, LivenessResult, ProviderId, ReasonCode, RuleOutcome, TargetId, Verdict};
 use kycdesk::emulator::idwise::{API_KEY, API_SECRET};
 use kycdesk::providers::idwise::IdWise;
 use kycdesk::providers::{MediaFormat, Provider, ProviderError, WebhookError};
@@ -238,6 +238,17 @@ async fn emulator_enforces_the_documented_rules() -> TestResult {
     assert_eq!(ok.json::<Value>().await?, json!({"success": true}));
     // Now Incomplete: no further review.
     assert_eq!(review(json!({"new_decision": "Approved", "comment": "x"})).await?.status(), 400);
+    // A review is posted as JSON and says so (documented): the same body untyped is refused.
+    let untyped = http
+        .post(format!("{base}/journey/v2/manual-review/{referred}"))
+        .header("Authorization", &good)
+        .body(json!({"new_decision": "Approved", "comment": "x"}).to_string())
+        .send()
+        .await?;
+    assert_eq!(untyped.status(), 400);
+    let untyped: Value = untyped.json().await?;
+    assert_eq!(untyped["error_code"], "invalid_request");
+    assert!(untyped["message"].as_str().is_some_and(|m| m.contains("Content-Type")), "{untyped}");
     let unknown = http
         .post(format!("{base}/journey/v2/manual-review/ffffffffffffffffffffffff"))
         .header("Authorization", &good)
@@ -245,5 +256,86 @@ async fn emulator_enforces_the_documented_rules() -> TestResult {
         .send()
         .await?;
     assert_eq!(unknown.status(), 404);
+    Ok(())
+}
+
+/// Studio reason keys have no field in the API: a ticked key goes at the head of the
+/// comment as `[KEY]` (idwise.md §6); a key the deployment did not list is refused.
+#[tokio::test]
+async fn reason_keys_ride_in_the_comment_and_unknown_ones_are_refused() -> TestResult {
+    let emu = start_emulator(4).await?;
+    let keys = vec![
+        ReasonCode { code: "REJECT_FORGED_DOCUMENT", label: "Forged document" },
+        ReasonCode { code: "REJECT_UNDERAGE", label: "Under age" },
+    ];
+    let iw = idwise(&emu)?.with_reason_keys(keys.clone());
+    let cases = referred_cases(&emu, &iw).await?;
+    let case = &cases[0];
+    let whole = &case.targets[0];
+    assert_eq!(whole.reject_reasons, keys, "the target offers the tenant's keys");
+    assert_eq!(
+        whole.sends(Verdict::Reject).map(|t| t.as_str()),
+        Some("manual review Rejected, ticked reason keys at the head of the comment")
+    );
+    assert_eq!(whole.sends(Verdict::Refer).map(|t| t.as_str()), Some("escalated locally, nothing sent"));
+    assert!(whole.sends(Verdict::Resubmit).is_some_and(|t| t.as_str().starts_with("Resubmission Requested")));
+    let mut reject = decision(&case.case_ref, TargetId::Case, Verdict::Reject, "Font mismatch on the DOB line.");
+    reject.reason_codes = vec!["REJECT_FORGED_DOCUMENT".into(), "REJECT_UNDERAGE".into()];
+    iw.check_decision_on(&reject, whole)?;
+    iw.decide(&reject).await?;
+    let seen = recorded_decisions(&emu.base_url()).await?;
+    assert_eq!(
+        seen[0]["body"],
+        json!({"new_decision": "Rejected", "comment": "[REJECT_FORGED_DOCUMENT] [REJECT_UNDERAGE] Font mismatch on the DOB line."})
+    );
+    // Refused before anything is saved or sent: an unknown key, a key on another verdict,
+    // and a comment the keys push over the limit.
+    reject.reason_codes = vec!["REJECT_MADE_UP".into()];
+    let message = iw.check_decision(&reject).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("valid: REJECT_FORGED_DOCUMENT, REJECT_UNDERAGE"), "{message}");
+    let mut verify = decision(&case.case_ref, TargetId::Case, Verdict::Verify, "Fine.");
+    verify.reason_codes = vec!["REJECT_UNDERAGE".into()];
+    assert!(iw.check_decision(&verify).is_err());
+    let mut long = decision(&case.case_ref, TargetId::Case, Verdict::Reject, &"x".repeat(3990));
+    long.reason_codes = vec!["REJECT_UNDERAGE".into()];
+    let message = iw.check_decision(&long).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("with its reason keys"), "{message}");
+    // Without configured keys, every code is refused.
+    let plain = idwise(&emu)?;
+    let mut coded = decision(&case.case_ref, TargetId::Case, Verdict::Reject, "x");
+    coded.reason_codes = vec!["REJECT_UNDERAGE".into()];
+    let message = plain.check_decision(&coded).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("IDWise takes no reason codes with Reject"), "{message}");
+    assert_eq!(recorded_decisions(&emu.base_url()).await?.len(), 1);
+    Ok(())
+}
+
+/// Against IDWise's reference (idwise.md §2, §6), on a stand-in that knows nothing of the
+/// emulator: Basic key:secret, the documented path, `Content-Type: application/json`.
+#[tokio::test]
+async fn manual_review_follows_the_provider_reference() -> TestResult {
+    fn answer(_method: &str, _path: &str) -> (u16, Value) {
+        (200, json!({"success": true}))
+    }
+    let (base, captures, _server) = common::reference_server(answer).await?;
+    let iw = IdWise::new(kycdesk::providers::idwise::IdWiseSettings {
+        base_url: format!("{base}/"),
+        api_key: "key".to_string().into(),
+        api_secret: "secret".to_string().into(),
+        webhook_header: None,
+    })?;
+    let r = CaseRef::new(ProviderId::IdWise, "5f1a2b3c4d5e6f7a8b9c0d1e");
+    iw.decide(&decision(&r, TargetId::Case, Verdict::Verify, "Glare only.")).await?;
+    let seen = common::captured(&captures);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].method, "POST");
+    assert_eq!(seen[0].path, "/journey/v2/manual-review/5f1a2b3c4d5e6f7a8b9c0d1e");
+    let header = |n: &str| seen[0].headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+    assert_eq!(header("content-type").as_deref(), Some("application/json"));
+    assert_eq!(header("authorization").as_deref(), Some("Basic a2V5OnNlY3JldA=="), "base64(key:secret)");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&seen[0].body)?,
+        json!({"new_decision": "Approved", "comment": "Glare only."})
+    );
     Ok(())
 }

@@ -86,6 +86,14 @@ async fn decisions_are_signed_and_shaped_as_documented() -> TestResult {
         .map(|r| r.name.as_str().trim_start_matches("Step ").to_string())
         .ok_or("failed step")?;
     assert_eq!(seen[2]["path"], format!("/resources/applicants/{}/resetStep/{failed_step}", on_hold[2].case_ref.key));
+    assert_eq!(seen[2]["body"], Value::Null, "resetStep takes no body");
+    assert!(seen.iter().all(|d| d["headers"]["content-type"] == "application/json"), "{seen:?}");
+    // What the console was told each verdict sends, and that a resubmission's reason stays here.
+    let sends = |v| on_hold[2].targets[0].sends(v).map(|t| t.to_string());
+    assert_eq!(sends(Verdict::Resubmit), Some(format!("resetStep {failed_step}")));
+    assert_eq!(sends(Verdict::Refer).as_deref(), Some("escalated locally, nothing sent"));
+    assert!(!s.capabilities().sends_reason(Verdict::Resubmit));
+    assert!(s.capabilities().sends_reason(Verdict::Verify) && s.capabilities().sends_reason(Verdict::Reject));
     // A reject needs a reason group; refused before sending.
     let bare = decision(&on_hold[3].case_ref, TargetId::Case, Verdict::Reject, "x");
     assert!(matches!(s.decide(&bare).await, Err(ProviderError::Refused { .. })));
@@ -152,7 +160,7 @@ async fn emulator_verifies_signatures_and_enforces_the_rules() -> TestResult {
             .header("X-App-Token", token)
             .header("X-App-Access-Ts", ts)
             .header("X-App-Access-Sig", sig);
-        if !body.is_empty() {
+        if method == "POST" {
             r = r.header("Content-Type", "application/json").body(body);
         }
         r.send()
@@ -179,6 +187,19 @@ async fn emulator_verifies_signatures_and_enforces_the_rules() -> TestResult {
     assert_eq!(send("POST", approve, "", now, APP_TOKEN, SECRET_KEY).await?.status(), 400, "the body must be present");
     let reset = format!("/resources/applicants/{}/resetStep/NOT_A_STEP", ids[1]);
     assert_eq!(send("POST", reset, "", now, APP_TOKEN, SECRET_KEY).await?.status(), 400);
+    // A POST says it is JSON, even with an empty body: a signed resetStep without it is refused.
+    let reset = format!("/sumsub/resources/applicants/{}/resetStep/IDENTITY", ids[1]);
+    let ts = now.to_string();
+    let untyped = http
+        .post(format!("{base}{reset}"))
+        .header("X-App-Token", APP_TOKEN)
+        .header("X-App-Access-Ts", &ts)
+        .header("X-App-Access-Sig", signature(SECRET_KEY.as_bytes(), &ts, "POST", &reset, b""))
+        .send()
+        .await?;
+    assert_eq!(untyped.status(), 400);
+    let untyped: Value = untyped.json().await?;
+    assert!(untyped["description"].as_str().is_some_and(|d| d.contains("Content-Type")), "{untyped}");
     // POST: 50 per 5 s.
     let mut limited = false;
     for _ in 0..55 {
@@ -228,5 +249,73 @@ async fn resubmission_resets_the_steps_the_analyst_picked() -> TestResult {
     let mut bad = decision(&case.case_ref, TargetId::Case, Verdict::Resubmit, "x");
     bad.reason_codes = vec!["NOT_A_STEP".into()];
     assert!(matches!(s.decide(&bad).await, Err(ProviderError::Refused { .. })));
+    Ok(())
+}
+
+/// Against Sumsub's own reference (sumsub.md §2, §7), on a stand-in that knows nothing of
+/// the emulator: every POST says it is JSON, `resetStep` goes without a body, approve
+/// carries `note`.
+#[tokio::test]
+async fn posts_follow_the_provider_reference() -> TestResult {
+    fn answer(method: &str, _path: &str) -> (u16, Value) {
+        // No step results (requiredIdDocsStatus); the decisions answer like the docs.
+        if method == "GET" { (200, json!({})) } else { (200, json!({"ok": 1})) }
+    }
+    let (base, captures, _server) = common::reference_server(answer).await?;
+    let s = kycdesk::providers::sumsub::Sumsub::new(kycdesk::providers::sumsub::SumsubSettings {
+        base_url: format!("{base}/"),
+        app_token: "sbx:token".to_string().into(),
+        secret_key: "secret".to_string().into(),
+        webhook_secret: None,
+        backoff_initial: std::time::Duration::from_millis(10),
+    })?;
+    let mut resubmit = decision(&applicant("5cb56e8e0a975a35f333cb83"), TargetId::Case, Verdict::Resubmit, "Glare.");
+    resubmit.reason_codes = vec!["IDENTITY".into()];
+    s.decide(&resubmit).await?;
+    s.decide(&decision(&applicant("5cb56e8e0a975a35f333cb83"), TargetId::Case, Verdict::Verify, "Fine.")).await?;
+    let seen: Vec<common::Captured> = common::captured(&captures).into_iter().filter(|c| c.method == "POST").collect();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].path, "/resources/applicants/5cb56e8e0a975a35f333cb83/resetStep/IDENTITY");
+    assert!(seen[0].body.is_empty(), "resetStep takes no body");
+    assert_eq!(seen[1].path, "/resources/applicants/5cb56e8e0a975a35f333cb83/-/approve");
+    assert_eq!(serde_json::from_slice::<Value>(&seen[1].body)?, json!({"note": "Fine."}));
+    for c in &seen {
+        assert_eq!(c.method, "POST");
+        let header = |n: &str| c.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        assert_eq!(header("content-type").as_deref(), Some("application/json"), "{}", c.path);
+        assert_eq!(header("x-app-token").as_deref(), Some("sbx:token"));
+        let ts = header("x-app-access-ts").ok_or("timestamp")?;
+        let expected = signature(b"secret", &ts, "POST", &c.path, &c.body);
+        assert_eq!(header("x-app-access-sig"), Some(expected), "signed over the exact bytes sent");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn codes_outside_the_catalogue_are_refused_with_the_valid_ones() -> TestResult {
+    let emu = start_emulator(5).await?;
+    let s = sumsub(&emu)?;
+    let cases = referred(&emu, &s).await?;
+    let case = cases.iter().find(|c| c.why_referred.as_str().contains("FORGERY")).ok_or("forgery")?;
+    let mut reject = decision(&case.case_ref, TargetId::Case, Verdict::Reject, "Forged.");
+    reject.reason_codes = vec!["fraud:madeUp".into()];
+    let message = s.check_decision(&reject).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        message.contains("'fraud:madeUp' is not a Sumsub code for Reject; valid: fraud:documentForgery"),
+        "{message}"
+    );
+    // No group ticked: refused before saving.
+    reject.reason_codes.clear();
+    assert!(matches!(s.check_decision(&reject), Err(ProviderError::Refused { .. })));
+    // A step Sumsub resets, but not one this applicant failed: the target refuses it.
+    let mut resubmit = decision(&case.case_ref, TargetId::Case, Verdict::Resubmit, "Again.");
+    resubmit.reason_codes = vec!["PHONE_VERIFICATION".into()];
+    assert!(s.check_decision(&resubmit).is_ok());
+    let message = s.check_decision_on(&resubmit, &case.targets[0]).err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("valid: IDENTITY"), "{message}");
+    let mut verify = decision(&case.case_ref, TargetId::Case, Verdict::Verify, "Fine.");
+    verify.reason_codes = vec!["IDENTITY".into()];
+    assert!(s.check_decision(&verify).is_err(), "approve takes no reasons");
+    assert!(recorded_decisions(&emu.base_url()).await?.is_empty());
     Ok(())
 }

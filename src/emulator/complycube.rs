@@ -298,6 +298,20 @@ impl ComplyCubeEmu {
         Ok(mode)
     }
 
+    /// POST and PUT must say `Content-Type: application/json` (documented); without it
+    /// the request is refused before its body is read (the answer is assumed).
+    pub fn require_json(method: &str, content_type: Option<&str>) -> Result<(), Answer> {
+        if !matches!(method, "POST" | "PUT") || content_type.is_some_and(assumptions::is_json_content_type) {
+            return Ok(());
+        }
+        Err(err(
+            assumptions::MISSING_CONTENT_TYPE_STATUS,
+            assumptions::MISSING_CONTENT_TYPE_KIND,
+            assumptions::MISSING_CONTENT_TYPE_MESSAGE,
+            None,
+        ))
+    }
+
     /// Serves everything but the image bytes, which the caller draws outside the lock.
     pub fn handle(
         &mut self,
@@ -509,6 +523,12 @@ fn validate(world: &mut World, id: &str, body: &[u8]) -> Answer {
         return err(422, "invalid_check_update", "The check outcome was already validated", None);
     }
     let screening = is_screening(&check_type);
+    if screening
+        && !assumptions::VALIDATE_AFTER_MATCH_CONFIRMED
+        && check["result"]["outcome"] == assumptions::MATCH_CONFIRMED
+    {
+        return err(422, "invalid_check_update", "A match of this check is already confirmed", None);
+    }
     let match_id = req.get("matchId").and_then(Value::as_str);
     let now = iso(Utc::now());
     let check = &mut world.checks[index];
@@ -522,11 +542,14 @@ fn validate(world: &mut World, id: &str, body: &[u8]) -> Answer {
         let Some(m) = matches.iter_mut().find(|m| m["id"] == match_id) else {
             return err(400, "invalid_request", &format!("Invalid match id '{match_id}'"), Some("matchId"));
         };
-        m["resolution"] = json!(outcome);
-        let resolutions: Vec<Option<&str>> = matches.iter().map(|m| m["resolution"].as_str()).collect();
-        let new_outcome = if resolutions.contains(&Some("confirmed")) {
-            "match_confirmed"
-        } else if resolutions.iter().all(|r| *r == Some("rejected")) {
+        // Which way each match went stays on the match (assumed), and the other matches
+        // of a `match_confirmed` check can still be validated.
+        m[assumptions::MATCH_RESOLUTION] = json!(outcome);
+        let resolutions: Vec<Option<&str>> =
+            matches.iter().map(|m| m[assumptions::MATCH_RESOLUTION].as_str()).collect();
+        let new_outcome = if resolutions.contains(&Some(assumptions::RESOLVED_TRUE_MATCH)) {
+            assumptions::MATCH_CONFIRMED
+        } else if resolutions.iter().all(|r| *r == Some(assumptions::RESOLVED_FALSE_POSITIVE)) {
             "clear"
         } else {
             "attention"

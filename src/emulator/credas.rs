@@ -155,6 +155,14 @@ impl CredasEmu {
         if headers.get("x-api-key").and_then(|v| v.to_str().ok()) != Some(API_KEY) {
             return Handled::Answer(Answer::empty(403));
         }
+        // Undocumented for Credas: lenient unless the assumption says otherwise.
+        let typed = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+        if assumptions::JSON_CONTENT_TYPE_REQUIRED && method == "PUT" && !typed {
+            return Handled::Decision(problem(415, "Unsupported Media Type", "body", "Send application/json"), vec![]);
+        }
         let not_found = || problem(404, "Not Found", "id", "No such entity");
         match (method, segments) {
             ("GET", ["entities", id]) => {

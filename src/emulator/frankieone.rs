@@ -280,6 +280,20 @@ impl FrankieOneEmu {
                 "VALIDATE-entityId",
             ));
         }
+        // Request bodies are JSON and say so (the spec's only request content type).
+        let typed = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| {
+            t.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(assumptions::JSON_CONTENT_TYPE))
+        });
+        if !body.is_empty() && !typed {
+            let answer = error(
+                400,
+                "API-0400",
+                "Multiple Errors: See Issues list",
+                "Content-Type must be application/json",
+                "header.Content-Type",
+            );
+            return if method == "PATCH" { Handled::Decision(answer, vec![]) } else { Handled::Answer(answer) };
+        }
         let level = query.iter().find(|(k, _)| k == "level").map(|(_, v)| v.as_str()).unwrap_or("meta");
         let not_found =
             || error(404, "ENT-1010", "Unable to retrieve requested entity", "entity not found", "entityId");

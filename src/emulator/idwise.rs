@@ -322,6 +322,14 @@ impl IdWiseEmu {
                 None => Handled::Answer(err(404, "missing_requested_resource", "No such image")),
             },
             ("POST", ["v2", "manual-review", id]) => {
+                // Posted as JSON, and saying so (documented).
+                let typed = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| {
+                    t.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(assumptions::JSON_CONTENT_TYPE))
+                });
+                if !typed {
+                    let answer = err(400, assumptions::INVALID_REQUEST_CODE, "Content-Type must be application/json");
+                    return Handled::Decision(answer, vec![]);
+                }
                 let answer = self.manual_review(id, body);
                 let webhooks =
                     match (answer.status, self.journeys.get(*id).map(|j| j["system_decision"] == "Incomplete")) {

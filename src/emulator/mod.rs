@@ -384,8 +384,14 @@ async fn provider_route(
         match provider {
             "complycube" => {
                 let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+                let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
                 match inner.complycube.admit(auth) {
-                    Ok(mode) => inner.complycube.handle(mode, method.as_str(), &segments, &query, &body),
+                    Ok(mode) => match complycube::ComplyCubeEmu::require_json(method.as_str(), content_type) {
+                        Ok(()) => inner.complycube.handle(mode, method.as_str(), &segments, &query, &body),
+                        // Refused like any other bad validate: recorded as a decision request.
+                        Err(answer) if segments.last() == Some(&"validate") => Handled::Decision(answer, vec![]),
+                        Err(answer) => Handled::Answer(answer),
+                    },
                     Err(answer) => Handled::Answer(answer),
                 }
             }

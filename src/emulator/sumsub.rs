@@ -232,6 +232,19 @@ impl SumsubEmu {
             return Handled::Answer(err(401, "The token belongs to another environment"));
         }
         let missing = || err(404, "Applicant not found");
+        // Every POST says it is JSON, even with an empty body (documented advice; what
+        // Sumsub answers without it is assumed).
+        let typed = headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| {
+            t.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(assumptions::JSON_CONTENT_TYPE))
+        });
+        if method == "POST" && !typed {
+            let answer = err(assumptions::MISSING_CONTENT_TYPE_STATUS, "Content-Type must be application/json");
+            return match segments {
+                ["resources", "applicants", _, "-", "approve" | "reject"]
+                | ["resources", "applicants", _, "resetStep", _] => Handled::Decision(answer, vec![]),
+                _ => Handled::Answer(answer),
+            };
+        }
         match (method, segments) {
             ("GET", ["resources", "applicants", id, "one"]) => {
                 Handled::Answer(self.applicants.get(*id).map(|a| Answer::json(200, a.clone())).unwrap_or_else(missing))

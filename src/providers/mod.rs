@@ -10,7 +10,8 @@ pub mod idwise;
 pub mod sumsub;
 
 use crate::domain::{
-    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, QueueEntry, Receipt, SafeText,
+    CallRecord, Capabilities, Case, CaseRef, Decision, DecisionTarget, MediaRef, ProviderId, QueueEntry, ReasonCode,
+    Receipt, SafeText, Verdict,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -135,6 +136,52 @@ pub fn check_reason(provider: ProviderId, reason: &str, max_chars: usize) -> Res
     Ok(())
 }
 
+/// Every reason code of a decision must be one `valid` offers for its verdict (ComplyCube
+/// `rejectionReasons`, Sumsub reason groups or steps, …): anything else is refused
+/// before saving, with the codes that would do, so nothing is silently dropped.
+pub fn check_codes(
+    provider: ProviderId,
+    verdict: Verdict,
+    codes: &[String],
+    valid: &[ReasonCode],
+) -> Result<(), ProviderError> {
+    let Some(bad) = codes.iter().find(|c| !valid.iter().any(|v| v.code == c.as_str())) else {
+        return Ok(());
+    };
+    let reason = if valid.is_empty() {
+        format!(
+            "{} takes no reason codes with {} (got '{}'); put the reason in words",
+            provider.display_name(),
+            verdict.label(),
+            SafeText::new(bad)
+        )
+    } else {
+        let names: Vec<&str> = valid.iter().map(|v| v.code).collect();
+        format!(
+            "'{}' is not a {} code for {}; valid: {}",
+            SafeText::new(bad),
+            provider.display_name(),
+            verdict.label(),
+            names.join(", ")
+        )
+    };
+    Err(ProviderError::Refused { provider, reason })
+}
+
+/// A decision against the target `case()` offered for it: the same target, one of its
+/// verdicts, and only codes from its catalogue (`DecisionTarget::choices`).
+pub fn check_target(provider: ProviderId, decision: &Decision, target: &DecisionTarget) -> Result<(), ProviderError> {
+    let refuse = |reason: String| Err(ProviderError::Refused { provider, reason });
+    if target.id != decision.target {
+        return refuse("the decision is not for this target".into());
+    }
+    if !target.verdicts.contains(&decision.verdict) {
+        let names: Vec<&str> = target.verdicts.iter().map(|v| v.label()).collect();
+        return refuse(format!("{} takes {}; not {}", target.label, names.join(", "), decision.verdict.label()));
+    }
+    check_codes(provider, decision.verdict, &decision.reason_codes, target.choices(decision.verdict))
+}
+
 /// A static header a deployment configures on a provider's webhooks, where the provider
 /// documents no signature.
 pub struct SharedHeader {
@@ -226,6 +273,13 @@ pub trait Provider: Send + Sync {
     async fn media(&self, media: &MediaRef) -> Result<MediaBytes, ProviderError>;
     /// Checks a decision against the provider's rules without sending anything.
     fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError>;
+    /// `check_decision`, and the decision against the target the case offered for it
+    /// (its verdicts and its catalogue of codes): what to call before saving when the
+    /// case is at hand.
+    fn check_decision_on(&self, decision: &Decision, target: &DecisionTarget) -> Result<(), ProviderError> {
+        check_target(self.id(), decision, target)?;
+        self.check_decision(decision)
+    }
     /// Applies a decision; may be several calls.
     async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError>;
     /// After an interrupted send: is the decision already applied?

@@ -148,3 +148,55 @@ pub async fn assert_frankieone_exchanges_match_the_spec(
     }
     if problems.is_empty() { Ok(exchanges.len()) } else { Err(problems.join("\n").into()) }
 }
+
+/// A request as it reached a stand-in for the real provider.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub method: String,
+    /// Path and query, as sent.
+    pub path: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+pub type Captures = std::sync::Arc<std::sync::Mutex<Vec<Captured>>>;
+
+/// A stand-in for a provider that knows nothing of the emulator: it records every request
+/// exactly as it arrived and answers with `answer(method, path)`. Tests pin the adapter's
+/// requests against the provider's documentation with it, not against the emulator's
+/// reading of that documentation.
+pub async fn reference_server(
+    answer: fn(&str, &str) -> (u16, serde_json::Value),
+) -> Result<(String, Captures, tokio::task::JoinHandle<()>), Box<dyn std::error::Error>> {
+    use axum::response::IntoResponse;
+    let captures: Captures = Default::default();
+    let seen = std::sync::Arc::clone(&captures);
+    let app = axum::Router::new().fallback(
+        move |method: axum::http::Method,
+              uri: axum::http::Uri,
+              headers: axum::http::HeaderMap,
+              body: axum::body::Bytes| {
+            let seen = std::sync::Arc::clone(&seen);
+            async move {
+                let path = uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+                let (status, json) = answer(method.as_str(), &path);
+                if let Ok(mut seen) = seen.lock() {
+                    seen.push(Captured { method: method.to_string(), path, headers, body: body.to_vec() });
+                }
+                let status = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
+                (status, axum::Json(json)).into_response()
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((base, captures, server))
+}
+
+/// What the stand-in recorded so far.
+pub fn captured(captures: &Captures) -> Vec<Captured> {
+    captures.lock().map(|c| c.clone()).unwrap_or_default()
+}

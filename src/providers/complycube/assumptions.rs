@@ -61,3 +61,33 @@ pub const MAX_COMMENT_CHARS: usize = 4000;
 
 /// Live photos download with this (invalid, documented) content type; the adapter sniffs.
 pub const LIVE_PHOTO_CONTENT_TYPE: &str = "images/jpg";
+
+/// Every POST/PUT carries `Content-Type: application/json` (documented). What ComplyCube
+/// answers without it is not: the emulator refuses it as a bad request, in the documented
+/// error shape (`400` is the documented status for a malformed request; `415` is not in
+/// ComplyCube's list of status codes).
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+pub const MISSING_CONTENT_TYPE_STATUS: u16 = 400;
+pub const MISSING_CONTENT_TYPE_KIND: &str = "invalid_request";
+pub const MISSING_CONTENT_TYPE_MESSAGE: &str = "The Content-Type header must be application/json";
+
+/// Whether a `Content-Type` value is JSON (`application/json`, any parameters).
+pub fn is_json_content_type(value: &str) -> bool {
+    value.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case(JSON_CONTENT_TYPE))
+}
+
+/// After validation a match carries the outcome it was validated with under this key
+/// (`confirmed` = true match, `rejected` = false positive). Undocumented (match fields
+/// beyond `id` are not); the emulator sets it. Without it the adapter cannot tell which
+/// hits are decided, so it will not dismiss "the rest" of a `match_confirmed` check.
+pub const MATCH_RESOLUTION: &str = "resolution";
+pub const RESOLVED_TRUE_MATCH: &str = "confirmed";
+pub const RESOLVED_FALSE_POSITIVE: &str = "rejected";
+
+/// The check outcome after any match is confirmed (documented).
+pub const MATCH_CONFIRMED: &str = "match_confirmed";
+
+/// A `match_confirmed` check still takes validations of its other matches (each call is
+/// per match; the docs set no rule against it), and stays `match_confirmed` while any
+/// match is confirmed; it turns `clear` only when every match is rejected.
+pub const VALIDATE_AFTER_MATCH_CONFIRMED: bool = true;

@@ -28,6 +28,47 @@ pub fn match_ids(check: &wire::Check) -> Vec<String> {
     matches(check).iter().filter_map(|m| m.get("id")?.as_str().map(str::to_string)).collect()
 }
 
+/// Each match's id and the outcome it was validated with, if it says.
+fn match_resolutions(check: &wire::Check) -> Vec<(String, Option<String>)> {
+    matches(check)
+        .iter()
+        .filter_map(|m| {
+            let id = m.get("id")?.as_str()?.to_string();
+            let resolution = m.get(assumptions::MATCH_RESOLUTION).and_then(Value::as_str).map(str::to_string);
+            Some((id, resolution))
+        })
+        .collect()
+}
+
+/// How one match was validated, if the check says.
+pub fn match_resolution(check: &wire::Check, match_id: &str) -> Option<String> {
+    match_resolutions(check).into_iter().find(|(id, _)| id == match_id).and_then(|(_, r)| r)
+}
+
+/// The matches nobody has validated yet; `None` when the check is `match_confirmed` but
+/// no match says which one was confirmed (then "the rest" cannot be told apart).
+pub fn undecided_matches(check: &wire::Check) -> Option<Vec<String>> {
+    let all = match_resolutions(check);
+    let confirmed_known = all.iter().any(|(_, r)| r.as_deref() == Some(assumptions::RESOLVED_TRUE_MATCH));
+    if outcome_of(check) == assumptions::MATCH_CONFIRMED && !confirmed_known {
+        return None;
+    }
+    Some(all.into_iter().filter(|(_, r)| r.is_none()).map(|(id, _)| id).collect())
+}
+
+/// A match's validation in the analyst's words.
+fn resolution_words(resolution: &str) -> String {
+    match resolution {
+        assumptions::RESOLVED_TRUE_MATCH => "true match (confirmed)".into(),
+        assumptions::RESOLVED_FALSE_POSITIVE => "false positive (dismissed)".into(),
+        other => other.replace('_', " "),
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn matches(check: &wire::Check) -> Vec<&Map<String, Value>> {
     breakdown(check)
         .and_then(|b| b.get("matches"))
@@ -156,7 +197,12 @@ fn describe(key: &str, value: &str) -> String {
 fn why_referred(check: &wire::Check) -> String {
     if is_screening(check.check_type.as_deref().unwrap_or_default()) {
         let n = matches(check).len();
-        return format!("{n} screening match{}", if n == 1 { "" } else { "es" });
+        let all = plural(n, "screening match", "screening matches");
+        return match undecided_matches(check) {
+            Some(u) if u.len() == n => all,
+            Some(u) => format!("{all}, {} undecided", u.len()),
+            None => format!("{all}, one confirmed"),
+        };
     }
     let mut flagged = Vec::new();
     let mut rules = Vec::new();
@@ -355,7 +401,7 @@ fn screening_hits(check: &wire::Check) -> Vec<ScreeningHit> {
                 "countries",
                 "dateOfBirth",
                 "datesOfBirth",
-                "resolution",
+                assumptions::MATCH_RESOLUTION,
             ];
             let extra = m
                 .iter()
@@ -371,30 +417,74 @@ fn screening_hits(check: &wire::Check) -> Vec<ScreeningHit> {
                 countries: strings(m.get("countries")),
                 dates_of_birth: dobs,
                 extra,
-                resolution: m.get("resolution").and_then(Value::as_str).map(SafeText::new),
+                resolution: m
+                    .get(assumptions::MATCH_RESOLUTION)
+                    .and_then(Value::as_str)
+                    .map(|r| SafeText::new(&resolution_words(r))),
                 id,
             })
         })
         .collect()
 }
 
+/// What each verdict sends, in the analyst's words: the mapping `plan_decision` performs.
+const SENDS_LOCAL_ONLY: &str = "escalated locally, nothing sent";
+
 fn targets(check: &wire::Check, hits: &[ScreeningHit]) -> Vec<DecisionTarget> {
+    let sends = |pairs: &[(Verdict, &str)]| pairs.iter().map(|(v, s)| (*v, SafeText::new(s))).collect::<Vec<_>>();
     if is_screening(check.check_type.as_deref().unwrap_or_default()) {
+        let undecided = undecided_matches(check);
+        let (label, mut verdicts, mut whole_sends) = match &undecided {
+            Some(u) if !u.is_empty() && u.len() == hits.len() => (
+                "Whole check (Verify dismisses every hit as a false positive)".to_string(),
+                vec![Verdict::Verify],
+                vec![(
+                    Verdict::Verify,
+                    SafeText::new(&format!("{} dismissed as false positive", plural(u.len(), "hit", "hits"))),
+                )],
+            ),
+            Some(u) if !u.is_empty() => (
+                format!(
+                    "Whole check (Verify dismisses the {} still undecided as false positive)",
+                    plural(u.len(), "hit", "hits")
+                ),
+                vec![Verdict::Verify],
+                vec![(
+                    Verdict::Verify,
+                    SafeText::new(&format!("{} dismissed as false positive", plural(u.len(), "hit", "hits"))),
+                )],
+            ),
+            Some(_) => ("Whole check (every hit is decided)".to_string(), vec![], vec![]),
+            None => (
+                "Whole check (a match is confirmed, ComplyCube does not say which: decide the hits one by one)"
+                    .to_string(),
+                vec![],
+                vec![],
+            ),
+        };
+        verdicts.push(Verdict::Refer);
+        whole_sends.push((Verdict::Refer, SafeText::new(SENDS_LOCAL_ONLY)));
         let mut targets = vec![DecisionTarget {
             id: TargetId::Case,
-            label: SafeText::new("Whole check (Verify dismisses every hit as a false positive)"),
-            verdicts: vec![Verdict::Verify, Verdict::Refer],
+            label: SafeText::new(&label),
+            verdicts,
             reject_reasons: vec![],
             resubmit_steps: vec![],
-            sends: vec![],
+            sends: whole_sends,
         }];
         targets.extend(hits.iter().map(|h| DecisionTarget {
             id: TargetId::Hit(h.id.clone()),
-            label: SafeText::new(&format!("Hit: {}", h.name)),
+            label: SafeText::new(&match &h.resolution {
+                Some(r) => format!("Hit: {} (decided: {r})", h.name),
+                None => format!("Hit: {}", h.name),
+            }),
             verdicts: vec![Verdict::TrueMatch, Verdict::FalsePositive],
             reject_reasons: vec![],
             resubmit_steps: vec![],
-            sends: vec![],
+            sends: sends(&[
+                (Verdict::TrueMatch, "match confirmed"),
+                (Verdict::FalsePositive, "match dismissed as false positive"),
+            ]),
         }));
         targets
     } else {
@@ -408,7 +498,11 @@ fn targets(check: &wire::Check, hits: &[ScreeningHit]) -> Vec<DecisionTarget> {
                 vec![]
             },
             resubmit_steps: vec![],
-            sends: vec![],
+            sends: sends(&[
+                (Verdict::Verify, "validate confirmed"),
+                (Verdict::Reject, "validate rejected"),
+                (Verdict::Refer, "validate attention, and escalated in kycdesk"),
+            ]),
         }]
     }
 }
@@ -513,6 +607,95 @@ mod tests {
         assert_eq!(case.targets[1].verdicts, vec![Verdict::TrueMatch, Verdict::FalsePositive]);
         assert_eq!(match_ids(&c), vec!["m1", "m2"]);
         assert_eq!(why_referred(&c), "2 screening matches");
+    }
+
+    fn sends_of(target: &DecisionTarget) -> Vec<(Verdict, &str)> {
+        target.sends.iter().map(|(v, s)| (*v, s.as_str())).collect()
+    }
+
+    #[test]
+    fn identity_and_document_checks_say_what_each_verdict_sends() {
+        for kind in ["identity_check", "document_check"] {
+            let c = check(json!({"id":"c1","type":kind,"status":"complete","result":{"outcome":"attention"}}));
+            let targets = targets(&c, &[]);
+            assert_eq!(
+                sends_of(&targets[0]),
+                vec![
+                    (Verdict::Verify, "validate confirmed"),
+                    (Verdict::Reject, "validate rejected"),
+                    (Verdict::Refer, "validate attention, and escalated in kycdesk"),
+                ]
+            );
+            // Every offered verdict says what it sends.
+            assert!(targets[0].verdicts.iter().all(|v| targets[0].sends(*v).is_some()));
+        }
+    }
+
+    fn screening(matches: Value, outcome: &str) -> wire::Check {
+        check(json!({"id":"s1","type":"standard_screening_check","status":"complete",
+            "result":{"outcome":outcome,"breakdown":{"matches":matches}}}))
+    }
+
+    #[test]
+    fn screening_verify_counts_the_undecided_hits() {
+        let fresh =
+            screening(json!([{"id":"m1","name":"A"},{"id":"m2","name":"B"},{"id":"m3","name":"C"}]), "attention");
+        let case = case(&fresh, None, None, None);
+        assert_eq!(
+            sends_of(&case.targets[0]),
+            vec![
+                (Verdict::Verify, "3 hits dismissed as false positive"),
+                (Verdict::Refer, "escalated locally, nothing sent")
+            ]
+        );
+        assert_eq!(case.targets[0].label.as_str(), "Whole check (Verify dismisses every hit as a false positive)");
+        assert_eq!(
+            sends_of(&case.targets[1]),
+            vec![
+                (Verdict::TrueMatch, "match confirmed"),
+                (Verdict::FalsePositive, "match dismissed as false positive")
+            ]
+        );
+        assert_eq!(why_referred(&fresh), "3 screening matches");
+    }
+
+    #[test]
+    fn a_match_confirmed_check_still_shows_its_undecided_hits() {
+        let c = screening(
+            json!([{"id":"m1","name":"A","resolution":"confirmed"},{"id":"m2","name":"B"},{"id":"m3","name":"C","resolution":"rejected"}]),
+            "match_confirmed",
+        );
+        assert_eq!(undecided_matches(&c), Some(vec!["m2".to_string()]));
+        let case = case(&c, None, None, None);
+        assert_eq!(case.status.as_str(), "complete / match_confirmed");
+        assert_eq!(why_referred(&c), "3 screening matches, 1 undecided");
+        let resolutions: Vec<Option<&str>> =
+            case.screening.iter().map(|h| h.resolution.as_ref().map(SafeText::as_str)).collect();
+        assert_eq!(resolutions, vec![Some("true match (confirmed)"), None, Some("false positive (dismissed)")]);
+        assert_eq!(case.targets[0].verdicts, vec![Verdict::Verify, Verdict::Refer]);
+        assert_eq!(
+            case.targets[0].sends(Verdict::Verify).map(SafeText::as_str),
+            Some("1 hit dismissed as false positive")
+        );
+        assert_eq!(case.targets[1].label.as_str(), "Hit: A (decided: true match (confirmed))");
+        assert_eq!(case.targets[2].label.as_str(), "Hit: B");
+        // The undecided hit can still be decided on its own.
+        assert_eq!(case.targets[2].verdicts, vec![Verdict::TrueMatch, Verdict::FalsePositive]);
+    }
+
+    #[test]
+    fn a_confirmed_match_that_is_not_named_offers_no_whole_check_verify() {
+        let c = screening(json!([{"id":"m1"},{"id":"m2"}]), "match_confirmed");
+        assert_eq!(undecided_matches(&c), None);
+        let case = case(&c, None, None, None);
+        assert_eq!(case.targets[0].verdicts, vec![Verdict::Refer]);
+        assert_eq!(why_referred(&c), "2 screening matches, one confirmed");
+        let all_decided = screening(json!([{"id":"m1","resolution":"confirmed"}]), "match_confirmed");
+        assert_eq!(case_targets_verdicts(&all_decided), vec![Verdict::Refer]);
+    }
+
+    fn case_targets_verdicts(c: &wire::Check) -> Vec<Verdict> {
+        case(c, None, None, None).targets[0].verdicts.clone()
     }
 
     #[test]

@@ -5,7 +5,9 @@ mod mapping;
 pub mod wire;
 
 use super::http::{HttpSettings, ProviderHttp};
-use super::{ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, WebhookError, WebhookEvent, check_reason};
+use super::{
+    ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, WebhookError, WebhookEvent, check_codes, check_reason,
+};
 use crate::domain::{
     CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, ReasonCode, Receipt, SafeText, TargetId,
     Verdict,
@@ -105,21 +107,43 @@ pub fn plan_decision(check: &wire::Check, decision: &Decision) -> Result<(Vec<Pl
         },
     };
     if is_screening(check_type) {
+        if !decision.reason_codes.is_empty() {
+            return Err(refuse("a screening check takes no rejection reasons".into()));
+        }
         let match_ids = mapping::match_ids(check);
         return match (&decision.target, decision.verdict) {
             // Clearing the applicant means dismissing every hit as a false positive.
+            // Only the hits nobody has decided: a confirmed true match stays confirmed.
+            // With every hit decided already (a resend after a partial delivery) there
+            // is nothing left to send.
             (TargetId::Case, Verdict::Verify) => {
                 if match_ids.is_empty() {
                     return Err(refuse("this screening check has no matches to dismiss".into()));
                 }
-                Ok((match_ids.into_iter().map(|id| call("rejected", Some(id), None)).collect(), false))
+                let undecided = mapping::undecided_matches(check).ok_or_else(|| {
+                    refuse(
+                        "a match of this check is confirmed but ComplyCube does not say which; decide the hits one by one"
+                            .into(),
+                    )
+                })?;
+                Ok((
+                    undecided
+                        .into_iter()
+                        .map(|id| call(assumptions::RESOLVED_FALSE_POSITIVE, Some(id), None))
+                        .collect(),
+                    false,
+                ))
             }
             (TargetId::Case, Verdict::Refer) => Ok((vec![], true)),
             (TargetId::Hit(id), Verdict::TrueMatch | Verdict::FalsePositive) => {
                 if !match_ids.contains(id) {
                     return Err(refuse(format!("the check has no match '{}'", SafeText::new(id))));
                 }
-                let outcome = if decision.verdict == Verdict::TrueMatch { "confirmed" } else { "rejected" };
+                let outcome = if decision.verdict == Verdict::TrueMatch {
+                    assumptions::RESOLVED_TRUE_MATCH
+                } else {
+                    assumptions::RESOLVED_FALSE_POSITIVE
+                };
                 Ok((vec![call(outcome, Some(id.clone()), None)], false))
             }
             (target, verdict) => Err(refuse(format!(
@@ -282,7 +306,23 @@ impl Provider for ComplyCube {
     }
 
     fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError> {
-        check_reason(ID, &decision.reason, assumptions::MAX_COMMENT_CHARS)
+        check_reason(ID, &decision.reason, assumptions::MAX_COMMENT_CHARS)?;
+        let refuse = |reason: &str| Err(ProviderError::Refused { provider: ID, reason: reason.into() });
+        match (&decision.target, decision.verdict) {
+            (TargetId::Case, Verdict::Verify | Verdict::Reject | Verdict::Refer) => {}
+            (TargetId::Hit(_), Verdict::TrueMatch | Verdict::FalsePositive) => {}
+            (TargetId::Hit(_), _) => return refuse("a screening hit is decided as True match or False positive"),
+            (TargetId::Element(_), _) => return refuse("ComplyCube decides a check as a whole, or per screening hit"),
+            (TargetId::Case, other) => {
+                return Err(ProviderError::Refused {
+                    provider: ID,
+                    reason: format!("ComplyCube has no '{}' for a check", other.label()),
+                });
+            }
+        }
+        // `rejectionReasons` go with rejecting a document check; nothing else takes codes.
+        let valid: &[ReasonCode] = if decision.verdict == Verdict::Reject { &REJECTION_REASONS } else { &[] };
+        check_codes(ID, decision.verdict, &decision.reason_codes, valid)
     }
 
     async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError> {
@@ -344,7 +384,17 @@ impl Provider for ComplyCube {
         Ok(match (screening, &decision.target, decision.verdict) {
             (false, TargetId::Case, Verdict::Verify) => outcome == "clear",
             (false, TargetId::Case, Verdict::Reject) => outcome == "rejected",
-            (true, TargetId::Case, Verdict::Verify) => outcome == "clear",
+            // Every hit that was undecided is now decided (a confirmed one stays confirmed).
+            (true, TargetId::Case, Verdict::Verify) => {
+                outcome == "clear" || mapping::undecided_matches(&check).is_some_and(|u| u.is_empty())
+            }
+            // The match says how it was validated (assumed field).
+            (true, TargetId::Hit(id), Verdict::TrueMatch) => {
+                mapping::match_resolution(&check, id).as_deref() == Some(assumptions::RESOLVED_TRUE_MATCH)
+            }
+            (true, TargetId::Hit(id), Verdict::FalsePositive) => {
+                mapping::match_resolution(&check, id).as_deref() == Some(assumptions::RESOLVED_FALSE_POSITIVE)
+            }
             // Other outcomes cannot be told apart from "not yet applied"; resending is
             // harmless (re-validation overwrites).
             _ => false,
@@ -355,6 +405,82 @@ impl Provider for ComplyCube {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn screening_check(matches: serde_json::Value, outcome: &str) -> wire::Check {
+        serde_json::from_value(json!({"id":"s1","type":"standard_screening_check","status":"complete",
+            "result":{"outcome":outcome,"breakdown":{"matches":matches}}}))
+        .unwrap_or_default()
+    }
+
+    fn decision(target: TargetId, verdict: Verdict) -> Decision {
+        Decision {
+            id: "d1".into(),
+            case_ref: CaseRef::new(ID, "s1"),
+            target,
+            verdict,
+            reason: "Namesakes.".into(),
+            reason_codes: vec![],
+            analyst: "ana".into(),
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn whole_check_verify_dismisses_only_the_undecided_matches() -> Result<(), ProviderError> {
+        let c =
+            screening_check(json!([{"id":"m1","resolution":"confirmed"},{"id":"m2"},{"id":"m3"}]), "match_confirmed");
+        let (calls, escalate) = plan_decision(&c, &decision(TargetId::Case, Verdict::Verify))?;
+        assert!(!escalate);
+        let ids: Vec<Option<&str>> = calls.iter().map(|c| c.body.match_id.as_deref()).collect();
+        assert_eq!(ids, vec![Some("m2"), Some("m3")]);
+        assert!(calls.iter().all(|c| c.body.outcome == "rejected"));
+        // Unknown which match is confirmed: refused rather than overwriting it.
+        let unnamed = screening_check(json!([{"id":"m1"},{"id":"m2"}]), "match_confirmed");
+        assert!(matches!(
+            plan_decision(&unnamed, &decision(TargetId::Case, Verdict::Verify)),
+            Err(ProviderError::Refused { .. })
+        ));
+        // All decided (a resend after a partial delivery): nothing left to send.
+        let done = screening_check(json!([{"id":"m1","resolution":"rejected"}]), "clear");
+        assert!(plan_decision(&done, &decision(TargetId::Case, Verdict::Verify))?.0.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn reason_codes_outside_the_catalogue_are_refused_with_the_valid_ones() {
+        let cc = ComplyCube::new(ComplyCubeSettings {
+            base_url: "http://127.0.0.1:1/v1".into(),
+            api_key: "k".to_string().into(),
+            mode: KeyMode::Test,
+            backoff_initial: Duration::from_millis(1),
+            webhook_secret: None,
+        });
+        let Ok(cc) = cc else { return };
+        let mut reject = decision(TargetId::Case, Verdict::Reject);
+        reject.reason_codes = vec!["document_has_expired".into()];
+        assert!(cc.check_decision(&reject).is_ok());
+        reject.reason_codes = vec!["bad_vibes".into()];
+        let message = cc.check_decision(&reject).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("'bad_vibes' is not a ComplyCube code for Reject"), "{message}");
+        assert!(message.contains("document_has_expired, document_is_specimen"), "{message}");
+        let mut verify = decision(TargetId::Case, Verdict::Verify);
+        verify.reason_codes = vec!["document_has_expired".into()];
+        let message = cc.check_decision(&verify).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("takes no reason codes with Verify"), "{message}");
+        assert!(cc.check_decision(&decision(TargetId::Hit("m1".into()), Verdict::Verify)).is_err());
+        assert!(cc.check_decision(&decision(TargetId::Case, Verdict::Resubmit)).is_err());
+        // Against the target the case offered: an identity check has no reasons to tick.
+        let identity: wire::Check = serde_json::from_value(
+            json!({"id":"c1","type":"identity_check","status":"complete","result":{"outcome":"attention"}}),
+        )
+        .unwrap_or_default();
+        let case = mapping::case(&identity, None, None, None);
+        let mut reject = decision(TargetId::Case, Verdict::Reject);
+        reject.reason_codes = vec!["document_has_expired".into()];
+        let message = cc.check_decision_on(&reject, &case.targets[0]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("takes no reason codes with Reject"), "{message}");
+    }
 
     #[test]
     fn webhook_signature_matches_the_agreed_vector() {

@@ -102,3 +102,13 @@ pub const UPDATE_NON_BIOMETRIC: i64 = 5;
 
 /// Failures the portal cannot override; the emulator applies the same rule to the API.
 pub const NON_OVERRIDABLE: [&str; 3] = ["policeRecordResult", "compromisedAlertResult", "repeatAttemptsResult"];
+
+/// Decision bodies have no reason-code field (only the `reason` / `comments` text), and
+/// nothing says how a code would be carried: a decision with codes is refused before
+/// saving rather than having them dropped.
+pub const REASON_CODES_CARRIED: bool = false;
+
+/// The adapter sends `Content-Type: application/json` on every PUT. Credas documents no
+/// rule for a missing one (ASP.NET Core would likely answer 415), so the emulator stays
+/// lenient there rather than invent a status.
+pub const JSON_CONTENT_TYPE_REQUIRED: bool = false;

@@ -68,6 +68,39 @@ fn full_name(summary: &wire::Summary) -> String {
     if joined.trim().is_empty() { summary.name.clone().unwrap_or_else(|| "(unnamed)".into()) } else { joined }
 }
 
+/// What each verdict sends for these elements, in the analyst's words: the calls
+/// `plan_decision` makes (one per liveness / ID document, one review for the supporting
+/// documents together).
+pub fn sends(elements: &[String]) -> Vec<(Verdict, SafeText)> {
+    let supporting = elements.iter().filter(|e| e.starts_with("supporting:")).count();
+    let says = |action: &str, result: i64| {
+        let mut parts = vec![];
+        if elements.iter().any(|e| e == LIVENESS) {
+            parts.push(format!("{action}-liveness"));
+        }
+        if elements.iter().any(|e| e.starts_with("document:")) {
+            parts.push(format!("id-document {action}"));
+        }
+        if supporting > 0 {
+            let docs = if supporting == 1 {
+                "1 supporting document".to_string()
+            } else {
+                format!("{supporting} supporting documents")
+            };
+            parts.push(format!("{docs} {}", assumptions::result_name(result)));
+        }
+        if parts.is_empty() { "nothing: no element awaits review".to_string() } else { parts.join(", ") }
+    };
+    vec![
+        (Verdict::Verify, SafeText::new(&says("verify", assumptions::MANUAL_PASS))),
+        (Verdict::Reject, SafeText::new(&says("reject", assumptions::MANUAL_FAIL))),
+        (
+            Verdict::Refer,
+            SafeText::new(&format!("{}, and escalated in kycdesk", says("refer", assumptions::MANUAL_REFER))),
+        ),
+    ]
+}
+
 fn element_label(key: &str, entry: &wire::IdentityVerification) -> String {
     if key == LIVENESS {
         return "Liveness".into();
@@ -275,21 +308,22 @@ pub fn case(
         images: vec![],
     });
     let whole = [Verdict::Verify, Verdict::Reject, Verdict::Refer];
+    let referred = referred_elements(entry);
     let mut targets = vec![DecisionTarget {
         id: TargetId::Case,
         label: SafeText::new("Every element awaiting review"),
         verdicts: whole.to_vec(),
         reject_reasons: vec![],
         resubmit_steps: vec![],
-        sends: vec![],
+        sends: sends(&referred),
     }];
-    targets.extend(referred_elements(entry).into_iter().map(|key| DecisionTarget {
+    targets.extend(referred.into_iter().map(|key| DecisionTarget {
         label: SafeText::new(&element_label(&key, entry)),
+        sends: sends(std::slice::from_ref(&key)),
         id: TargetId::Element(key),
         verdicts: whole.to_vec(),
         reject_reasons: vec![],
         resubmit_steps: vec![],
-        sends: vec![],
     }));
     Case {
         case_ref: CaseRef::new(ID, case_key(&summary.id, &entry.entry_id)),

@@ -7,7 +7,7 @@ pub mod wire;
 use super::http::{HttpSettings, ProviderHttp};
 use super::{
     ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, SharedHeader, WebhookError, WebhookEvent,
-    check_reason, check_shared_header,
+    check_codes, check_reason, check_shared_header,
 };
 use crate::domain::{
     CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
@@ -233,7 +233,11 @@ impl Provider for Credas {
                 reason: format!("Credas has no '{}'", decision.verdict.label()),
             });
         }
-        Ok(())
+        // Only `reason` / `comments` text goes to Credas: a code would be dropped.
+        if assumptions::REASON_CODES_CARRIED {
+            return Ok(());
+        }
+        check_codes(ID, decision.verdict, &decision.reason_codes, &[])
     }
 
     async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError> {
@@ -333,5 +337,47 @@ mod tests {
         assert_eq!(calls[2].body[0]["comments"], "Forged bill.");
         assert!(plan_decision("e", "n", &elements, Verdict::Resubmit, "x").is_err());
         Ok(())
+    }
+
+    #[test]
+    fn sends_say_which_calls_go_and_codes_are_refused() {
+        let text = |elements: &[&str], v: Verdict| {
+            let elements: Vec<String> = elements.iter().map(|e| e.to_string()).collect();
+            mapping::sends(&elements).into_iter().find(|(x, _)| *x == v).map(|(_, t)| t.to_string()).unwrap_or_default()
+        };
+        let all = ["liveness", "document:d1", "supporting:s1", "supporting:s2"];
+        assert_eq!(
+            text(&all, Verdict::Verify),
+            "verify-liveness, id-document verify, 2 supporting documents ManualPass"
+        );
+        assert_eq!(
+            text(&all, Verdict::Reject),
+            "reject-liveness, id-document reject, 2 supporting documents ManualFail"
+        );
+        assert_eq!(
+            text(&all, Verdict::Refer),
+            "refer-liveness, id-document refer, 2 supporting documents ManualRefer, and escalated in kycdesk"
+        );
+        assert_eq!(text(&["supporting:s1"], Verdict::Verify), "1 supporting document ManualPass");
+        let credas = Credas::new(CredasSettings {
+            base_url: "http://127.0.0.1:1/".into(),
+            api_key: "k".to_string().into(),
+            webhook_header: None,
+        });
+        let Ok(credas) = credas else { return };
+        let mut d = Decision {
+            id: "d".into(),
+            case_ref: CaseRef::new(ID, "e/n"),
+            target: TargetId::Case,
+            verdict: Verdict::Reject,
+            reason: "Forged bill.".into(),
+            reason_codes: vec![],
+            analyst: "ana".into(),
+            created_at: chrono::Utc::now(),
+        };
+        assert!(credas.check_decision(&d).is_ok());
+        d.reason_codes = vec!["FORGERY".into()];
+        let message = credas.check_decision(&d).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("Credas takes no reason codes with Reject"), "{message}");
     }
 }

@@ -52,3 +52,19 @@ pub const WEBHOOK_AUTH_REQUIRED: bool = false;
 
 /// Execute-workflow is limited to 20 TPS; nothing else is published.
 pub const REQUESTS_PER_SECOND: u32 = 20;
+
+/// No FrankieOne decision body has a reason-code field (only `comment.text`), and the
+/// docs state no convention for carrying one: a decision with reason codes is refused
+/// before saving rather than having its codes dropped.
+pub const REASON_CODES_CARRIED: bool = false;
+
+/// Verify on an execution resolves what is still open first (`providers/README.md` §3):
+/// AML hits without a `manualStatus` as `FALSE_POSITIVE`, IDV results that did not pass
+/// and have no `manualStatus` as `CLEAR`; then it overrides the execution to `APPROVED`.
+/// Passed IDV results need no resolution and are left alone (assumed).
+pub const VERIFY_RESOLVES_OPEN_RESULTS: bool = true;
+
+/// Request bodies are `application/json` and nothing else (the spec's only request
+/// content type). The spec lists no 415, so a body of another or no type is refused as
+/// a validation error: 400 `API-0400` (assumed).
+pub const JSON_CONTENT_TYPE: &str = "application/json";

@@ -169,6 +169,97 @@ fn strings(v: &Value, field: &str) -> Vec<SafeText> {
         .collect()
 }
 
+/// The process results that count: those FrankieOne has not marked stale.
+fn valid_results(results: &Value) -> Vec<&Value> {
+    results["processResults"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["systemStatus"].is_null() || p["systemStatus"] == "VALID")
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenKind {
+    /// An AML hit nobody resolved: Verify dismisses it as a false positive.
+    AmlHit,
+    /// An IDV result that did not pass and nobody resolved: Verify clears it.
+    Idv,
+}
+
+/// A process result still waiting for a resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenResult {
+    pub id: String,
+    pub kind: OpenKind,
+    /// The hit's name, or the IDV result's kind (`IDV facial liveness`).
+    pub name: String,
+}
+
+fn idv_name(pro: &Value) -> String {
+    let kind = s(&pro["supplementaryData"]["type"]).unwrap_or("IDV");
+    match kind.split_once('_') {
+        Some((head, rest)) => format!("{head} {}", rest.replace('_', " ").to_lowercase()),
+        None => kind.to_string(),
+    }
+}
+
+/// What Verify on the execution resolves before it approves (`providers/README.md` §3).
+pub fn open_results(results: &Value) -> Vec<OpenResult> {
+    if !assumptions::VERIFY_RESOLVES_OPEN_RESULTS {
+        return vec![];
+    }
+    valid_results(results)
+        .into_iter()
+        .filter(|p| s(&p["manualStatus"]).is_none())
+        .filter_map(|p| {
+            let id = s(&p["processResultId"])?.to_string();
+            match s(&p["class"])? {
+                "AML" => Some(OpenResult {
+                    id,
+                    kind: OpenKind::AmlHit,
+                    name: s(&p["supplementaryData"]["matchData"]["name"]).unwrap_or("(no name)").to_string(),
+                }),
+                "IDV" if pro_outcome(s(&p["result"]).unwrap_or_default()) != RuleOutcome::Passed => {
+                    Some(OpenResult { id, kind: OpenKind::Idv, name: idv_name(p) })
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// How many open results a sentence names before it says "and N more".
+const OPEN_NAMED: usize = 4;
+
+/// What Verify on the execution sends, in the analyst's words.
+pub fn verify_sends(open: &[OpenResult]) -> String {
+    if open.is_empty() {
+        return "approves the execution".into();
+    }
+    let mut parts: Vec<String> = open
+        .iter()
+        .take(OPEN_NAMED)
+        .map(|o| match o.kind {
+            OpenKind::AmlHit => format!("AML hit '{}' false positive", o.name),
+            OpenKind::Idv => format!("{} clear", o.name),
+        })
+        .collect();
+    if open.len() > OPEN_NAMED {
+        parts.push(format!("{} more", open.len() - OPEN_NAMED));
+    }
+    let n = open.len();
+    format!(
+        "resolves {n} open result{} first ({}), then approves the execution",
+        if n == 1 { "" } else { "s" },
+        parts.join(", ")
+    )
+}
+
+fn sends(pairs: &[(Verdict, &str)]) -> Vec<(Verdict, SafeText)> {
+    pairs.iter().map(|(v, t)| (*v, SafeText::new(t))).collect()
+}
+
 pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value, profile: &Value) -> Case {
     let wr = &execution["workflowResult"];
     let individual = &execution["individual"];
@@ -213,12 +304,7 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
         }
     }
     // Process results of this execution's entity: AML hits and IDV results.
-    let pros: Vec<&Value> = results["processResults"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|p| p["systemStatus"].is_null() || p["systemStatus"] == "VALID")
-        .collect();
+    let pros = valid_results(results);
     let mut screening = vec![];
     let mut rules = vec![];
     let mut targets = vec![DecisionTarget {
@@ -227,7 +313,11 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
         verdicts: vec![Verdict::Verify, Verdict::Reject, Verdict::Refer],
         reject_reasons: vec![],
         resubmit_steps: vec![],
-        sends: vec![],
+        sends: vec![
+            (Verdict::Verify, SafeText::new(&verify_sends(&open_results(results)))),
+            (Verdict::Reject, SafeText::new("rejects the execution")),
+            (Verdict::Refer, SafeText::new("sets the execution to NEEDS_APPROVAL, and escalated in kycdesk")),
+        ],
     }];
     let mut liveness = None;
     let mut face_match = None;
@@ -288,7 +378,10 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
                         verdicts: vec![Verdict::TrueMatch, Verdict::FalsePositive],
                         reject_reasons: vec![],
                         resubmit_steps: vec![],
-                        sends: vec![],
+                        sends: sends(&[
+                            (Verdict::TrueMatch, "hit resolved as true positive (TRUE_POSITIVE_REJECT)"),
+                            (Verdict::FalsePositive, "hit resolved as false positive"),
+                        ]),
                     });
                 }
             }
@@ -345,7 +438,10 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
                         verdicts: vec![Verdict::Verify, Verdict::Reject],
                         reject_reasons: vec![],
                         resubmit_steps: vec![],
-                        sends: vec![],
+                        sends: sends(&[
+                            (Verdict::Verify, "IDV result resolved as clear"),
+                            (Verdict::Reject, "IDV result resolved as rejected"),
+                        ]),
                     });
                 }
             }
@@ -424,5 +520,61 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
         face_match,
         screening,
         targets,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn results() -> Value {
+        json!({"processResults": [
+            {"processResultId": "A1", "class": "AML", "result": "HIT", "systemStatus": "VALID",
+                "supplementaryData": {"type": "AML", "matchData": {"name": "Lucas Smith"}}},
+            {"processResultId": "A2", "class": "AML", "result": "HIT", "manualStatus": "TRUE_POSITIVE_REJECT",
+                "supplementaryData": {"type": "AML", "matchData": {"name": "L. Smith"}}},
+            {"processResultId": "I1", "class": "IDV", "result": "FAIL",
+                "supplementaryData": {"type": "IDV_FACIAL_LIVENESS"}},
+            {"processResultId": "I2", "class": "IDV", "result": "CLEAR",
+                "supplementaryData": {"type": "IDV_FACIAL_COMPARISON"}},
+            {"processResultId": "A3", "class": "AML", "result": "HIT", "systemStatus": "STALE",
+                "supplementaryData": {"type": "AML", "matchData": {"name": "Old"}}},
+        ]})
+    }
+
+    #[test]
+    fn open_results_are_unresolved_hits_and_failed_idv() {
+        let open = open_results(&results());
+        let ids: Vec<(&str, OpenKind)> = open.iter().map(|o| (o.id.as_str(), o.kind)).collect();
+        assert_eq!(ids, vec![("A1", OpenKind::AmlHit), ("I1", OpenKind::Idv)]);
+        assert_eq!(
+            verify_sends(&open),
+            "resolves 2 open results first (AML hit 'Lucas Smith' false positive, IDV facial liveness clear), then approves the execution"
+        );
+        assert_eq!(verify_sends(&[]), "approves the execution");
+        let many: Vec<OpenResult> =
+            (0..6).map(|i| OpenResult { id: format!("A{i}"), kind: OpenKind::AmlHit, name: format!("N{i}") }).collect();
+        let text = verify_sends(&many);
+        assert!(text.starts_with("resolves 6 open results first (AML hit 'N0' false positive,"), "{text}");
+        assert!(text.contains("'N3' false positive, 2 more)"), "{text}");
+    }
+
+    #[test]
+    fn every_target_says_what_each_verdict_sends() {
+        let key = CaseKey { entity: "e".into(), service: "KYC".into(), workflow: "w".into(), execution: "x".into() };
+        let case = case(&key, &json!({}), &results(), &json!({}), &json!({}));
+        for t in &case.targets {
+            for v in &t.verdicts {
+                assert!(t.sends(*v).is_some_and(|s| !s.is_empty()), "{:?} {v:?}", t.id);
+            }
+        }
+        let whole = &case.targets[0];
+        assert_eq!(whole.sends(Verdict::Reject).map(SafeText::as_str), Some("rejects the execution"));
+        assert_eq!(
+            whole.sends(Verdict::Refer).map(SafeText::as_str),
+            Some("sets the execution to NEEDS_APPROVAL, and escalated in kycdesk")
+        );
+        assert!(whole.sends(Verdict::Verify).is_some_and(|s| s.as_str().starts_with("resolves 2 open results first")));
     }
 }

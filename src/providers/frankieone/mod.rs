@@ -6,7 +6,7 @@ mod mapping;
 use super::http::{HttpSettings, ProviderHttp};
 use super::{
     ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, SharedHeader, WebhookError, WebhookEvent,
-    check_reason, check_shared_header,
+    check_codes, check_reason, check_shared_header,
 };
 use crate::domain::{
     CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
@@ -19,7 +19,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-pub use mapping::CaseKey;
+pub use mapping::{CaseKey, OpenKind, OpenResult};
 
 const ID: ProviderId = ProviderId::FrankieOne;
 
@@ -60,13 +60,39 @@ fn segment(s: &str) -> Result<&str, ProviderError> {
     }
 }
 
-/// A call a decision makes: method, path, body (`frankieone.md` §7 mapping, in one place).
-pub fn plan_decision(key: &CaseKey, decision: &Decision) -> Result<(String, Value), ProviderError> {
+/// The PATCH calls a decision makes, in order: path and body (`frankieone.md` §7 and
+/// `providers/README.md` §3, in one place). Verify on the execution first resolves the
+/// results still open (`open`, read just before): AML hits as false positives, IDV
+/// results as clear; then it approves.
+pub fn plan_decision(
+    key: &CaseKey,
+    decision: &Decision,
+    open: &[OpenResult],
+) -> Result<Vec<(String, Value)>, ProviderError> {
     let refuse = |reason: String| ProviderError::Refused { provider: ID, reason };
     let comment = json!({"text": decision.reason, "entityId": key.entity, "entityType": "INDIVIDUAL"});
     let entity = segment(&key.entity)?;
+    let resolve = |class: &str, ids: Vec<&str>, status: &str| -> Result<(String, Value), ProviderError> {
+        let ids = ids.into_iter().map(segment).collect::<Result<Vec<_>, _>>()?;
+        Ok((
+            format!("v2/individuals/{entity}/results/{class}"),
+            json!({"processResults": ids, "manualStatus": status, "comment": comment}),
+        ))
+    };
     match (&decision.target, decision.verdict) {
         (TargetId::Case, v @ (Verdict::Verify | Verdict::Reject | Verdict::Refer)) => {
+            let mut calls = vec![];
+            if v == Verdict::Verify {
+                let of =
+                    |kind: OpenKind| open.iter().filter(|o| o.kind == kind).map(|o| o.id.as_str()).collect::<Vec<_>>();
+                let (hits, idv) = (of(OpenKind::AmlHit), of(OpenKind::Idv));
+                if !hits.is_empty() {
+                    calls.push(resolve("aml", hits, assumptions::AML_FALSE_POSITIVE)?);
+                }
+                if !idv.is_empty() {
+                    calls.push(resolve("idv", idv, assumptions::IDV_CLEAR)?);
+                }
+            }
             let status = match v {
                 Verdict::Verify => assumptions::VERIFY_STATUS,
                 Verdict::Reject => assumptions::REJECT_STATUS,
@@ -78,23 +104,18 @@ pub fn plan_decision(key: &CaseKey, decision: &Decision) -> Result<(String, Valu
                 segment(&key.workflow)?,
                 segment(&key.execution)?
             );
-            Ok((path, json!({"status": status, "comment": comment})))
+            calls.push((path, json!({"status": status, "comment": comment})));
+            Ok(calls)
         }
         (TargetId::Hit(pro), v @ (Verdict::TrueMatch | Verdict::FalsePositive)) => {
             let status =
                 if v == Verdict::TrueMatch { assumptions::AML_TRUE_MATCH } else { assumptions::AML_FALSE_POSITIVE };
-            Ok((
-                format!("v2/individuals/{entity}/results/aml"),
-                json!({"processResults": [segment(pro)?], "manualStatus": status, "comment": comment}),
-            ))
+            Ok(vec![resolve("aml", vec![pro.as_str()], status)?])
         }
         (TargetId::Element(element), v @ (Verdict::Verify | Verdict::Reject)) => {
             let pro = element.strip_prefix("idv:").ok_or_else(|| refuse("unknown FrankieOne element".into()))?;
             let status = if v == Verdict::Verify { assumptions::IDV_CLEAR } else { assumptions::IDV_REJECTED };
-            Ok((
-                format!("v2/individuals/{entity}/results/idv"),
-                json!({"processResults": [segment(pro)?], "manualStatus": status, "comment": comment}),
-            ))
+            Ok(vec![resolve("idv", vec![pro], status)?])
         }
         (_, v) => Err(refuse(format!("FrankieOne takes no '{}' on this target", v.label()))),
     }
@@ -160,6 +181,10 @@ impl FrankieOne {
         .await
     }
 
+    async fn results(&self, key: &CaseKey) -> Result<Value, ProviderError> {
+        self.get(&format!("v2/individuals/{}/results", segment(&key.entity)?), "process results").await
+    }
+
     fn key(case_ref: &CaseRef) -> Result<CaseKey, ProviderError> {
         CaseKey::parse(&case_ref.key).ok_or_else(|| ProviderError::Decode {
             provider: ID,
@@ -209,7 +234,7 @@ impl Provider for FrankieOne {
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
         let key = Self::key(case_ref)?;
         let execution = self.execution(&key, "meta").await?;
-        let results = self.get(&format!("v2/individuals/{}/results", segment(&key.entity)?), "process results").await?;
+        let results = self.results(&key).await?;
         let documents =
             self.get(&format!("v2/individuals/{}/documents?level=meta", segment(&key.entity)?), "documents").await?;
         let profile = self
@@ -249,22 +274,41 @@ impl Provider for FrankieOne {
 
     fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError> {
         check_reason(ID, &decision.reason, assumptions::MAX_COMMENT_CHARS)?;
-        plan_decision(&Self::key(&decision.case_ref)?, decision).map(|_| ())
+        // No reason-code field anywhere in FrankieOne's decision bodies: refused, not dropped.
+        if !assumptions::REASON_CODES_CARRIED {
+            check_codes(ID, decision.verdict, &decision.reason_codes, &[])?;
+        }
+        plan_decision(&Self::key(&decision.case_ref)?, decision, &[]).map(|_| ())
     }
 
     async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError> {
         self.check_decision(decision)?;
-        let (path, body) = plan_decision(&Self::key(&decision.case_ref)?, decision)?;
-        let bytes = serde_json::to_vec(&body)
-            .map_err(|e| ProviderError::Refused { provider: ID, reason: format!("cannot encode request: {e}") })?;
-        let response = self.http.call(Method::PATCH, &path, Some(bytes), "case", error_parts).await?;
-        let escalate = decision.verdict == Verdict::Refer;
-        Ok(Receipt { calls: vec![CallRecord::of("PATCH", format!("/{path}"), &response)], escalate })
+        let key = Self::key(&decision.case_ref)?;
+        // What is open now, not what the console last showed; a resend after a partial
+        // delivery finds the results already resolved and only approves.
+        let open = if assumptions::VERIFY_RESOLVES_OPEN_RESULTS
+            && decision.target == TargetId::Case
+            && decision.verdict == Verdict::Verify
+        {
+            mapping::open_results(&self.results(&key).await?)
+        } else {
+            vec![]
+        };
+        let mut records = vec![];
+        for (path, body) in plan_decision(&key, decision, &open)? {
+            let bytes = serde_json::to_vec(&body)
+                .map_err(|e| ProviderError::Refused { provider: ID, reason: format!("cannot encode request: {e}") })?;
+            let response = self.http.call(Method::PATCH, &path, Some(bytes), "case", error_parts).await?;
+            records.push(CallRecord::of("PATCH", format!("/{path}"), &response));
+        }
+        Ok(Receipt { calls: records, escalate: decision.verdict == Verdict::Refer })
     }
 
     async fn reconcile(&self, decision: &Decision) -> Result<bool, ProviderError> {
         let key = Self::key(&decision.case_ref)?;
-        let (_, body) = plan_decision(&key, decision)?;
+        // The last call decides (the execution's status, or the result's resolution).
+        let planned = plan_decision(&key, decision, &[])?;
+        let Some((_, body)) = planned.last() else { return Ok(false) };
         match &decision.target {
             TargetId::Case => {
                 let execution = self.execution(&key, "meta").await?;
@@ -303,5 +347,50 @@ impl Provider for FrankieOne {
             scan.settled.extend(mapping::settled(profile));
         }
         Ok(scan)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_resolves_open_results_before_it_approves() -> Result<(), ProviderError> {
+        let key = CaseKey { entity: "e1".into(), service: "KYC".into(), workflow: "w".into(), execution: "x1".into() };
+        let decision = Decision {
+            id: "d".into(),
+            case_ref: CaseRef::new(ID, key.key()),
+            target: TargetId::Case,
+            verdict: Verdict::Verify,
+            reason: "Namesakes.".into(),
+            reason_codes: vec![],
+            analyst: "ana".into(),
+            created_at: chrono::Utc::now(),
+        };
+        let open = vec![
+            OpenResult { id: "A1".into(), kind: OpenKind::AmlHit, name: "X".into() },
+            OpenResult { id: "A2".into(), kind: OpenKind::AmlHit, name: "Y".into() },
+            OpenResult { id: "I1".into(), kind: OpenKind::Idv, name: "IDV facial liveness".into() },
+        ];
+        let calls = plan_decision(&key, &decision, &open)?;
+        let paths: Vec<&str> = calls.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "v2/individuals/e1/results/aml",
+                "v2/individuals/e1/results/idv",
+                "v2/individuals/e1/serviceprofiles/KYC/workflows/w/executions/x1"
+            ]
+        );
+        assert_eq!(calls[0].1["processResults"], json!(["A1", "A2"]));
+        assert_eq!(calls[0].1["manualStatus"], "FALSE_POSITIVE");
+        assert_eq!(calls[1].1["manualStatus"], "CLEAR");
+        assert_eq!(calls[2].1["status"], "APPROVED");
+        // Reject and Refer touch only the execution.
+        for verdict in [Verdict::Reject, Verdict::Refer] {
+            let d = Decision { verdict, ..decision.clone() };
+            assert_eq!(plan_decision(&key, &d, &open)?.len(), 1);
+        }
+        Ok(())
     }
 }

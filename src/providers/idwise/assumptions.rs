@@ -72,3 +72,28 @@ pub const LIVENESS_CODES: [(&str, &str); 10] = [
 pub fn liveness_description(code: &str) -> Option<&'static str> {
     LIVENESS_CODES.iter().find(|(c, _)| *c == code).map(|(_, d)| *d)
 }
+
+/// Reason codes: IDWise Studio lets admins define reason keys (e.g. `RESUBMIT_BAD_QUALITY`),
+/// but the manual-review API has no field for one (documented absence). kycdesk carries
+/// the ticked keys at the head of `comment`, `"[<KEY>] <free text>"` (idwise.md §6,
+/// assumed), several as `"[K1] [K2] <free text>"`; the whole comment counts against
+/// `MAX_COMMENT_CHARS`.
+pub const REASON_KEYS_IN_COMMENT: bool = true;
+
+/// The comment a review carries: the reason keys, then the analyst's words.
+pub fn comment_with_keys(keys: &[String], text: &str) -> String {
+    if !REASON_KEYS_IN_COMMENT || keys.is_empty() {
+        return text.to_string();
+    }
+    let prefix: Vec<String> = keys.iter().map(|k| format!("[{k}]")).collect();
+    format!("{} {text}", prefix.join(" "))
+}
+
+/// Studio reason keys are each tenant's own: kycdesk ships none, and a deployment lists
+/// its Reject keys (`IdWise::with_reason_keys`). A key not listed is refused before saving.
+pub const DEFAULT_REASON_KEYS: [crate::domain::ReasonCode; 0] = [];
+
+/// Manual review is posted with `Content-Type: application/json` (documented). Without
+/// it the emulator answers 400 `invalid_request` (status and code assumed, as for other
+/// malformed reviews).
+pub const JSON_CONTENT_TYPE: &str = "application/json";

@@ -3,7 +3,7 @@
 use super::{ID, assumptions, wire};
 use crate::domain::{
     Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Lane, Liveness, LivenessResult, MediaRef,
-    QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, ScreeningHit, Selfie, TargetId, Verdict,
+    QueueEntry, QueueStatus, ReasonCode, RuleOutcome, RuleResult, SafeText, ScreeningHit, Selfie, TargetId, Verdict,
 };
 use chrono::{DateTime, Utc};
 
@@ -157,7 +157,43 @@ fn face_match_of(fm: &wire::FaceMatchResult, label: &str) -> FaceMatch {
     }
 }
 
-pub fn case(j: &wire::Journey, spot_check: Option<&wire::SpotCheck>) -> Case {
+/// The journey's steps that failed, by title, as the journey result names them: what a
+/// resubmission asks again (the summary, read when deciding, gives their ids).
+fn failed_steps(j: &wire::Journey) -> Vec<String> {
+    let mut out: Vec<String> = j
+        .documents
+        .iter()
+        .filter(|(_, d)| d.has_passed_rules == Some(false))
+        .map(|(id, d)| d.step_title.clone().unwrap_or_else(|| format!("step {id}")))
+        .collect();
+    if j.selfie.as_ref().is_some_and(|s| s.status.as_deref().is_some_and(|st| st != "Complete")) {
+        out.push("Selfie".into());
+    }
+    out
+}
+
+/// What each verdict sends, in the analyst's words: the mapping `plan_review` performs.
+fn sends(j: &wire::Journey, has_keys: bool) -> Vec<(Verdict, SafeText)> {
+    let failed = failed_steps(j);
+    let resubmit = if failed.is_empty() {
+        "Resubmission Requested for every failed step".to_string()
+    } else {
+        format!("Resubmission Requested for the failed steps ({})", failed.join(", "))
+    };
+    let reject = if has_keys {
+        "manual review Rejected, ticked reason keys at the head of the comment"
+    } else {
+        "manual review Rejected"
+    };
+    vec![
+        (Verdict::Verify, SafeText::new("manual review Approved")),
+        (Verdict::Reject, SafeText::new(reject)),
+        (Verdict::Resubmit, SafeText::new(&resubmit)),
+        (Verdict::Refer, SafeText::new("escalated locally, nothing sent")),
+    ]
+}
+
+pub fn case(j: &wire::Journey, spot_check: Option<&wire::SpotCheck>, reason_keys: &[ReasonCode]) -> Case {
     let applicant = j.applicant.clone().unwrap_or_default();
     let mut fields = vec![];
     if let Some(id) = &applicant.applicant_id {
@@ -270,9 +306,34 @@ pub fn case(j: &wire::Journey, spot_check: Option<&wire::SpotCheck>) -> Case {
             id: TargetId::Case,
             label: SafeText::new("Whole journey (Refer escalates in kycdesk; IDWise has no refer)"),
             verdicts: vec![Verdict::Verify, Verdict::Reject, Verdict::Resubmit, Verdict::Refer],
-            reject_reasons: vec![],
+            reject_reasons: reason_keys.to_vec(),
             resubmit_steps: vec![],
-            sends: vec![],
+            sends: sends(j, !reason_keys.is_empty()),
         }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sends_name_the_failed_steps_and_keys_go_first_in_the_comment() {
+        let j: wire::Journey = serde_json::from_value(serde_json::json!({
+            "journey_id": "j1", "system_decision": "Refer",
+            "documents": {"2": {"step_title": "Identity Document", "has_passed_rules": false}},
+            "selfie": {"status": "Refer"}
+        }))
+        .unwrap_or_default();
+        let text = |v: Verdict| {
+            sends(&j, false).into_iter().find(|(x, _)| *x == v).map(|(_, t)| t.to_string()).unwrap_or_default()
+        };
+        assert_eq!(text(Verdict::Resubmit), "Resubmission Requested for the failed steps (Identity Document, Selfie)");
+        assert_eq!(text(Verdict::Verify), "manual review Approved");
+        assert_eq!(text(Verdict::Reject), "manual review Rejected");
+        assert_eq!(text(Verdict::Refer), "escalated locally, nothing sent");
+        let keys = vec!["A".to_string(), "B".to_string()];
+        assert_eq!(assumptions::comment_with_keys(&keys, "Forged."), "[A] [B] Forged.");
+        assert_eq!(assumptions::comment_with_keys(&[], "Forged."), "Forged.");
     }
 }

@@ -7,10 +7,11 @@ pub mod wire;
 use super::http::{HttpSettings, ProviderHttp};
 use super::{
     ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, SharedHeader, WebhookError, WebhookEvent,
-    check_reason, check_shared_header,
+    check_codes, check_reason, check_shared_header,
 };
 use crate::domain::{
-    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
+    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, ReasonCode, Receipt, SafeText, TargetId,
+    Verdict,
 };
 use async_trait::async_trait;
 use reqwest::Method;
@@ -74,15 +75,17 @@ fn error_parts(body: &[u8]) -> ErrorParts {
 }
 
 /// The manual review a decision means; `failed_steps` come from the journey summary.
-/// The verdict mapping of `idwise.md` §6, in one place.
+/// The verdict mapping of `idwise.md` §6, in one place. Reason keys (checked against the
+/// catalogue by `check_decision`) go at the head of the comment.
 pub fn plan_review(decision: &Decision, failed_steps: &[String]) -> Result<Option<wire::ManualReview>, ProviderError> {
     let refuse = |reason: String| ProviderError::Refused { provider: ID, reason };
     if decision.target != TargetId::Case {
         return Err(refuse("an IDWise journey is decided as a whole".into()));
     }
+    let comment = assumptions::comment_with_keys(&decision.reason_codes, &decision.reason);
     let review = |new_decision: &str, step_reviews| wire::ManualReview {
         new_decision: new_decision.into(),
-        comment: decision.reason.clone(),
+        comment: comment.clone(),
         step_reviews,
     };
     match decision.verdict {
@@ -124,7 +127,7 @@ impl IdWise {
             http,
             capabilities: Capabilities {
                 native_verdicts: vec![Verdict::Verify, Verdict::Reject, Verdict::Resubmit],
-                reject_reasons: vec![],
+                reject_reasons: assumptions::DEFAULT_REASON_KEYS.to_vec(),
                 max_reason_chars: assumptions::MAX_COMMENT_CHARS,
                 idempotency_keys: false,
                 lists_pending: false,
@@ -134,6 +137,13 @@ impl IdWise {
             webhook_header: settings.webhook_header,
             summary_next: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The tenant's Studio reason keys an analyst may tick on Reject; each goes into the
+    /// comment as `[KEY]` (the API has no reason field).
+    pub fn with_reason_keys(mut self, keys: Vec<ReasonCode>) -> Self {
+        self.capabilities.reject_reasons = keys;
+        self
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str, what: &str) -> Result<T, ProviderError> {
@@ -192,7 +202,7 @@ impl Provider for IdWise {
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
         let journey = self.journey(&case_ref.key).await?;
         let spot = self.spot_check(&case_ref.key).await?;
-        Ok(mapping::case(&journey, spot.as_ref()))
+        Ok(mapping::case(&journey, spot.as_ref(), &self.capabilities.reject_reasons))
     }
 
     async fn media(&self, media: &MediaRef) -> Result<MediaBytes, ProviderError> {
@@ -203,7 +213,22 @@ impl Provider for IdWise {
 
     fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError> {
         check_reason(ID, &decision.reason, assumptions::MAX_COMMENT_CHARS)?;
-        plan_review(decision, &["step".into()]).map(|_| ())
+        // Only the tenant's reason keys, only on Reject: every other code would be lost.
+        let valid: &[ReasonCode] =
+            if decision.verdict == Verdict::Reject { &self.capabilities.reject_reasons } else { &[] };
+        check_codes(ID, decision.verdict, &decision.reason_codes, valid)?;
+        let review = plan_review(decision, &["step".into()])?;
+        let chars = review.as_ref().map_or(0, |r| r.comment.chars().count());
+        if chars > assumptions::MAX_COMMENT_CHARS {
+            return Err(ProviderError::Refused {
+                provider: ID,
+                reason: format!(
+                    "the comment with its reason keys is {chars} characters; kycdesk sends IDWise at most {}",
+                    assumptions::MAX_COMMENT_CHARS
+                ),
+            });
+        }
+        Ok(())
     }
 
     async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError> {

@@ -76,3 +76,14 @@ pub const DIGEST_ALG_HEADER: &str = "x-payload-digest-alg";
 
 /// Longest note kycdesk sends (no documented limit).
 pub const MAX_NOTE_CHARS: usize = 4000;
+
+/// `resetStep` takes no body, and no production call takes a moderator comment with a
+/// resubmission (RETRY with comments is Dashboard-only; `testCompleted` is sandbox-only):
+/// the reason typed on Resubmit stays in kycdesk's audit log.
+pub const RESET_STEP_TAKES_A_COMMENT: bool = false;
+
+/// Every request says `Content-Type: application/json`, even with an empty body
+/// (documented advice; applied to every POST). What Sumsub answers without it is not
+/// documented: the emulator refuses such a POST with 400 in the documented error shape.
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+pub const MISSING_CONTENT_TYPE_STATUS: u16 = 400;

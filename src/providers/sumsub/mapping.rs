@@ -252,13 +252,46 @@ pub fn case(a: &wire::Applicant, steps: &wire::RequiredIdDocsStatus, metadata: &
                 .filter(|s| red_steps(steps).iter().any(|r| r == *s))
                 .map(|s| crate::domain::ReasonCode { code: s, label: s })
                 .collect(),
-            sends: vec![],
+            sends: sends(&steps_to_reset(steps)),
         }],
     }
+}
+
+/// What each verdict sends, in the analyst's words: the mapping `plan_decision` performs.
+fn sends(failed: &[String]) -> Vec<(Verdict, SafeText)> {
+    let resubmit = if failed.is_empty() {
+        "resetStep of the picked steps (no step failed)".to_string()
+    } else {
+        format!("resetStep {}", failed.join(", "))
+    };
+    vec![
+        (Verdict::Verify, SafeText::new("approve")),
+        (Verdict::Reject, SafeText::new("reject (final), with the ticked reason groups")),
+        (Verdict::Resubmit, SafeText::new(&resubmit)),
+        (Verdict::Refer, SafeText::new("escalated locally, nothing sent")),
+    ]
 }
 
 impl wire::Metadata {
     fn iter_items(&self) -> impl Iterator<Item = &wire::MetadataItem> {
         self.items.iter().filter(|i| i.deactivated != Some(true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_verdict_says_what_it_sends() {
+        let text = |failed: &[&str], v: Verdict| {
+            let failed: Vec<String> = failed.iter().map(|s| s.to_string()).collect();
+            sends(&failed).into_iter().find(|(x, _)| *x == v).map(|(_, t)| t.to_string()).unwrap_or_default()
+        };
+        assert_eq!(text(&["IDENTITY", "SELFIE"], Verdict::Resubmit), "resetStep IDENTITY, SELFIE");
+        assert_eq!(text(&[], Verdict::Resubmit), "resetStep of the picked steps (no step failed)");
+        assert_eq!(text(&[], Verdict::Verify), "approve");
+        assert_eq!(text(&[], Verdict::Reject), "reject (final), with the ticked reason groups");
+        assert_eq!(text(&[], Verdict::Refer), "escalated locally, nothing sent");
     }
 }

@@ -6,9 +6,12 @@ mod mapping;
 pub mod wire;
 
 use super::http::{HttpSettings, ProviderHttp};
-use super::{ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, WebhookError, WebhookEvent, check_reason};
+use super::{
+    ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, WebhookError, WebhookEvent, check_codes, check_reason,
+};
 use crate::domain::{
-    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
+    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, ReasonCode, Receipt, SafeText, TargetId,
+    Verdict,
 };
 use async_trait::async_trait;
 use hmac::Mac;
@@ -136,6 +139,11 @@ pub fn plan_decision(
     }
 }
 
+/// The steps `resetStep` takes, as codes an analyst may pick.
+pub fn resettable_steps() -> Vec<ReasonCode> {
+    assumptions::RESETTABLE_STEPS.iter().map(|s| ReasonCode { code: s, label: s }).collect()
+}
+
 impl Sumsub {
     pub fn new(settings: SumsubSettings) -> Result<Self, ProviderError> {
         let secret = settings.secret_key;
@@ -168,7 +176,12 @@ impl Sumsub {
                 max_reason_chars: assumptions::MAX_NOTE_CHARS,
                 idempotency_keys: false,
                 lists_pending: false,
-                reason_kept_locally: vec![],
+                // `resetStep` takes no body: the typed reason cannot reach Sumsub.
+                reason_kept_locally: if assumptions::RESET_STEP_TAKES_A_COMMENT {
+                    vec![]
+                } else {
+                    vec![Verdict::Resubmit]
+                },
                 codes_required: vec![Verdict::Reject],
             },
             webhook_secret: settings.webhook_secret,
@@ -222,6 +235,13 @@ impl Provider for Sumsub {
 
     fn check_decision(&self, decision: &Decision) -> Result<(), ProviderError> {
         check_reason(ID, &decision.reason, assumptions::MAX_NOTE_CHARS)?;
+        let steps = resettable_steps();
+        let valid: &[ReasonCode] = match decision.verdict {
+            Verdict::Reject => &assumptions::REJECT_REASONS,
+            Verdict::Resubmit => &steps,
+            _ => &[],
+        };
+        check_codes(ID, decision.verdict, &decision.reason_codes, valid)?;
         plan_decision(decision, &["IDENTITY".into()]).map(|_| ())
     }
 
@@ -238,10 +258,17 @@ impl Provider for Sumsub {
         }
         let mut records = vec![];
         for (path, body) in calls {
-            let bytes = (!body.is_null())
-                .then(|| serde_json::to_vec(&body))
-                .transpose()
-                .map_err(|e| ProviderError::Refused { provider: ID, reason: format!("cannot encode request: {e}") })?;
+            // A body-less call (`resetStep`) still goes as JSON with an empty body, so
+            // it carries `Content-Type: application/json` as Sumsub advises.
+            let bytes = if body.is_null() {
+                vec![]
+            } else {
+                serde_json::to_vec(&body).map_err(|e| ProviderError::Refused {
+                    provider: ID,
+                    reason: format!("cannot encode request: {e}"),
+                })?
+            };
+            let bytes = Some(bytes);
             let response = self.http.call(Method::POST, &path, bytes, "applicant", error_parts).await?;
             records.push(CallRecord::of("POST", format!("/{path}"), &response));
         }
@@ -304,6 +331,23 @@ impl Provider for Sumsub {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resubmission_keeps_its_reason_locally() {
+        let s = Sumsub::new(SumsubSettings {
+            base_url: "http://127.0.0.1:1/".into(),
+            app_token: "sbx:t".to_string().into(),
+            secret_key: "k".to_string().into(),
+            webhook_secret: None,
+            backoff_initial: Duration::from_millis(1),
+        });
+        let Ok(s) = s else { return };
+        let caps = s.capabilities();
+        assert_eq!(caps.reason_kept_locally, vec![Verdict::Resubmit]);
+        assert!(!caps.sends_reason(Verdict::Resubmit));
+        assert!(!caps.sends_reason(Verdict::Refer), "local: nothing is sent");
+        assert!(caps.sends_reason(Verdict::Verify) && caps.sends_reason(Verdict::Reject));
+    }
 
     /// The vectors of sumsub.md §3.1.
     #[test]
