@@ -222,7 +222,11 @@ impl Jobs {
                 created_at: now,
             };
             let provider = self.providers.require(decision.case_ref.provider).map_err(|e| e.to_string())?;
-            provider.check_decision(&decision).map_err(|e| format!("{}: {e}", decision.case_ref))?;
+            let checked = match &draft.offered {
+                Some(target) => provider.check_decision_on(&decision, target),
+                None => provider.check_decision(&decision),
+            };
+            checked.map_err(|e| format!("{}: {e}", decision.case_ref))?;
             items.push(SaveItem { decision, evidence: draft.evidence, closes_case: draft.closes_case });
         }
         let decisions: Vec<Decision> = items.iter().map(|i| i.decision.clone()).collect();

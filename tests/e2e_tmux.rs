@@ -66,7 +66,7 @@ fn decide_with_reason(tmux: &Tmux, verdict_key: &str, reason: &str) -> R {
 
 /// From the reason editor: type, Enter, confirm with y.
 fn type_reason_and_save(tmux: &Tmux, reason: &str) -> R {
-    tmux.wait_for("the reason editor", |s| s.contains("Reason (required)"))?;
+    tmux.wait_for("the reason editor", |s| s.contains("Reason (required"))?;
     tmux.type_text(reason)?;
     tmux.wait_for("the typed reason", |s| s.contains(reason))?;
     tmux.keys(&["Enter"])?;

@@ -407,6 +407,8 @@ pub struct DecisionDraft {
     /// The last open target of the case: with it the case leaves the queue.
     pub closes_case: bool,
     pub evidence: Evidence,
+    /// The target as the case offered it (verdicts, codes), to check the decision against.
+    pub offered: Option<DecisionTarget>,
 }
 
 #[derive(Debug)]

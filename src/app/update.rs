@@ -943,6 +943,18 @@ fn after_verdict(dialog: &mut DecisionDialog) {
 
 fn dialog_command(state: &mut State, cmd: Command) -> Vec<Effect> {
     let evidence = evidence(state);
+    let offered: std::collections::HashMap<CaseRef, Vec<DecisionTarget>> = state
+        .dialog()
+        .map(|d| {
+            d.cases
+                .iter()
+                .filter_map(|c| match state.cases.get(&c.case_ref) {
+                    Some(Loadable::Ready(case)) => Some((c.case_ref.clone(), case.targets.clone())),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let codes_required = codes_required(state);
     let Some(dialog) = dialog_mut(state) else { return vec![] };
     if dialog.saving {
@@ -1044,6 +1056,7 @@ fn dialog_command(state: &mut State, cmd: Command) -> Vec<Effect> {
                         reason_codes: reason_codes.clone(),
                         closes_case,
                         evidence: evidence.get(&c.case_ref).cloned().unwrap_or_default(),
+                        offered: offered.get(&c.case_ref).and_then(|ts| ts.iter().find(|t| t.id == target).cloned()),
                     }
                 })
                 .collect();

@@ -1202,7 +1202,7 @@ mod tests {
         assert_eq!((analyst.as_str(), decision_id.as_str()), ("ben", "d-p"));
         // A withdrawn decision does not block a new one.
         s.save_decision(&on_target("d-p2", "p", TargetId::Case, Verdict::Reject), &Evidence::default())?;
-        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 1, escalated: 0, failed: 0 });
+        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 0, escalated: 1, failed: 0 });
         Ok(())
     }
 

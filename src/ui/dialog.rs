@@ -59,15 +59,7 @@ pub fn plan(state: &State, dialog: &DecisionDialog, verdict: Verdict) -> Vec<Str
         *lines.entry(format!("{} {what}", provider.display_name())).or_default() += 1;
     }
     let mut out: Vec<String> = lines.into_iter().map(|(what, n)| format!("{n} × {what}")).collect();
-    let kept: Vec<&str> = dialog
-        .cases
-        .iter()
-        .map(|c| c.case_ref.provider)
-        .filter(|p| state.capabilities.get(p).is_some_and(|cap| !cap.sends_reason(verdict)))
-        .map(|p| p.display_name())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let kept = reason_kept_by(state, dialog, verdict);
     if !kept.is_empty() {
         out.push(format!(
             "The reason stays in kycdesk's audit log only for {} (not sent with this verdict).",
@@ -75,6 +67,19 @@ pub fn plan(state: &State, dialog: &DecisionDialog, verdict: Verdict) -> Vec<Str
         ));
     }
     out
+}
+
+/// The providers that will not receive the typed reason with this verdict.
+fn reason_kept_by(state: &State, dialog: &DecisionDialog, verdict: Verdict) -> Vec<&'static str> {
+    dialog
+        .cases
+        .iter()
+        .map(|c| c.case_ref.provider)
+        .filter(|p| state.capabilities.get(p).is_some_and(|cap| !cap.sends_reason(verdict)))
+        .map(|p| p.display_name())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 pub fn draw(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, body: Rect) {
@@ -224,9 +229,16 @@ fn reason_editor(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, 
     let counter = format!(" {}{limit} ", grouped(count));
     let over = count > dialog.max_chars;
     let mut editor = dialog.reason.clone();
+    let kept = reason_kept_by(state, dialog, verdict);
+    let title = if kept.is_empty() {
+        " Reason (required) ".to_string()
+    } else {
+        editor.set_placeholder_text("Why? kycdesk's audit log keeps this text.");
+        format!(" Reason (required; not sent to {}: kept in kycdesk's audit log) ", kept.join(", "))
+    };
     editor.set_block(
         Block::bordered()
-            .title(" Reason (required) ")
+            .title(title)
             .title_bottom(Line::styled(counter, if over { theme::error() } else { theme::dim() }).right_aligned()),
     );
     frame.render_widget(&editor, editor_area);
