@@ -107,6 +107,9 @@ impl Jobs {
                             verdict: row.decision.verdict,
                             state: row.state,
                             error: row.last_error,
+                            analyst: row.decision.analyst,
+                            at: row.decision.created_at,
+                            reason: row.decision.reason,
                         })
                         .collect();
                     self.report(Action::DecisionsLoaded(case_ref.clone(), made));
@@ -134,7 +137,13 @@ impl Jobs {
             Effect::Withdraw(ids) => {
                 let analyst = self.analyst.clone();
                 let done = store::blocking(&self.store, move |s| s.withdraw(&ids, &analyst)).await;
-                self.report(Action::Withdrawn(done.map_err(|e| e.to_string())));
+                let done = done.map_err(|e| match e {
+                    store::StoreError::TooLate { .. } => {
+                        "too late: a sender has already taken it (:outbox shows where it is)".to_string()
+                    }
+                    other => other.to_string(),
+                });
+                self.report(Action::Withdrawn(done));
             }
             Effect::LoadOutbox => {
                 let rows = store::blocking(&self.store, |s| s.outbox_list(OUTBOX_ROWS)).await;

@@ -59,7 +59,7 @@ fn verify_with_reason(tmux: &Tmux, reason: &str) -> R {
 
 fn decide_with_reason(tmux: &Tmux, verdict_key: &str, reason: &str) -> R {
     tmux.keys(&["d"])?;
-    tmux.wait_for("the verdict step", |s| s.contains("[v] Verify"))?;
+    tmux.wait_for("the verdict step", |s| s.contains("v  Verify"))?;
     tmux.keys(&[verdict_key])?;
     type_reason_and_save(tmux, reason)
 }
@@ -187,7 +187,7 @@ fn demo_sumsub_reject_with_a_reason_group_and_frankieone_false_positive() -> R {
     // Sumsub: reject with the first reason group (fraud: document forgery).
     let applicant = open_first_row(&tmux, "sumsub", |row| row.starts_with("Sumsub") && row.contains("FORGERY"))?;
     tmux.keys(&["d"])?;
-    tmux.wait_for("the verdict step", |s| s.contains("[x] Reject"))?;
+    tmux.wait_for("the verdict step", |s| s.contains("x  Reject"))?;
     tmux.keys(&["x"])?;
     tmux.wait_for("the reason groups", |s| s.contains("Fraud: document forgery"))?;
     tmux.keys(&["Space"])?;
@@ -206,7 +206,7 @@ fn demo_sumsub_reject_with_a_reason_group_and_frankieone_false_positive() -> R {
     tmux.keys(&["d"])?;
     tmux.wait_for("the target step", |s| s.contains("What are you deciding?"))?;
     tmux.keys(&["j", "Enter"])?;
-    tmux.wait_for("the hit verdicts", |s| s.contains("[o] False positive"))?;
+    tmux.wait_for("the hit verdicts", |s| s.contains("o  False positive"))?;
     tmux.keys(&["o"])?;
     let why = "Namesake: different date of birth and country.";
     type_reason_and_save(&tmux, why)?;

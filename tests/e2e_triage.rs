@@ -214,7 +214,7 @@ fn open_identity_case(kb: &mut Keyboard<'_>, base_url: &str) -> R<String> {
 fn verify_with_reason(kb: &mut Keyboard<'_>, id: &str, reason: &str) -> R {
     let tmux = kb.tmux;
     kb.key("d")?;
-    tmux.wait_for("the verdict step", |s| s.contains("[v] Verify"))?;
+    tmux.wait_for("the verdict step", |s| s.contains("v  Verify"))?;
     kb.key("v")?;
     tmux.wait_for("the reason editor", |s| s.contains("Reason (required)"))?;
     kb.text(reason)?;
@@ -338,7 +338,7 @@ fn filter_mark_all_and_reject_with_a_template_reaches_exactly_the_filtered_cases
     kb.key("*")?;
     tmux.wait_for("every row marked", |s| s.contains(&format!("{n} marked")))?;
     kb.key("d")?;
-    tmux.wait_for("the verdict step", |s| s.contains(&format!("Decide {n} marked cases")) && s.contains("[x] Reject"))?;
+    tmux.wait_for("the verdict step", |s| s.contains(&format!("Decide {n} marked cases")) && s.contains("x  Reject"))?;
     kb.key("x")?;
     tmux.wait_for("ComplyCube's rejection reasons", |s| {
         s.contains("Rejection reasons")
@@ -477,5 +477,25 @@ fn a_decision_killed_in_its_grace_period_is_delivered_once_after_a_restart() -> 
     assert_eq!(listed.iter().map(|d| d["state"].clone()).collect::<Vec<_>>(), [json!("sent")]);
     assert_audit_intact(dir.path(), &emulator.config)?;
     eprintln!("kill -9 and restart: {:.1?}", started.elapsed());
+    Ok(())
+}
+
+/// With `images = "auto"` inside tmux the first key typed is the analyst's, not eaten
+/// by a terminal query.
+#[test]
+fn the_first_key_after_start_is_not_lost_with_images_auto() -> R {
+    let dir = tempfile::tempdir()?;
+    let emulator = EmulatorProcess::start(dir.path())?;
+    let mut env = isolated_env(dir.path());
+    env.push(("KYCDESK_IMAGES".into(), "auto".into()));
+    let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} --config {} console", emulator.config.display()))?;
+    // Sent at once: before the console has drawn anything.
+    tmux.keys(&["?"])?;
+    tmux.wait_for("the help, opened by the first key", |s| s.contains("Keys ("))?;
+    // One key at a time: Esc and q sent together read as Alt-q.
+    tmux.keys(&["Escape"])?;
+    tmux.wait_for("the help closed", |s| !s.contains("Keys ("))?;
+    tmux.keys(&["q"])?;
+    tmux.wait_until_gone()?;
     Ok(())
 }

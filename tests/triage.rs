@@ -384,3 +384,65 @@ fn a_pasted_reason_arrives_at_once() {
     press(&mut s, KeyCode::Enter);
     assert!(s.dialog().and_then(|d| d.error.clone()).is_some_and(|e| e.contains("at most 4000")));
 }
+
+#[test]
+fn open_by_id_fetches_the_case_and_opens_it_once_queued() {
+    let mut s = state();
+    press(&mut s, KeyCode::Char(':'));
+    typed(&mut s, "open complycube fresh1");
+    let effects = press(&mut s, KeyCode::Enter);
+    let wanted = CaseRef::new(ProviderId::ComplyCube, "fresh1");
+    assert_eq!(effects, [Effect::OpenById(wanted.clone())]);
+    let effects = update(&mut s, Action::Opened(Ok(wanted.clone())));
+    assert_eq!(effects, [Effect::LoadQueue]);
+    let mut q = queue();
+    q.push(entry(ProviderId::ComplyCube, "fresh1", "identity_check", "liveness check", 90));
+    let effects = update(&mut s, Action::QueueLoaded(Ok((q, Default::default()))));
+    assert_eq!(s.screen, Screen::Case);
+    assert_eq!(s.selected_entry().map(|e| e.case_ref.clone()), Some(wanted.clone()));
+    assert!(effects.contains(&Effect::FetchCase(wanted)));
+    press(&mut s, KeyCode::Char(':'));
+    typed(&mut s, "open acme 1");
+    press(&mut s, KeyCode::Enter);
+    assert!(s.notice.as_ref().is_some_and(|n| n.text.contains("unknown provider")));
+}
+
+#[test]
+fn help_and_hints_follow_a_rebinding_from_the_config() -> R {
+    use kycdesk::app::keymap::{KeyTable, Override};
+    let keys = KeyTable::with_overrides(&[Override {
+        context: "queue".into(),
+        action: "mark".into(),
+        keys: vec!["x".into()],
+    }])
+    .map_err(|(_, e)| e)?;
+    let mut s = state();
+    s.settings.keys = keys;
+    let render = |s: &State| -> Result<String, Box<dyn std::error::Error>> {
+        let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 80))?;
+        terminal.draw(|f| kycdesk::ui::draw(f, s))?;
+        Ok(terminal.backend().to_string())
+    };
+    assert!(render(&s)?.contains("x mark"), "the status-bar hint");
+    press(&mut s, KeyCode::Char('x'));
+    assert_eq!(s.marks.len(), 1, "the new key marks");
+    press(&mut s, KeyCode::Char(' '));
+    assert_eq!(s.marks.len(), 1, "the old one no longer does");
+    press(&mut s, KeyCode::Char('?'));
+    let help = render(&s)?;
+    let row = help.lines().find(|l| l.contains("mark or unmark the case")).unwrap_or_default();
+    assert!(row.contains(" x ") && !row.contains("Space"), "{row}");
+    Ok(())
+}
+
+#[test]
+fn marking_nothing_and_deciding_nothing_say_so() {
+    let mut s = state();
+    press(&mut s, KeyCode::Char('/'));
+    typed(&mut s, "zzzz");
+    press(&mut s, KeyCode::Enter);
+    press(&mut s, KeyCode::Char('*'));
+    assert!(s.notice.as_ref().is_some_and(|n| n.text.contains("nothing to mark")));
+    assert!(press(&mut s, KeyCode::Char('d')).is_empty());
+    assert!(s.notice.as_ref().is_some_and(|n| n.text.contains("no case to decide")));
+}

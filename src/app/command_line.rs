@@ -68,8 +68,8 @@ pub fn parse(line: &str) -> Result<Typed, String> {
     }
 }
 
-/// Completes the word being typed: a command name, or its first argument.
-pub fn complete(line: &str) -> String {
+/// What the word being typed can become.
+pub fn candidates(line: &str) -> Vec<String> {
     let (name, rest) = match line.split_once(' ') {
         Some((n, r)) => (n, Some(r)),
         None => (line, None),
@@ -87,6 +87,12 @@ pub fn complete(line: &str) -> String {
         }
         Some(_) => vec![],
     };
+    candidates
+}
+
+/// Completes the word being typed: a command name, or its first argument.
+pub fn complete(line: &str) -> String {
+    let candidates = candidates(line);
     match candidates.as_slice() {
         [] => line.to_string(),
         [one] => format!("{one} "),

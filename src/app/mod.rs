@@ -243,6 +243,10 @@ pub struct MadeDecision {
     pub verdict: Verdict,
     pub state: OutboxState,
     pub error: Option<String>,
+    /// Who decided, when and why: what the next reviewer of an escalated case reads.
+    pub analyst: String,
+    pub at: DateTime<Utc>,
+    pub reason: String,
 }
 
 /// What the console was started with, beside the providers' capabilities.

@@ -113,6 +113,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                 }
             }
             set_results(state, &cases, ResultState::Withdrawn);
+            state.counts.saved = state.counts.saved.saturating_sub(cases.len() as u64);
             notice(state, Level::Info, format!("Undone: {} back in the queue.", plural(cases.len(), "case")));
             if let Some(first) = cases.first() {
                 state.selection_touched = true;
@@ -440,7 +441,11 @@ fn queue_command(state: &mut State, cmd: Command) -> Vec<Effect> {
             let n = refs.len();
             state.marks.extend(refs);
             let hint = state.settings.keys.key_label(Context::Screens, Command::Decide);
-            notice(state, Level::Info, format!("{} marked: {hint} decides them all", plural(n, "case")));
+            if n == 0 {
+                notice(state, Level::Warn, "nothing to mark: no case shown can be decided");
+            } else {
+                notice(state, Level::Info, format!("{} marked: {hint} decides them all", plural(n, "case")));
+            }
             vec![]
         }
         Command::Clear => {
@@ -547,7 +552,14 @@ fn prompt_command(state: &mut State, cmd: Command) -> Vec<Effect> {
     let Some(Modal::Prompt(prompt)) = state.modals.last_mut() else { return vec![] };
     match (prompt.kind, cmd) {
         (PromptKind::Command, Command::Complete) => {
-            prompt.text = command_line::complete(&prompt.text);
+            let before = prompt.text.clone();
+            prompt.text = command_line::complete(&before);
+            if prompt.text == before {
+                let options = command_line::candidates(&before);
+                if !options.is_empty() {
+                    notice(state, Level::Info, format!("one of: {}", options.join(" ")));
+                }
+            }
             vec![]
         }
         (PromptKind::Filter, Command::Cancel) => {
@@ -781,7 +793,10 @@ fn decide(state: &mut State) -> Vec<Effect> {
                 return vec![];
             }
             Some(e) => vec![e.case_ref.clone()],
-            None => return vec![],
+            None => {
+                notice(state, Level::Warn, "no case to decide here");
+                return vec![];
+            }
         }
     } else {
         // Marked cases in the order shown; marks hidden by the filter come after.
@@ -1115,6 +1130,9 @@ fn on_saved(
     let Some(first) = decisions.first() else { return vec![] };
     let verdict = first.verdict;
     let bulk = decisions.len() > 1;
+    state.counts.saved += decisions.len() as u64;
+    // The clock ticks once a second: start the countdown from the save, not the last tick.
+    state.now = state.now.max(first.created_at);
     state.last_reasons.insert(verdict, first.reason.clone());
     let position = state.selected;
     let mut closed = vec![];
@@ -1124,6 +1142,9 @@ fn on_saved(
             verdict: d.verdict,
             state: OutboxState::Saved,
             error: None,
+            analyst: d.analyst.clone(),
+            at: d.created_at,
+            reason: d.reason.clone(),
         });
         state.marks.remove(&d.case_ref);
         let still_open = match state.cases.get(&d.case_ref) {

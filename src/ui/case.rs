@@ -117,8 +117,10 @@ fn standing(d: &MadeDecision) -> bool {
 }
 
 /// "False positive · sent", as the case view shows a decision made on a part of it.
-fn made_label(d: &MadeDecision) -> String {
+fn made_label(state_: &State, case_ref: &crate::domain::CaseRef, d: &MadeDecision) -> String {
+    let local = state_.capabilities.get(&case_ref.provider).is_some_and(|c| c.is_local(d.verdict));
     let state = match d.state {
+        OutboxState::Sent if local => "escalated locally, nothing sent",
         OutboxState::Saved => "saved, waiting to send",
         OutboxState::Sending => "sending",
         OutboxState::Sent => "sent",
@@ -130,6 +132,7 @@ fn made_label(d: &MadeDecision) -> String {
     if let Some(e) = &d.error {
         text.push_str(&format!(" ({e})"));
     }
+    text.push_str(&format!(" · {} {}", d.analyst, d.at.format("%Y-%m-%d %H:%M UTC")));
     text
 }
 
@@ -186,7 +189,10 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
             ];
             let decision = made.and_then(|m| m.iter().rev().find(|d| d.target == TargetId::Hit(hit.id.clone())));
             if let Some(d) = decision {
-                spans.push(Span::styled(format!("  {}", made_label(d)), theme::level(crate::app::Level::Info)));
+                spans.push(Span::styled(
+                    format!("  {}", made_label(state, &case.case_ref, d)),
+                    theme::level(crate::app::Level::Info),
+                ));
             } else if let Some(r) = &hit.resolution {
                 spans.push(Span::styled(format!("  resolved: {r}"), theme::dim()));
             }
@@ -282,7 +288,12 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
                 TargetId::Case => "whole case".to_string(),
                 TargetId::Element(e) | TargetId::Hit(e) => e.clone(),
             };
-            lines.push(Line::raw(format!("  {target}: {}", made_label(d))));
+            lines.push(Line::raw(format!("  {target}: {}", made_label(state, &case.case_ref, d))));
+            if !d.reason.is_empty() {
+                // Analysts' words may name the person: masked like the rest.
+                let why = if state.mask { MASKED.to_string() } else { d.reason.clone() };
+                lines.push(Line::styled(format!("    why: {why}"), theme::dim()));
+            }
         }
     }
     lines.push(Line::raw(""));

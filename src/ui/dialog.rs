@@ -97,7 +97,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, body:
 
     let target = dialog.target().map(|t| t.label.one_line()).unwrap_or_default();
     let verdict = match dialog.step {
-        DialogStep::Loading | DialogStep::Target => "—".to_string(),
+        DialogStep::Loading | DialogStep::Target | DialogStep::Verdict => "—".to_string(),
         _ => dialog.verdict().map(|v| v.label().to_string()).unwrap_or_default(),
     };
     frame.render_widget(
@@ -142,7 +142,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, body:
                 .enumerate()
                 .map(|(i, v)| {
                     let key = keys.key_label(Context::Dialog, Command::Verdict(*v));
-                    choice(i == dialog.verdict_index, format!("[{key}] {}", v.label()))
+                    choice(i == dialog.verdict_index, format!("{key}  {}", v.label()))
                 })
                 .collect();
             if !dialog.left_out.is_empty() {
@@ -262,7 +262,7 @@ fn reason_editor(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, 
         let key = state.settings.keys.key_label(Context::Reason, Command::Templates);
         let names: Vec<String> = templates.iter().map(|(k, _)| k.to_string()).collect();
         frame.render_widget(
-            Paragraph::new(format!("{key}: templates ({})", names.join(" "))).style(theme::dim()),
+            Paragraph::new(format!("{key} lists the reason templates (keys {})", names.join(" "))).style(theme::dim()),
             list_area,
         );
     }

@@ -22,7 +22,7 @@ pub fn lines(state: &State) -> Vec<Line<'static>> {
     lines.push(Line::styled("Commands (after :)", theme::heading()));
     for (name, args, what) in COMMANDS {
         let usage = if args.is_empty() { name.to_string() } else { format!("{name} {args}") };
-        lines.push(Line::from(vec![Span::styled(format!("  :{usage:<28}"), theme::key()), Span::raw(*what)]));
+        lines.push(Line::from(vec![Span::styled(format!("  :{usage:<30}  "), theme::key()), Span::raw(*what)]));
     }
     lines.push(Line::raw(""));
     lines.push(Line::styled(

@@ -45,26 +45,34 @@ pub fn resize(width: u16, height: u16) -> crate::app::Action {
 }
 
 fn title_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
+    let width = |t: &str| unicode_width::UnicodeWidthStr::width(t);
+    let room = usize::from(area.width);
     let mut spans = vec![Span::styled(" kycdesk ", theme::title())];
     let lanes: Vec<String> = state.view.lane_counts.iter().map(|(lane, n)| format!("{n} {}", lane.label())).collect();
-    if lanes.is_empty() {
-        spans.push(Span::raw("  0 pending"));
-    } else {
-        spans.push(Span::raw(format!("  {}", lanes.join(" · "))));
-    }
-    let providers: Vec<String> =
-        state.view.provider_counts.iter().map(|(p, n)| format!("{} {n}", p.display_name())).collect();
-    if !providers.is_empty() {
-        spans.push(Span::styled(format!("  │ {}", providers.join(" · ")), theme::dim()));
-    }
+    let lanes = if lanes.is_empty() { "0 pending".to_string() } else { lanes.join(" · ") };
+    spans.push(Span::raw(format!("  {lanes}")));
     if state.read_only {
         spans.push(Span::styled("  READ-ONLY", theme::key()));
     }
     if state.mask {
         spans.push(Span::styled("  MASKED", theme::key()));
     }
-    if !state.settings.banner.is_empty() {
-        spans.push(Span::styled(format!("  {}", state.settings.banner), theme::dim()));
+    let used = |spans: &[Span<'_>]| spans.iter().map(|s| width(s.content.as_ref())).sum::<usize>();
+    // The banner (where the demo's emulator listens) is shown whole or in its last part,
+    // never cut inside an address; the per-provider counts only where there is room.
+    let banner = &state.settings.banner;
+    if !banner.is_empty() {
+        let last = banner.rsplit(" · ").next().unwrap_or(banner);
+        let fits = [banner.as_str(), last].into_iter().find(|b| used(&spans) + 2 + width(b) <= room);
+        if let Some(b) = fits {
+            spans.push(Span::styled(format!("  {b}"), theme::dim()));
+        }
+    }
+    let providers: Vec<String> =
+        state.view.provider_counts.iter().map(|(p, n)| format!("{} {n}", p.display_name())).collect();
+    let providers = format!("  │ {}", providers.join(" · "));
+    if !state.view.provider_counts.is_empty() && used(&spans) + width(&providers) <= room {
+        spans.push(Span::styled(providers, theme::dim()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -90,8 +98,13 @@ fn status_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
         return;
     }
     let c = state.counts;
-    let mut right = format!("outbox: {} waiting · {} sent · {} refused", c.saved, c.sent, c.failed);
-    if c.escalated > 0 {
+    let narrow = area.width < 110;
+    let mut right = if narrow {
+        format!("{} waiting · {} refused", c.saved, c.failed)
+    } else {
+        format!("outbox: {} waiting · {} sent · {} refused", c.saved, c.sent, c.failed)
+    };
+    if c.escalated > 0 && !narrow {
         right.push_str(&format!(" · {} escalated locally", c.escalated));
     }
     if let Some(left) = state.undo_left()
@@ -100,7 +113,12 @@ fn status_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
         let key = state.settings.keys.key_label(Context::Screens, crate::app::keymap::Command::Undo);
         right = format!("{key} undo {} ({left} s) │ {right}", u.verdict.label());
     }
-    let right = format!("{right} │ {} ", state.settings.analyst);
+    let right = match (narrow, &state.notice, state.undo_left()) {
+        (true, Some(_), Some(left)) => format!("undo {left} s "),
+        (true, Some(_), None) => String::new(),
+        (true, None, _) => format!("{right} "),
+        (false, _, _) => format!("{right} │ {} ", state.settings.analyst),
+    };
     let width = usize::from(area.width);
     let right_width = unicode_width::UnicodeWidthStr::width(right.as_str());
     let left_room = width.saturating_sub(right_width + 1);

@@ -1,7 +1,7 @@
 //! The outbox view: every decision with its delivery state; refused ones can be sent
 //! again or dropped.
 
-use super::{layout, theme, truncate};
+use super::{theme, truncate};
 use crate::app::keymap::Context;
 use crate::app::{Loadable, OutboxView, State};
 use crate::store::OutboxState;
@@ -22,7 +22,7 @@ fn state_word(s: OutboxState) -> &'static str {
 }
 
 pub fn draw(frame: &mut Frame<'_>, state: &State, view: &OutboxView, body: Rect) {
-    let area = layout::centered(body, body.width.saturating_sub(4), body.height.saturating_sub(2));
+    let area = body;
     frame.render_widget(Clear, area);
     let width = usize::from(area.width.saturating_sub(4));
     let lines: Vec<Line> = match &view.rows {

@@ -48,18 +48,20 @@ struct Columns {
 impl Columns {
     fn for_width(inner: usize) -> Self {
         let (applicant, check) = match inner {
-            0..=89 => (0, 0),
-            90..=109 => (18, 0),
+            0..=59 => (0, 0),
+            60..=89 => (12, 8),
+            90..=109 => (18, 10),
             110..=159 => (22, 16),
             _ => (24, 24),
         };
         let case = match inner {
-            0..=69 => 10,
-            70..=139 => 18,
+            0..=89 => 8,
+            90..=109 => 10,
+            110..=139 => 18,
             140..=179 => 26,
             _ => 36,
         };
-        let lane = if inner < 90 { 12 } else { 22 };
+        let lane = if inner < 90 { 9 } else { 22 };
         let fixed = 3 + 11 + case + applicant + check + 4 + lane + 7;
         Columns { case, applicant, check, why: inner.saturating_sub(fixed).max(8), lane }
     }
@@ -76,7 +78,7 @@ fn lane_cell(state: &State, e: &QueueEntry) -> (String, Style) {
         Lane::Awaiting => {
             let undo = state.undo.as_ref().filter(|u| u.cases.contains(&e.case_ref)).and(state.undo_left());
             let text = match (undo, &e.note) {
-                (Some(left), _) => format!("⧗ sends in {left}s"),
+                (Some(left), _) => format!("⧗ {left}s to undo"),
                 (None, Some(n)) => format!("⧗ retrying: {}", n.one_line()),
                 (None, None) => "⧗ sending".into(),
             };
