@@ -2,7 +2,7 @@
 //! providers, poller and sender.
 
 use crate::config::{self, Config};
-use crate::domain::{CaseRef, Decision, Lane, ProviderId, QueueEntry, QueueStatus, SafeText, TargetId, Verdict};
+use crate::domain::{CaseRef, Decision, ProviderId, QueueEntry, SafeText, TargetId, Verdict};
 use crate::emulator::{self, EmulatorOptions};
 use crate::intake::{inbox, poller};
 use crate::providers::Providers;
@@ -227,17 +227,8 @@ pub async fn decide(
         analyst: config.analyst.clone(),
         created_at: Utc::now(),
     };
-    provider.check_decision(&decision)?;
-    let entry = QueueEntry {
-        case_ref: case_ref.clone(),
-        applicant: case.applicant.name.clone(),
-        check_type: case.check_type.clone(),
-        why_referred: case.why_referred.clone(),
-        received_at: case.created_at.unwrap_or_else(Utc::now),
-        status: QueueStatus::Pending,
-        lane: Lane::New,
-        note: None,
-    };
+    provider.check_decision_on(&decision, offered)?;
+    let entry = case.queue_entry(Utc::now());
     // The case's other hits and elements: deciding the last undecided one decides it.
     let parts: Vec<TargetId> = case.targets.iter().map(|t| t.id.clone()).filter(|t| *t != TargetId::Case).collect();
     let saved = decision.clone();

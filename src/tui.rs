@@ -4,7 +4,7 @@
 
 use crate::app::{self, Action, DecisionDraft, Effect, Settings, State};
 use crate::config::{Config, ImageMode};
-use crate::domain::{CaseRef, Decision, Lane, QueueEntry, QueueStatus};
+use crate::domain::{CaseRef, Decision};
 use crate::intake::poller;
 use crate::media::{self, ByteCache};
 use crate::providers::Providers;
@@ -175,16 +175,7 @@ impl Jobs {
     async fn open_by_id(&self, case_ref: CaseRef) -> Result<CaseRef, String> {
         let provider = self.providers.require(case_ref.provider).map_err(|e| e.to_string())?;
         let case = provider.case(&case_ref).await.map_err(|e| e.to_string())?;
-        let entry = QueueEntry {
-            case_ref: case.case_ref.clone(),
-            applicant: case.applicant.name.clone(),
-            check_type: case.check_type.clone(),
-            why_referred: case.why_referred.clone(),
-            received_at: case.created_at.unwrap_or_else(Utc::now),
-            status: QueueStatus::Pending,
-            lane: Lane::New,
-            note: None,
-        };
+        let entry = case.queue_entry(Utc::now());
         store::blocking(&self.store, move |s| s.upsert_queue(&[entry])).await.map_err(|e| e.to_string())?;
         Ok(case.case_ref)
     }

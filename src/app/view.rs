@@ -159,7 +159,9 @@ impl View {
 
     /// The group a row position belongs to.
     pub fn group_at(&self, pos: usize) -> Option<&Group> {
-        self.groups.iter().find(|g| pos >= g.start && pos < g.start + g.len)
+        // Groups are in row order: the last one starting at or before `pos`.
+        let after = self.groups.partition_point(|g| g.start <= pos);
+        self.groups.get(after.checked_sub(1)?).filter(|g| pos < g.start + g.len)
     }
 
     /// Position of a queue index in the view.

@@ -426,6 +426,20 @@ pub struct Case {
 }
 
 impl Case {
+    /// The queue row for a case read directly (by id, or by a headless decision).
+    pub fn queue_entry(&self, seen_at: DateTime<Utc>) -> QueueEntry {
+        QueueEntry {
+            case_ref: self.case_ref.clone(),
+            applicant: self.applicant.name.clone(),
+            check_type: self.check_type.clone(),
+            why_referred: self.why_referred.clone(),
+            received_at: self.created_at.unwrap_or(seen_at),
+            status: QueueStatus::Pending,
+            lane: Lane::New,
+            note: None,
+        }
+    }
+
     /// Every image of the case, documents first, in display order.
     pub fn media(&self) -> Vec<MediaRef> {
         let mut all: Vec<MediaRef> = self.documents.iter().flat_map(|d| d.sides.clone()).collect();

@@ -129,10 +129,9 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
     let grouped = state.view.group.is_some();
     // Group headers take lines too: move the window down until the selection fits.
     let mut first = offset(state.selected, len, visible);
+    let starts_group = |p: usize| state.view.group_at(p).is_some_and(|g| g.start == p);
     let lines_to = |first: usize, upto: usize| -> usize {
-        (first..=upto).filter(|p| *p == first || state.view.groups.iter().any(|g| g.start == *p)).count()
-            + (upto - first)
-            + 1
+        (first..=upto).filter(|p| *p == first || starts_group(*p)).count() + (upto - first) + 1
     };
     while first < state.selected && lines_to(first, state.selected) > visible {
         first += 1;
