@@ -446,3 +446,23 @@ fn marking_nothing_and_deciding_nothing_say_so() {
     assert!(press(&mut s, KeyCode::Char('d')).is_empty());
     assert!(s.notice.as_ref().is_some_and(|n| n.text.contains("no case to decide")));
 }
+
+#[test]
+fn jump_between_groups_and_mark_one_group() {
+    let mut s = state();
+    press(&mut s, KeyCode::Char(':'));
+    typed(&mut s, "group why");
+    press(&mut s, KeyCode::Enter);
+    assert_eq!(s.selected, 0, "grouping starts at the top while the analyst has not moved");
+    let target = s.view.groups.iter().position(|g| g.label == "liveness check").unwrap_or(99);
+    for _ in 0..target {
+        press(&mut s, KeyCode::Char(']'));
+    }
+    assert_eq!(s.view.group_at(s.selected).map(|g| g.label.as_str()), Some("liveness check"));
+    press(&mut s, KeyCode::Char('+'));
+    let mut marked: Vec<String> = s.marks.iter().map(|m| m.key.clone()).collect();
+    marked.sort();
+    assert_eq!(marked, ["cc1", "cc3"]);
+    press(&mut s, KeyCode::Char('['));
+    assert!(s.view.groups.iter().any(|g| g.start == s.selected));
+}

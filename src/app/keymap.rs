@@ -104,6 +104,9 @@ pub enum Command {
     Mark,
     MarkRange,
     MarkAll,
+    MarkGroup,
+    NextGroup,
+    PrevGroup,
     Clear,
     Decide,
     Undo,
@@ -126,7 +129,7 @@ pub enum Command {
 }
 
 impl Command {
-    const ALL: [Command; 40] = [
+    const ALL: [Command; 43] = [
         Command::Quit,
         Command::Help,
         Command::ToggleMask,
@@ -143,6 +146,9 @@ impl Command {
         Command::Mark,
         Command::MarkRange,
         Command::MarkAll,
+        Command::MarkGroup,
+        Command::NextGroup,
+        Command::PrevGroup,
         Command::Clear,
         Command::Decide,
         Command::Undo,
@@ -188,6 +194,9 @@ impl Command {
             Command::Mark => "mark",
             Command::MarkRange => "mark_range",
             Command::MarkAll => "mark_all",
+            Command::MarkGroup => "mark_group",
+            Command::NextGroup => "next_group",
+            Command::PrevGroup => "prev_group",
             Command::Clear => "clear",
             Command::Decide => "decide",
             Command::Undo => "undo",
@@ -382,6 +391,9 @@ const DEFAULTS: &[(Context, &[&str], Command, &str)] = {
         (Queue, &["space"], C::Mark, "mark or unmark the case and move down"),
         (Queue, &["V"], C::MarkRange, "mark from the last mark to the cursor"),
         (Queue, &["*"], C::MarkAll, "mark every case shown"),
+        (Queue, &["+"], C::MarkGroup, "mark the group under the cursor (lane, or :group)"),
+        (Queue, &["]"], C::NextGroup, "first case of the next group"),
+        (Queue, &["["], C::PrevGroup, "first case of this or the previous group"),
         (Queue, &["esc"], C::Clear, "clear the marks, else the filter"),
         (Case, &["esc", "h", "left", "backspace"], C::Back, "back to the queue"),
         (Case, &["n", "J"], C::NextCase, "next case"),

@@ -363,6 +363,12 @@ impl State {
         }
     }
 
+    /// Moves the cursor to a row of the view, as the analyst's own move.
+    pub fn selected_touched_to(&mut self, pos: usize) {
+        self.selection_touched = true;
+        self.selected = pos.min(self.view.rows.len().saturating_sub(1));
+    }
+
     /// Where keys go now: the top modal, else the screen.
     pub fn context(&self) -> Context {
         match self.modals.last() {

@@ -429,6 +429,36 @@ fn queue_command(state: &mut State, cmd: Command) -> Vec<Effect> {
             notice(state, Level::Info, format!("{} marked ({} in all)", plural(n, "case"), state.marks.len()));
             vec![]
         }
+        Command::NextGroup | Command::PrevGroup => {
+            let starts: Vec<usize> = state.view.groups.iter().map(|g| g.start).collect();
+            let target = if cmd == Command::NextGroup {
+                starts.iter().copied().find(|s| *s > state.selected)
+            } else {
+                starts.iter().copied().rev().find(|s| *s < state.selected)
+            };
+            match target {
+                Some(pos) => {
+                    state.selected_touched_to(pos);
+                }
+                None => notice(state, Level::Info, "no more groups that way"),
+            }
+            vec![]
+        }
+        Command::MarkGroup => {
+            let Some(group) = state.view.group_at(state.selected).cloned() else { return vec![] };
+            let refs: Vec<CaseRef> = state.view.rows[group.start..group.start + group.len]
+                .iter()
+                .map(|&i| &state.queue[i])
+                .filter(|e| e.lane != Lane::Awaiting)
+                .map(|e| e.case_ref.clone())
+                .collect();
+            let n = refs.len();
+            state.marks.extend(refs);
+            let hint = state.settings.keys.key_label(Context::Screens, Command::Decide);
+            let label = if group.label.is_empty() { group.lane.label().to_string() } else { group.label.clone() };
+            notice(state, Level::Info, format!("{} marked ({label}): {hint} decides them", plural(n, "case")));
+            vec![]
+        }
         Command::MarkAll => {
             let refs: Vec<CaseRef> = state
                 .view
@@ -664,8 +694,9 @@ fn run_typed(state: &mut State, typed: Typed) -> Vec<Effect> {
 }
 
 fn regroup(state: &mut State) {
-    let current = state.selected_entry().map(|e| e.case_ref.clone());
+    let current = state.selected_entry().map(|e| e.case_ref.clone()).filter(|_| state.selection_touched);
     rebuild_view(state);
+    state.selected = 0;
     if let Some(c) = current {
         select_case(state, &c);
     }
