@@ -466,3 +466,17 @@ fn jump_between_groups_and_mark_one_group() {
     press(&mut s, KeyCode::Char('['));
     assert!(s.view.groups.iter().any(|g| g.start == s.selected));
 }
+
+#[test]
+fn quitting_with_decisions_waiting_says_so_first() {
+    let mut s = state();
+    update(&mut s, Action::QueueLoaded(Ok((queue(), kycdesk::store::OutboxCounts { saved: 2, ..Default::default() }))));
+    press(&mut s, KeyCode::Char('q'));
+    assert!(!s.should_quit);
+    assert!(s.notice.as_ref().is_some_and(|n| n.text.contains("2 decisions not sent yet")));
+    press(&mut s, KeyCode::Char('q'));
+    assert!(s.should_quit, "the second q quits");
+    let mut s = state();
+    update(&mut s, Action::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+    assert!(s.should_quit, "Ctrl-C quits at once");
+}

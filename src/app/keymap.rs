@@ -89,6 +89,7 @@ impl Context {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Command {
     Quit,
+    QuitNow,
     Help,
     ToggleMask,
     CommandLine,
@@ -129,8 +130,9 @@ pub enum Command {
 }
 
 impl Command {
-    const ALL: [Command; 43] = [
+    const ALL: [Command; 44] = [
         Command::Quit,
+        Command::QuitNow,
         Command::Help,
         Command::ToggleMask,
         Command::CommandLine,
@@ -179,6 +181,7 @@ impl Command {
     pub fn name(self) -> &'static str {
         match self {
             Command::Quit => "quit",
+            Command::QuitNow => "quit_now",
             Command::Help => "help",
             Command::ToggleMask => "mask",
             Command::CommandLine => "command_line",
@@ -374,7 +377,7 @@ const DEFAULTS: &[(Context, &[&str], Command, &str)] = {
     &[
         (Anywhere, &["?"], C::Help, "show the keys (this help)"),
         (Anywhere, &["m"], C::ToggleMask, "mask names, numbers, dates of birth and images"),
-        (Anywhere, &["ctrl-c"], C::Quit, "quit at once (saved decisions are still sent)"),
+        (Anywhere, &["ctrl-c"], C::QuitNow, "quit at once (waiting decisions go out at the next start)"),
         (Screens, &["q"], C::Quit, "quit"),
         (Screens, &[":"], C::CommandLine, "command line (:help lists the commands)"),
         (Screens, &["d"], C::Decide, "decide the marked cases, else the current one"),
@@ -552,7 +555,7 @@ impl KeyTable {
             return Some(cmd);
         }
         match find(Context::Anywhere) {
-            Some(Command::Quit) => Some(Command::Quit),
+            Some(Command::QuitNow) => Some(Command::QuitNow),
             Some(cmd) if !context.takes_text() => Some(cmd),
             _ => None,
         }
@@ -656,7 +659,7 @@ mod tests {
         assert_eq!(t.lookup(Context::Reason, &key(KeyCode::Char('q'))), None);
         assert_eq!(t.lookup(Context::Prompt, &key(KeyCode::Char('m'))), None);
         let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        assert_eq!(t.lookup(Context::Reason, &ctrl_c), Some(Command::Quit));
+        assert_eq!(t.lookup(Context::Reason, &ctrl_c), Some(Command::QuitNow));
         assert_eq!(t.lookup(Context::Reason, &key(KeyCode::Tab)), Some(Command::Templates));
         // In a modal, q does not quit the program; m and ? still work.
         assert_eq!(t.lookup(Context::Dialog, &key(KeyCode::Char('q'))), None);

@@ -314,6 +314,8 @@ pub struct State {
     pub queue_loaded: bool,
     /// A case `:open` fetched: selected and opened once the queue has it.
     pub pending_open: Option<CaseRef>,
+    /// Quit was pressed with decisions still waiting: the next quit goes.
+    pub quit_armed: bool,
     pub should_quit: bool,
 }
 
@@ -347,6 +349,7 @@ impl State {
             now,
             queue_loaded: false,
             pending_open: None,
+            quit_armed: false,
             should_quit: false,
         }
     }

@@ -166,6 +166,16 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                     m.error = err.clone();
                 }
             }
+            // The counts follow at once; the queue read that follows confirms them.
+            match &result {
+                ResultState::Sent => state.counts.sent += 1,
+                ResultState::Escalated => state.counts.escalated += 1,
+                ResultState::Refused(_) => state.counts.failed += 1,
+                _ => {}
+            }
+            if !matches!(result, ResultState::Retrying(_)) {
+                state.counts.saved = state.counts.saved.saturating_sub(1);
+            }
             set_results(state, std::slice::from_ref(&case_ref), result);
             if state.undo.as_ref().is_some_and(|u| u.cases.contains(&case_ref)) {
                 state.undo = None;
@@ -324,11 +334,15 @@ fn on_paste(state: &mut State, text: &str) -> Vec<Effect> {
 }
 
 fn on_command(state: &mut State, context: Context, cmd: Command) -> Vec<Effect> {
+    if cmd != Command::Quit {
+        state.quit_armed = false;
+    }
     match (cmd, context) {
-        (Command::Quit, _) => {
+        (Command::QuitNow, _) => {
             state.should_quit = true;
             vec![]
         }
+        (Command::Quit, _) => quit(state),
         (Command::Help, Context::Help) => {
             state.modals.pop();
             vec![]
@@ -686,11 +700,29 @@ fn run_typed(state: &mut State, typed: Typed) -> Vec<Effect> {
             state.modals.push(Modal::Outbox(OutboxView { rows: Loadable::Loading, selected: 0 }));
             vec![Effect::LoadOutbox]
         }
-        Typed::Quit => {
-            state.should_quit = true;
-            vec![]
-        }
+        Typed::Quit => quit(state),
     }
+}
+
+/// Quits, unless decisions still wait to be sent: then it says so first, and the same
+/// key again quits (they go out at the next start).
+fn quit(state: &mut State) -> Vec<Effect> {
+    let waiting = state.counts.saved;
+    if waiting == 0 || state.quit_armed {
+        state.should_quit = true;
+        return vec![];
+    }
+    state.quit_armed = true;
+    let key = state.settings.keys.key_label(Context::Screens, Command::Quit);
+    notice(
+        state,
+        Level::Warn,
+        format!(
+            "{} not sent yet (grace period or retrying): they go out at the next start or with `kycdesk send`. {key} again quits.",
+            plural(waiting as usize, "decision")
+        ),
+    );
+    vec![]
 }
 
 fn regroup(state: &mut State) {
