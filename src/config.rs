@@ -348,7 +348,7 @@ impl Config {
                 format!("[keys.{}] {}: {e}", crate::domain::sanitize(&o.context), crate::domain::sanitize(&o.action)),
             )
         })?;
-        let templates = templates(&file.templates).map_err(|m| invalid(None, m))?;
+        let templates = templates(&file.templates, &keys).map_err(|m| invalid(None, m))?;
         let dirs = project_dirs();
         let data_dir = dirs.as_ref().map(|d| d.data_local_dir().to_path_buf());
         let state_dir = dirs.as_ref().map(|d| d.state_dir().unwrap_or(d.data_local_dir()).to_path_buf());
@@ -516,7 +516,7 @@ const DEFAULT_UNDO_SECS: u64 = 5;
 const MAX_UNDO_SECS: u64 = 600;
 
 /// Checks the templates: one key each (not '.', the last reason's), a known verdict.
-fn templates(files: &[TemplateFile]) -> Result<Vec<Template>, String> {
+fn templates(files: &[TemplateFile], keys: &KeyTable) -> Result<Vec<Template>, String> {
     let mut out: Vec<Template> = vec![];
     for (i, t) in files.iter().enumerate() {
         let at = format!("templates[{}]", i + 1);
@@ -541,6 +541,14 @@ fn templates(files: &[TemplateFile]) -> Result<Vec<Template>, String> {
         };
         if t.text.trim().is_empty() {
             return Err(format!("{at}: text is empty"));
+        }
+        let press =
+            crossterm::event::KeyEvent::new(crossterm::event::KeyCode::Char(key), crossterm::event::KeyModifiers::NONE);
+        if let Some(taken) = keys.lookup(crate::app::keymap::Context::Templates, &press) {
+            return Err(format!(
+                "{at}: key '{key}' already means '{}' in the template list; pick another",
+                taken.name()
+            ));
         }
         if out.iter().any(|o| o.key == key && (o.verdict.is_none() || verdict.is_none() || o.verdict == verdict)) {
             return Err(format!("{at}: key '{key}' is already used by another template for that verdict"));
@@ -724,6 +732,9 @@ mod tests {
         assert!(err.contains("line 2") && err.contains("not a key"), "{err}");
         std::fs::write(&path, "[[templates]]\nkey = \"gg\"\ntext = \"x\"\n")?;
         assert!(Config::load(Some(&path)).is_err());
+        std::fs::write(&path, "[[templates]]\nkey = \"m\"\ntext = \"x\"\n")?;
+        let err = Config::load(Some(&path)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("already means 'mask'"), "{err}");
         Ok(())
     }
 

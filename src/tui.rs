@@ -41,6 +41,8 @@ pub struct Jobs {
     bytes: Arc<Mutex<ByteCache>>,
     /// The store's data version at the last queue read by `reload_if_changed`.
     seen_version: Arc<std::sync::atomic::AtomicI64>,
+    queue_reading: Arc<std::sync::atomic::AtomicBool>,
+    queue_dirty: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Jobs {
@@ -62,6 +64,8 @@ impl Jobs {
             analyst,
             bytes: Arc::new(Mutex::new(ByteCache::new(cache_bytes))),
             seen_version: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
+            queue_reading: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            queue_dirty: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         }
     }
 
@@ -88,10 +92,7 @@ impl Jobs {
 
     pub async fn perform(&self, effect: Effect) {
         match effect {
-            Effect::LoadQueue => {
-                let loaded = store::blocking(&self.store, |s| Ok((s.open_queue()?, s.outbox_counts()?))).await;
-                self.report(Action::QueueLoaded(loaded.map_err(|e| e.to_string())));
-            }
+            Effect::LoadQueue => self.load_queue().await,
             Effect::Poll => match poller::poll_once(&self.store, &self.providers).await {
                 Ok(report) => self.report(Action::Polled(report)),
                 Err(e) => self.report(Action::QueueLoaded(Err(e.to_string()))),
@@ -103,10 +104,11 @@ impl Jobs {
                     let made = rows
                         .into_iter()
                         .map(|row| app::MadeDecision {
+                            decision_id: row.decision.id,
                             target: row.decision.target,
                             verdict: row.decision.verdict,
                             state: row.state,
-                            error: row.last_error,
+                            error: row.last_error.as_deref().map(crate::domain::SafeText::new),
                             analyst: row.decision.analyst,
                             at: row.decision.created_at,
                             reason: row.decision.reason,
@@ -134,8 +136,9 @@ impl Jobs {
                 };
                 self.report(action);
             }
-            Effect::Withdraw(ids) => {
+            Effect::Withdraw(decision_ids) => {
                 let analyst = self.analyst.clone();
+                let ids = decision_ids.clone();
                 let done = store::blocking(&self.store, move |s| s.withdraw(&ids, &analyst)).await;
                 let done = done.map_err(|e| match e {
                     store::StoreError::TooLate { .. } => {
@@ -143,7 +146,7 @@ impl Jobs {
                     }
                     other => other.to_string(),
                 });
-                self.report(Action::Withdrawn(done));
+                self.report(Action::Withdrawn { decision_ids, result: done });
             }
             Effect::LoadOutbox => {
                 let rows = store::blocking(&self.store, |s| s.outbox_list(OUTBOX_ROWS)).await;
@@ -167,6 +170,31 @@ impl Jobs {
             Effect::OpenById(case_ref) => {
                 let opened = self.open_by_id(case_ref).await;
                 self.report(Action::Opened(opened));
+            }
+        }
+    }
+
+    /// One queue read at a time: asks that arrive meanwhile (a bulk decision's deliveries)
+    /// are served together by one more read.
+    async fn load_queue(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        loop {
+            if self.queue_reading.swap(true, SeqCst) {
+                self.queue_dirty.store(true, SeqCst);
+                return;
+            }
+            loop {
+                self.queue_dirty.store(false, SeqCst);
+                let loaded = store::blocking(&self.store, |s| Ok((s.open_queue()?, s.outbox_counts()?))).await;
+                self.report(Action::QueueLoaded(loaded.map_err(|e| e.to_string())));
+                if !self.queue_dirty.load(SeqCst) {
+                    break;
+                }
+            }
+            self.queue_reading.store(false, SeqCst);
+            // An ask that came after the last check but saw the read still running.
+            if !self.queue_dirty.load(SeqCst) {
+                return;
             }
         }
     }

@@ -264,7 +264,8 @@ fn bulk_over_different_cases_offers_only_common_verdicts_and_requires_codes_at_t
     settle(&mut s, effects);
     let dialog = s.dialog().ok_or("dialog")?;
     assert_eq!(dialog.cases.len(), 2);
-    assert_eq!(dialog.targets[0].verdicts, [Verdict::Verify, Verdict::Reject, Verdict::Refer]);
+    // Sumsub rejects only with a reason group, and the ComplyCube case shares none.
+    assert_eq!(dialog.targets[0].verdicts, [Verdict::Verify, Verdict::Refer]);
     assert!(dialog.targets[0].reject_reasons.is_empty(), "no reason code in common");
     press(&mut s, KeyCode::Esc);
     // A Sumsub reject alone: the reason group step refuses to go on without one.
@@ -305,7 +306,13 @@ fn undo_inside_the_grace_period_withdraws_and_the_case_returns() {
     assert_eq!(s.undo_left(), Some(3));
     let effects = press(&mut s, KeyCode::Char('u'));
     assert_eq!(effects, [Effect::Withdraw(vec!["d0".into()])]);
-    update(&mut s, Action::Withdrawn(Ok(vec![CaseRef::new(ProviderId::ComplyCube, "cc1")])));
+    update(
+        &mut s,
+        Action::Withdrawn {
+            decision_ids: vec!["d0".into()],
+            result: Ok(vec![CaseRef::new(ProviderId::ComplyCube, "cc1")]),
+        },
+    );
     assert_eq!(s.selected_entry().map(|e| e.case_ref.key.clone()), Some("cc1".to_string()));
     assert!(s.queue.iter().all(|e| e.lane == Lane::New));
     // Nothing left to undo; past the window u says so.
@@ -479,4 +486,63 @@ fn quitting_with_decisions_waiting_says_so_first() {
     let mut s = state();
     update(&mut s, Action::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)));
     assert!(s.should_quit, "Ctrl-C quits at once");
+}
+
+#[test]
+fn v_on_an_empty_view_does_nothing_and_hidden_marks_are_not_decided() {
+    let mut s = state();
+    press(&mut s, KeyCode::Char('/'));
+    typed(&mut s, "zzzz");
+    press(&mut s, KeyCode::Enter);
+    update(&mut s, Action::Key(KeyEvent::new(KeyCode::Char('V'), KeyModifiers::SHIFT)));
+    assert!(s.marks.is_empty());
+    // Mark two, filter to one of them: d decides the one shown and lists the other.
+    let mut s = state();
+    press(&mut s, KeyCode::Char(' '));
+    press(&mut s, KeyCode::Char(' '));
+    press(&mut s, KeyCode::Char('/'));
+    typed(&mut s, "cube");
+    press(&mut s, KeyCode::Enter);
+    let effects = press(&mut s, KeyCode::Char('d'));
+    settle(&mut s, effects);
+    let d = s.dialog().map(|d| (d.cases.len(), d.left_out.len()));
+    assert_eq!(d, Some((1, 1)), "the hidden mark is left out, not decided");
+}
+
+#[test]
+fn two_saves_in_their_grace_periods_are_undone_newest_first() {
+    let mut s = state();
+    for key in ["cc1", "ss1"] {
+        let d = Decision {
+            id: format!("id-{key}"),
+            case_ref: s
+                .queue
+                .iter()
+                .find(|e| e.case_ref.key == key)
+                .map(|e| e.case_ref.clone())
+                .unwrap_or_else(|| CaseRef::new(ProviderId::ComplyCube, key)),
+            target: TargetId::Case,
+            verdict: Verdict::Verify,
+            reason: "ok".into(),
+            reason_codes: vec![],
+            analyst: "ana".into(),
+            created_at: t0(),
+        };
+        update(&mut s, Action::DecisionsSaved { decisions: vec![d], send_after: t0() + Duration::seconds(5) });
+    }
+    assert_eq!(press(&mut s, KeyCode::Char('u')), [Effect::Withdraw(vec!["id-ss1".into()])]);
+    assert_eq!(press(&mut s, KeyCode::Char('u')), [Effect::Withdraw(vec!["id-cc1".into()])]);
+    assert!(press(&mut s, KeyCode::Char('u')).is_empty());
+}
+
+#[test]
+fn the_open_case_leaving_the_queue_returns_to_the_queue() {
+    let mut s = state();
+    let effects = press(&mut s, KeyCode::Enter);
+    settle(&mut s, effects);
+    assert_eq!(s.screen, Screen::Case);
+    let rest: Vec<QueueEntry> = queue().into_iter().filter(|e| e.case_ref.key != "cc1").collect();
+    update(&mut s, Action::QueueLoaded(Ok((rest, Default::default()))));
+    assert_eq!(s.screen, Screen::Queue, "no other case slides in");
+    assert!(s.notice.as_ref().is_some_and(|n| n.text.contains("left the queue")));
 }

@@ -317,6 +317,10 @@ impl Chord {
             None => {
                 let mut chars = rest.chars();
                 match (chars.next(), chars.next()) {
+                    // Terminals report Ctrl with a letter in lower case.
+                    (Some(c), None) if mods.contains(KeyModifiers::CONTROL) && c.is_ascii_uppercase() => {
+                        KeyCode::Char(c.to_ascii_lowercase())
+                    }
                     (Some(c), None) if !c.is_control() && c != ' ' => KeyCode::Char(c),
                     _ => return Err(bad()),
                 }

@@ -176,8 +176,8 @@ pub enum ResultState {
     Saved,
     Sent,
     Escalated,
-    Retrying(String),
-    Refused(String),
+    Retrying(SafeText),
+    Refused(SafeText),
     Withdrawn,
 }
 
@@ -239,10 +239,11 @@ pub struct Undo {
 /// A decision saved on a case, as the case view shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MadeDecision {
+    pub decision_id: String,
     pub target: TargetId,
     pub verdict: Verdict,
     pub state: OutboxState,
-    pub error: Option<String>,
+    pub error: Option<SafeText>,
     /// Who decided, when and why: what the next reviewer of an escalated case reads.
     pub analyst: String,
     pub at: DateTime<Utc>,
@@ -297,7 +298,8 @@ pub struct State {
     pub image_index: usize,
     pub detail_scroll: u16,
     pub modals: Vec<Modal>,
-    pub undo: Option<Undo>,
+    /// Saves that can still be taken back, oldest first; `u` takes back the newest.
+    pub undo: Vec<Undo>,
     /// The last reason typed for each verdict, offered beside the templates.
     pub last_reasons: HashMap<Verdict, String>,
     pub mask: bool,
@@ -335,7 +337,7 @@ impl State {
             image_index: 0,
             detail_scroll: 0,
             modals: vec![],
-            undo: None,
+            undo: vec![],
             last_reasons: HashMap::new(),
             mask: false,
             read_only: settings.read_only,
@@ -399,7 +401,16 @@ impl State {
 
     /// Seconds left to take the last save back.
     pub fn undo_left(&self) -> Option<i64> {
-        let undo = self.undo.as_ref()?;
+        self.last_undo().and_then(|u| self.seconds_left(u))
+    }
+
+    /// The newest save still inside its grace period.
+    pub fn last_undo(&self) -> Option<&Undo> {
+        self.undo.iter().rev().find(|u| u.until > self.now)
+    }
+
+    /// Whole seconds left to take a save back, if any.
+    pub fn seconds_left(&self, undo: &Undo) -> Option<i64> {
         let left = (undo.until - self.now).num_milliseconds();
         (left > 0).then(|| (left + 999) / 1000)
     }
@@ -445,7 +456,10 @@ pub enum Action {
         send_after: DateTime<Utc>,
     },
     DecisionNotSaved(String),
-    Withdrawn(Result<Vec<CaseRef>, String>),
+    Withdrawn {
+        decision_ids: Vec<String>,
+        result: Result<Vec<CaseRef>, String>,
+    },
     Delivered(Delivery),
     DeliveryProblem(String),
     Polled(PollReport),

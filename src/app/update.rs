@@ -6,13 +6,13 @@ use super::{
     Action, BulkResults, DecisionDialog, DecisionDraft, DialogCase, DialogStep, Effect, Level, Loadable, MadeDecision,
     Modal, Notice, OutboxView, Prompt, PromptKind, ResultState, Screen, State, Undo,
 };
-use crate::domain::{CaseRef, DecisionTarget, Lane, ReasonCode, SafeText, TargetId};
+use crate::domain::{CaseRef, DecisionTarget, Lane, ReasonCode, SafeText, TargetId, Verdict};
 use crate::sender::Delivery;
 use crate::store::{Evidence, OutboxState};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
 use ratatui_textarea::{TextArea, WrapMode};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Cases kept around the selection: one behind, the open one and two ahead, prefetched.
 const KEEP_BEHIND: usize = 1;
@@ -42,9 +42,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Tick(now) => {
             state.now = now;
-            if state.undo.as_ref().is_some_and(|u| u.until <= now) {
-                state.undo = None;
-            }
+            state.undo.retain(|u| u.until > now);
             vec![]
         }
         Action::QueueLoaded(Ok((entries, counts))) => {
@@ -57,7 +55,18 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.marks.retain(|m| decidable.contains(m));
             rebuild_view(state);
             if let Some(c) = current {
-                select_case(state, &c);
+                let still_here = state.view.rows.iter().any(|&i| state.queue[i].case_ref == c);
+                if still_here {
+                    select_case(state, &c);
+                } else if state.screen == Screen::Case && state.dialog().is_none() {
+                    // Never let another case slide in under the analyst's eyes.
+                    state.screen = Screen::Queue;
+                    notice(
+                        state,
+                        Level::Info,
+                        format!("{c} left the queue (decided elsewhere, or settled by the provider)"),
+                    );
+                }
             }
             if state.view.rows.is_empty() && state.screen == Screen::Case && state.dialog().is_none() {
                 state.screen = Screen::Queue;
@@ -106,18 +115,17 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             vec![]
         }
-        Action::Withdrawn(Ok(cases)) => {
-            for c in &cases {
-                if let Some(made) = state.made.get_mut(c) {
-                    made.retain(|m| m.state != OutboxState::Saved);
-                }
+        Action::Withdrawn { decision_ids, result: Ok(cases) } => {
+            for made in state.made.values_mut() {
+                made.retain(|m| !decision_ids.contains(&m.decision_id));
             }
             set_results(state, &cases, ResultState::Withdrawn);
             state.counts.saved = state.counts.saved.saturating_sub(cases.len() as u64);
             notice(state, Level::Info, format!("Undone: {} back in the queue.", plural(cases.len(), "case")));
             if let Some(first) = cases.first() {
                 state.selection_touched = true;
-                for e in state.queue.iter_mut().filter(|e| cases.contains(&e.case_ref)) {
+                let back: HashSet<&CaseRef> = cases.iter().collect();
+                for e in state.queue.iter_mut().filter(|e| back.contains(&e.case_ref)) {
                     e.lane =
                         if e.status == crate::domain::QueueStatus::Escalated { Lane::Escalated } else { Lane::New };
                 }
@@ -126,7 +134,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             vec![Effect::LoadQueue]
         }
-        Action::Withdrawn(Err(e)) => {
+        Action::Withdrawn { result: Err(e), .. } => {
             notice(state, Level::Error, format!("Not undone: {e}"));
             vec![Effect::LoadQueue]
         }
@@ -142,16 +150,25 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                     (case_ref.clone(), ResultState::Escalated)
                 }
                 Delivery::WillRetry { case_ref, error, .. } => {
-                    notice(state, Level::Warn, format!("{case_ref}: not delivered yet, will retry ({error})"));
-                    (case_ref.clone(), ResultState::Retrying(error.clone()))
+                    let error = SafeText::new(error);
+                    notice(
+                        state,
+                        Level::Warn,
+                        format!("{case_ref}: not delivered yet, will retry ({})", error.one_line()),
+                    );
+                    (case_ref.clone(), ResultState::Retrying(error))
                 }
                 Delivery::Failed { case_ref, error, .. } => {
+                    let error = SafeText::new(error);
                     notice(
                         state,
                         Level::Error,
-                        format!("{case_ref}: the provider refused the decision; it is in the refused lane. {error}"),
+                        format!(
+                            "{case_ref}: the provider refused the decision; it is in the refused lane. {}",
+                            error.one_line()
+                        ),
                     );
-                    (case_ref.clone(), ResultState::Refused(error.clone()))
+                    (case_ref.clone(), ResultState::Refused(error))
                 }
             };
             let made_state = match &result {
@@ -177,9 +194,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                 state.counts.saved = state.counts.saved.saturating_sub(1);
             }
             set_results(state, std::slice::from_ref(&case_ref), result);
-            if state.undo.as_ref().is_some_and(|u| u.cases.contains(&case_ref)) {
-                state.undo = None;
-            }
+            state.undo.retain(|u| !u.cases.contains(&case_ref));
             vec![Effect::LoadQueue]
         }
         Action::DeliveryProblem(error) => {
@@ -334,7 +349,7 @@ fn on_paste(state: &mut State, text: &str) -> Vec<Effect> {
 }
 
 fn on_command(state: &mut State, context: Context, cmd: Command) -> Vec<Effect> {
-    if cmd != Command::Quit {
+    if cmd != Command::Quit && matches!(context, Context::Queue | Context::Case) {
         state.quit_armed = false;
     }
     match (cmd, context) {
@@ -420,6 +435,7 @@ fn queue_command(state: &mut State, cmd: Command) -> Vec<Effect> {
             }
             move_selection(state, 1)
         }
+        Command::MarkRange if state.view.rows.is_empty() => vec![],
         Command::MarkRange => {
             let anchor = state
                 .mark_anchor
@@ -579,8 +595,14 @@ fn set_filter(state: &mut State, text: &str) {
     state.view.set_filter(text);
     rebuild_view(state);
     state.selected = 0;
-    if let Some(c) = current.filter(|_| text.is_empty()) {
-        select_case(state, &c);
+    let keep = text.is_empty() || state.screen == Screen::Case;
+    if let Some(c) = current.filter(|_| keep) {
+        let still_shown = state.view.rows.iter().any(|&i| state.queue[i].case_ref == c);
+        if still_shown {
+            select_case(state, &c);
+        } else if state.screen == Screen::Case {
+            state.screen = Screen::Queue;
+        }
     }
 }
 
@@ -862,20 +884,33 @@ fn decide(state: &mut State) -> Vec<Effect> {
             }
         }
     } else {
-        // Marked cases in the order shown; marks hidden by the filter come after.
-        let mut ordered: Vec<CaseRef> = state
+        // The marked cases shown, in the order shown. Marks the filter hides are not
+        // decided unseen: the dialog lists them as left out.
+        state
             .view
             .rows
             .iter()
             .map(|&i| &state.queue[i].case_ref)
             .filter(|r| state.marks.contains(*r))
             .cloned()
-            .collect();
-        let mut hidden: Vec<CaseRef> = state.marks.iter().filter(|m| !ordered.contains(m)).cloned().collect();
-        hidden.sort();
-        ordered.extend(hidden);
-        ordered
+            .collect()
     };
+    let shown: HashSet<&CaseRef> = cases.iter().collect();
+    let mut hidden: Vec<(CaseRef, String)> = state
+        .marks
+        .iter()
+        .filter(|m| !shown.contains(m))
+        .map(|m| (m.clone(), "marked but hidden by the filter: not decided".to_string()))
+        .collect();
+    hidden.sort();
+    if cases.is_empty() {
+        notice(
+            state,
+            Level::Warn,
+            format!("the {} marked are all hidden by the filter (Esc clears it)", plural(hidden.len(), "case")),
+        );
+        return vec![];
+    }
     let mut effects = vec![];
     for r in &cases {
         if !state.cases.contains_key(r) {
@@ -883,8 +918,8 @@ fn decide(state: &mut State) -> Vec<Effect> {
             effects.push(Effect::FetchCase(r.clone()));
         }
     }
-    let applicant =
-        |r: &CaseRef| state.queue.iter().find(|e| e.case_ref == *r).map(|e| e.applicant.clone()).unwrap_or_default();
+    let by_ref: HashMap<&CaseRef, &crate::domain::QueueEntry> = state.queue.iter().map(|e| (&e.case_ref, e)).collect();
+    let applicant = |r: &CaseRef| by_ref.get(r).map(|e| e.applicant.clone()).unwrap_or_default();
     let dialog_cases =
         cases.iter().map(|r| DialogCase { case_ref: r.clone(), applicant: applicant(r), open_targets: 0 }).collect();
     let mut reason = TextArea::default();
@@ -892,7 +927,7 @@ fn decide(state: &mut State) -> Vec<Effect> {
     reason.set_wrap_mode(WrapMode::Word);
     state.modals.push(Modal::Decision(Box::new(DecisionDialog {
         cases: dialog_cases,
-        left_out: vec![],
+        left_out: hidden,
         targets: vec![],
         target_index: 0,
         verdict_index: 0,
@@ -961,7 +996,12 @@ fn prepare_dialog(state: &mut State) -> Vec<Effect> {
         .filter_map(|(r, _)| state.capabilities.get(&r.provider).map(|c| c.max_reason_chars))
         .min()
         .unwrap_or(usize::MAX);
-    let targets = if single { targets } else { common_target(&targets, included.len()) };
+    let needs_codes: HashSet<Verdict> = included
+        .iter()
+        .filter_map(|(r, _)| state.capabilities.get(&r.provider))
+        .flat_map(|c| c.codes_required.iter().copied())
+        .collect();
+    let targets = if single { targets } else { common_target(&targets, included.len(), &needs_codes) };
     let problem = if included.is_empty() {
         Some(match left_out.first() {
             Some((r, why)) => format!("cannot decide {r}: {why}"),
@@ -982,7 +1022,7 @@ fn prepare_dialog(state: &mut State) -> Vec<Effect> {
     for c in dialog.cases.iter_mut() {
         c.open_targets = included.iter().find(|(r, _)| *r == c.case_ref).map(|(_, n)| *n).unwrap_or(0);
     }
-    dialog.left_out = left_out;
+    dialog.left_out.extend(left_out);
     dialog.step = if targets.len() > 1 { DialogStep::Target } else { DialogStep::Verdict };
     dialog.targets = targets;
     dialog.max_chars = max_chars;
@@ -996,21 +1036,31 @@ fn prepare_dialog(state: &mut State) -> Vec<Effect> {
 
 /// The whole-case target of a bulk decision: the verdicts (and reasons) every case
 /// allows, in the first case's order.
-fn common_target(targets: &[DecisionTarget], cases: usize) -> Vec<DecisionTarget> {
+fn common_target(targets: &[DecisionTarget], cases: usize, needs_codes: &HashSet<Verdict>) -> Vec<DecisionTarget> {
     let Some(first) = targets.first() else { return vec![] };
     let all_have = |f: &dyn Fn(&DecisionTarget) -> bool| targets.iter().all(f);
     let verdicts = first.verdicts.iter().copied().filter(|v| all_have(&|t| t.verdicts.contains(v))).collect();
     let common_codes = |pick: fn(&DecisionTarget) -> &Vec<ReasonCode>| -> Vec<ReasonCode> {
         pick(first).iter().filter(|c| all_have(&|t| pick(t).iter().any(|x| x.code == c.code))).cloned().collect()
     };
-    vec![DecisionTarget {
+    let mut target = DecisionTarget {
         id: TargetId::Case,
         label: SafeText::new(&format!("The whole case, for each of {cases} cases")),
         verdicts,
         reject_reasons: common_codes(|t| &t.reject_reasons),
         resubmit_steps: common_codes(|t| &t.resubmit_steps),
         sends: vec![],
-    }]
+    };
+    // A verdict a provider takes only with a ticked reason is not offered when the cases
+    // share no reason to tick.
+    let offered: Vec<Verdict> = target
+        .verdicts
+        .iter()
+        .copied()
+        .filter(|v| !needs_codes.contains(v) || !target.choices(*v).is_empty())
+        .collect();
+    target.verdicts = offered;
+    vec![target]
 }
 
 fn after_verdict(dialog: &mut DecisionDialog) {
@@ -1176,8 +1226,13 @@ fn insert_template(state: &mut State, key: char) -> Vec<Effect> {
             dialog.reason.insert_str(text);
             let ticks: Vec<&'static str> =
                 dialog.choices().iter().filter(|c| codes.iter().any(|x| x == c.code)).map(|c| c.code).collect();
+            let missing: Vec<&String> = codes.iter().filter(|c| !ticks.contains(&c.as_str())).collect();
             dialog.chosen_codes.extend(ticks);
             dialog.step = DialogStep::Reason;
+            if !missing.is_empty() {
+                let names: Vec<&str> = missing.iter().map(|c| c.as_str()).collect();
+                dialog.error = Some(format!("not offered here, so not ticked: {}", names.join(", ")));
+            }
         }
         None => dialog.error = Some(format!("no template on '{key}' for {}", verdict.label())),
     }
@@ -1189,6 +1244,7 @@ fn on_saved(
     decisions: Vec<crate::domain::Decision>,
     send_after: chrono::DateTime<chrono::Utc>,
 ) -> Vec<Effect> {
+    let left_out = state.dialog().map(|d| d.left_out.clone()).unwrap_or_default();
     close_dialog(state);
     let Some(first) = decisions.first() else { return vec![] };
     let verdict = first.verdict;
@@ -1201,6 +1257,7 @@ fn on_saved(
     let mut closed = vec![];
     for d in &decisions {
         state.made.entry(d.case_ref.clone()).or_default().push(MadeDecision {
+            decision_id: d.id.clone(),
             target: d.target.clone(),
             verdict: d.verdict,
             state: OutboxState::Saved,
@@ -1219,20 +1276,23 @@ fn on_saved(
         }
     }
     // The decided cases move to the awaiting lane now; the store's next read agrees.
+    let closed: HashSet<CaseRef> = closed.into_iter().collect();
     for e in state.queue.iter_mut().filter(|e| closed.contains(&e.case_ref)) {
         e.lane = Lane::Awaiting;
     }
     rebuild_view(state);
     let cases: Vec<CaseRef> = decisions.iter().map(|d| d.case_ref.clone()).collect();
-    state.undo = (send_after > state.now).then(|| Undo {
-        decision_ids: decisions.iter().map(|d| d.id.clone()).collect(),
-        cases: cases.clone(),
-        verdict,
-        until: send_after,
-    });
+    if send_after > state.now {
+        state.undo.push(Undo {
+            decision_ids: decisions.iter().map(|d| d.id.clone()).collect(),
+            cases: cases.clone(),
+            verdict,
+            until: send_after,
+        });
+    }
     let undo_key = state.settings.keys.key_label(Context::Screens, Command::Undo);
     let undo_hint =
-        if state.undo.is_some() { format!(" {undo_key} undoes it while the countdown runs.") } else { String::new() };
+        if send_after > state.now { format!(" {undo_key} undoes it while the countdown runs.") } else { String::new() };
     let what = if bulk { plural(decisions.len(), "case") } else { first.case_ref.to_string() };
     if closed.is_empty() {
         let open = match state.cases.get(&first.case_ref) {
@@ -1257,7 +1317,7 @@ fn on_saved(
         state.modals.push(Modal::Results(BulkResults {
             verdict,
             rows: cases.iter().map(|c| (c.clone(), ResultState::Saved)).collect(),
-            left_out: vec![],
+            left_out,
         }));
     }
     let mut effects = vec![Effect::LoadQueue];
@@ -1293,8 +1353,10 @@ fn set_results(state: &mut State, cases: &[CaseRef], result: ResultState) {
 }
 
 fn undo(state: &mut State) -> Vec<Effect> {
-    match state.undo.take() {
-        Some(u) if u.until > state.now => {
+    let now = state.now;
+    state.undo.retain(|u| u.until > now);
+    match state.undo.pop() {
+        Some(u) => {
             notice(state, Level::Info, format!("Undoing {} on {}…", u.verdict.label(), plural(u.cases.len(), "case")));
             vec![Effect::Withdraw(u.decision_ids)]
         }

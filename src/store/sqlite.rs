@@ -81,6 +81,13 @@ const MIGRATIONS: &[M<'static>] = &[
     ),
 ];
 
+/// A case goes back to the queue only if no other decision that decides it still stands
+/// (`?4` is the decision being taken back).
+/// A delivered escalation moved the case to the escalated lane; it decided nothing.
+const NO_OTHER_CLOSING: &str = "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.case_ref = queue.case_ref
+    AND o.decision_id != ?4 AND o.closes = 1 AND o.state IN ('saved', 'sending', 'sent')
+    AND NOT (o.state = 'sent' AND COALESCE(json_extract(o.receipt, '$.escalate'), 0) = 1))";
+
 /// Sortable, fixed-width UTC timestamps.
 fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
@@ -555,8 +562,11 @@ impl Store for SqliteStore {
             }
             if row.closes {
                 tx.execute(
-                    "UPDATE queue SET status = ?2, updated_at = ?3 WHERE case_ref = ?1 AND status = 'decided'",
-                    params![row.case_ref, row.prior_status, ts(now)],
+                    &format!(
+                        "UPDATE queue SET status = ?2, updated_at = ?3 WHERE case_ref = ?1 AND status = 'decided'
+                         AND {NO_OTHER_CLOSING}"
+                    ),
+                    params![row.case_ref, row.prior_status, ts(now), id],
                 )?;
             }
             let detail = serde_json::json!({
@@ -666,8 +676,11 @@ impl Store for SqliteStore {
         }
         if row.closes {
             tx.execute(
-                "UPDATE queue SET status = 'pending', updated_at = ?2 WHERE case_ref = ?1 AND status = 'decided'",
-                params![row.case_ref, ts(now)],
+                &format!(
+                    "UPDATE queue SET status = 'pending', updated_at = ?2 WHERE case_ref = ?1 AND status = 'decided'
+                     AND {NO_OTHER_CLOSING}"
+                ),
+                params![row.case_ref, ts(now), "", decision_id],
             )?;
         }
         let detail = serde_json::json!({
@@ -780,6 +793,20 @@ impl Store for SqliteStore {
                 },
             )?;
         }
+        if receipt.calls.is_empty() && !receipt.escalate {
+            // Found already applied at the provider (after an interrupted send).
+            append_audit(
+                &tx,
+                AuditRecord {
+                    at: now,
+                    analyst: &decision.analyst,
+                    action: "delivered",
+                    case_ref: &case_ref,
+                    decision_id: Some(decision_id),
+                    detail: serde_json::json!({"found_applied": true}).to_string(),
+                },
+            )?;
+        }
         if receipt.escalate {
             append_audit(
                 &tx,
@@ -853,6 +880,7 @@ impl Store for SqliteStore {
         let mut stmt = conn.prepare_cached(
             "SELECT state,
                     state = 'sent' AND receipt IS NOT NULL
+                        AND COALESCE(json_extract(receipt, '$.escalate'), 0) = 1
                         AND json_array_length(json_extract(receipt, '$.calls')) = 0,
                     COUNT(*)
              FROM outbox GROUP BY 1, 2",
@@ -1410,6 +1438,37 @@ mod tests {
         s.verify_audit()?;
         // The case can be decided again.
         s.save_decision(&on_target("d-f2", "f", TargetId::Case, Verdict::Reject), &Evidence::default())?;
+        Ok(())
+    }
+
+    #[test]
+    fn dropping_an_old_refusal_keeps_a_newer_decision_standing() -> Result<(), StoreError> {
+        let s = store();
+        s.upsert_queue(&[entry("f", 1)])?;
+        s.save_decision(&decision("f", Verdict::Verify), &Evidence::default())?;
+        assert!(s.claim("d-f")?);
+        s.mark_failed("d-f", "refused")?;
+        s.save_decision(&on_target("d-f2", "f", TargetId::Case, Verdict::Reject), &Evidence::default())?;
+        s.drop_decision("d-f", "ana", "tidying the outbox")?;
+        assert_eq!(lanes(&s)?, vec![("f".into(), Lane::Awaiting, None)], "the newer decision still stands");
+        Ok(())
+    }
+
+    #[test]
+    fn a_send_found_applied_is_delivered_not_escalated() -> Result<(), StoreError> {
+        let s = store();
+        s.upsert_queue(&[entry("a", 1)])?;
+        s.save_decision(&decision("a", Verdict::Verify), &Evidence::default())?;
+        assert!(s.claim("d-a")?);
+        s.mark_sent("d-a", &Receipt { calls: vec![], escalate: false })?;
+        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 0, sent: 1, escalated: 0, failed: 0 });
+        let n: i64 = s.conn().query_row(
+            "SELECT COUNT(*) FROM audit WHERE action = 'delivered' AND decision_id = 'd-a'",
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(n, 1);
+        s.verify_audit()?;
         Ok(())
     }
 

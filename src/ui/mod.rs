@@ -107,8 +107,8 @@ fn status_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
     if c.escalated > 0 && !narrow {
         right.push_str(&format!(" · {} escalated locally", c.escalated));
     }
-    if let Some(left) = state.undo_left()
-        && let Some(u) = &state.undo
+    if let Some(u) = state.last_undo()
+        && let Some(left) = state.seconds_left(u)
     {
         let key = state.settings.keys.key_label(Context::Screens, crate::app::keymap::Command::Undo);
         right = format!("{key} undo {} ({left} s) │ {right}", u.verdict.label());

@@ -47,7 +47,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, view: &OutboxView, body: Rect)
                         d.analyst
                     );
                     if let Some(e) = &row.last_error {
-                        text.push_str(&format!(" · {e}"));
+                        text.push_str(&format!(" · {}", crate::domain::SafeText::new(e).one_line()));
                     }
                     let text = truncate(&text, width);
                     let style = match row.state {

@@ -76,7 +76,8 @@ fn lane_cell(state: &State, e: &QueueEntry) -> (String, Style) {
             (format!("✘ refused: {why}"), theme::error())
         }
         Lane::Awaiting => {
-            let undo = state.undo.as_ref().filter(|u| u.cases.contains(&e.case_ref)).and(state.undo_left());
+            let undo =
+                state.undo.iter().rev().find(|u| u.cases.contains(&e.case_ref)).and_then(|u| state.seconds_left(u));
             let text = match (undo, &e.note) {
                 (Some(left), _) => format!("⧗ {left}s to undo"),
                 (None, Some(n)) => format!("⧗ retrying: {}", n.one_line()),
