@@ -35,6 +35,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Decodes provider bytes (format from the bytes, size limited) and encodes them for
 /// the terminal at `area`. CPU-heavy: call from a blocking task.
 pub fn picture(picker: &Picker, media: &MediaBytes, area: Rect) -> Result<Picture, MediaError> {
+    picture_turned(picker, media, area, 0)
+}
+
+/// `picture`, turned clockwise by `quarter_turns` × 90° first (a document scanned
+/// sideways).
+pub fn picture_turned(
+    picker: &Picker,
+    media: &MediaBytes,
+    area: Rect,
+    quarter_turns: u8,
+) -> Result<Picture, MediaError> {
     let format = match media.format {
         MediaFormat::Jpeg => image::ImageFormat::Jpeg,
         MediaFormat::Png => image::ImageFormat::Png,
@@ -47,6 +58,12 @@ pub fn picture(picker: &Picker, media: &MediaBytes, area: Rect) -> Result<Pictur
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
     let image = reader.decode().map_err(|e| MediaError::Decode(e.to_string()))?;
+    let image = match quarter_turns % 4 {
+        1 => image.rotate90(),
+        2 => image.rotate180(),
+        3 => image.rotate270(),
+        _ => image,
+    };
     let protocol =
         picker.new_protocol(image, area, Resize::Fit(None)).map_err(|e| MediaError::Encode(e.to_string()))?;
     Ok(Picture { protocol, sha256: sha256_hex(&media.bytes), area })

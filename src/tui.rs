@@ -123,8 +123,12 @@ impl Jobs {
                 self.report(Action::CaseLoaded(case_ref, result));
             }
             Effect::FetchMedia { media, area } => {
-                let result = self.picture(&media, area).await;
+                let result = self.picture(&media, area, 0).await;
                 self.report(Action::MediaLoaded(media, result.map(Arc::new)));
+            }
+            Effect::FetchViewerImage { media, area, turns } => {
+                let result = self.picture(&media, area, turns).await.map(Arc::new);
+                self.report(Action::ViewerLoaded { media, turns, result });
             }
             Effect::SaveDecisions { drafts, undo_secs } => {
                 let action = match self.save(drafts, undo_secs).await {
@@ -212,6 +216,7 @@ impl Jobs {
         &self,
         media: &crate::domain::MediaRef,
         area: ratatui::layout::Rect,
+        turns: u8,
     ) -> Result<app::Picture, String> {
         let Some(picker) = self.picker.clone() else {
             return Err("images are off".into());
@@ -228,9 +233,11 @@ impl Jobs {
                 fetched
             }
         };
-        tokio::task::spawn_blocking(move || media::picture(&picker, &bytes, area).map_err(|e| e.to_string()))
-            .await
-            .map_err(|e| format!("decoder stopped: {e}"))?
+        tokio::task::spawn_blocking(move || {
+            media::picture_turned(&picker, &bytes, area, turns).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| format!("decoder stopped: {e}"))?
     }
 
     /// Checks every draft with its provider, then commits them all in one transaction.

@@ -48,6 +48,12 @@ async fn settle(state: &mut State, cc: &ComplyCube, mut effects: Vec<Effect>) ->
                 let picture = media::picture(&picker, &bytes, area).map_err(|e| e.to_string());
                 Action::MediaLoaded(m, picture.map(Arc::new))
             }
+            Effect::FetchViewerImage { media: m, area, turns } => {
+                let bytes = cc.media(&m).await?;
+                let result =
+                    media::picture_turned(&picker, &bytes, area, turns).map(Arc::new).map_err(|e| e.to_string());
+                Action::ViewerLoaded { media: m, turns, result }
+            }
             _ => continue,
         };
         effects.extend(update(state, action));
@@ -445,5 +451,29 @@ async fn outbox_view_and_command_line() -> R<()> {
     assert!(screen.contains("refused") && screen.contains("withdrawn"));
     insta::assert_snapshot!("outbox_view", screen);
     assert_eq!(update(&mut state, key(KeyCode::Char('R'))), [Effect::RetryDecision("a".into())]);
+    Ok(())
+}
+
+/// `z`: the document full-screen with its counter; `r` turns it, `i` moves on, Esc closes.
+#[tokio::test]
+async fn image_viewer_full_screen() -> R<()> {
+    let (_emu, cc, mut state) = setup().await?;
+    open_first_of(&mut state, &cc, "identity").await?;
+    assert!(render(&state)?.contains(" 1/3 "), "the pane counts the case's images");
+    let effects = update(&mut state, key(KeyCode::Char('z')));
+    assert!(matches!(effects.as_slice(), [Effect::FetchViewerImage { turns: 0, .. }]), "{effects:?}");
+    settle(&mut state, &cc, effects).await?;
+    let screen = render(&state)?;
+    assert!(screen.contains("front 1/3") && (screen.contains('▀') || screen.contains('▄')));
+    insta::assert_snapshot!("image_viewer", screen);
+    let effects = update(&mut state, key(KeyCode::Char('r')));
+    assert!(matches!(effects.as_slice(), [Effect::FetchViewerImage { turns: 1, .. }]));
+    settle(&mut state, &cc, effects).await?;
+    assert!(render(&state)?.contains("turned 90°"));
+    let effects = update(&mut state, key(KeyCode::Char('i')));
+    settle(&mut state, &cc, effects).await?;
+    assert!(render(&state)?.contains("back 2/3"));
+    update(&mut state, key(KeyCode::Esc));
+    assert!(state.modals.is_empty());
     Ok(())
 }

@@ -21,11 +21,12 @@ pub enum Context {
     Results,
     Prompt,
     Outbox,
+    Viewer,
     Help,
 }
 
 impl Context {
-    pub const ALL: [Context; 12] = [
+    pub const ALL: [Context; 13] = [
         Context::Anywhere,
         Context::Screens,
         Context::Queue,
@@ -37,6 +38,7 @@ impl Context {
         Context::Results,
         Context::Prompt,
         Context::Outbox,
+        Context::Viewer,
         Context::Help,
     ];
 
@@ -54,6 +56,7 @@ impl Context {
             Context::Results => "results",
             Context::Prompt => "prompt",
             Context::Outbox => "outbox",
+            Context::Viewer => "viewer",
             Context::Help => "help",
         }
     }
@@ -72,6 +75,7 @@ impl Context {
             Context::Results => "Decision: results",
             Context::Prompt => "Filter and command line",
             Context::Outbox => "Outbox",
+            Context::Viewer => "Image, full screen",
             Context::Help => "This help",
         }
     }
@@ -115,6 +119,8 @@ pub enum Command {
     NextCase,
     PrevCase,
     NextImage,
+    Zoom,
+    Rotate,
     ScrollUp,
     ScrollDown,
     Select,
@@ -130,7 +136,7 @@ pub enum Command {
 }
 
 impl Command {
-    const ALL: [Command; 44] = [
+    const ALL: [Command; 46] = [
         Command::Quit,
         Command::QuitNow,
         Command::Help,
@@ -158,6 +164,8 @@ impl Command {
         Command::NextCase,
         Command::PrevCase,
         Command::NextImage,
+        Command::Zoom,
+        Command::Rotate,
         Command::ScrollUp,
         Command::ScrollDown,
         Command::Select,
@@ -207,6 +215,8 @@ impl Command {
             Command::NextCase => "next_case",
             Command::PrevCase => "prev_case",
             Command::NextImage => "next_image",
+            Command::Zoom => "zoom",
+            Command::Rotate => "rotate",
             Command::ScrollUp => "scroll_up",
             Command::ScrollDown => "scroll_down",
             Command::Select => "select",
@@ -241,6 +251,8 @@ impl Command {
             (Command::CommandLine, _) => "command",
             (Command::NextCase, _) => "next case",
             (Command::NextImage, _) => "next image",
+            (Command::Zoom, _) => "full screen",
+            (Command::Rotate, _) => "rotate",
             (Command::ScrollDown | Command::ScrollUp, _) => "scroll",
             (Command::Toggle, _) => "tick",
             (Command::Confirm, _) => "save",
@@ -406,6 +418,7 @@ const DEFAULTS: &[(Context, &[&str], Command, &str)] = {
         (Case, &["n", "J"], C::NextCase, "next case"),
         (Case, &["p", "K"], C::PrevCase, "previous case"),
         (Case, &["i", "tab"], C::NextImage, "next document image"),
+        (Case, &["z"], C::Zoom, "the document image full-screen"),
         (Case, &["j", "down"], C::ScrollDown, "scroll the details down"),
         (Case, &["k", "up"], C::ScrollUp, "scroll the details up"),
         (Case, &["pgdown"], C::PageDown, "scroll a page down"),
@@ -437,6 +450,9 @@ const DEFAULTS: &[(Context, &[&str], Command, &str)] = {
         (Outbox, &["R"], C::Retry, "send a refused decision again"),
         (Outbox, &["D"], C::Drop, "drop a refused or waiting decision (asks why)"),
         (Outbox, &["esc", "q"], C::Close, "close the outbox"),
+        (Viewer, &["i", "tab"], C::NextImage, "next image of the case"),
+        (Viewer, &["r"], C::Rotate, "rotate by 90°"),
+        (Viewer, &["esc", "z", "q"], C::Close, "close the image"),
         (Help, &["j", "down"], C::ScrollDown, "scroll down"),
         (Help, &["k", "up"], C::ScrollUp, "scroll up"),
         (Help, &["pgdown", "space"], C::PageDown, "page down"),
@@ -451,7 +467,8 @@ const HINTS: &[(Context, &[Command])] = {
     use Context::*;
     &[
         (Queue, &[C::Open, C::Filter, C::Mark, C::MarkAll, C::Decide, C::Undo, C::CommandLine, C::Help, C::Quit]),
-        (Case, &[C::Decide, C::NextCase, C::NextImage, C::Back, C::Undo, C::Help]),
+        (Case, &[C::Decide, C::NextCase, C::NextImage, C::Zoom, C::Back, C::Undo, C::Help]),
+        (Viewer, &[C::NextImage, C::Rotate, C::Close]),
         (Dialog, &[C::Select, C::Toggle, C::Back]),
         (Reason, &[C::Select, C::Templates, C::Back]),
         (Templates, &[C::Back]),

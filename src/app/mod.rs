@@ -181,6 +181,17 @@ pub enum ResultState {
     Withdrawn,
 }
 
+/// One image of the open case, full-screen.
+#[derive(Debug, Clone)]
+pub struct ImageViewer {
+    pub case_ref: CaseRef,
+    /// Into the case's `media()`.
+    pub index: usize,
+    /// Clockwise quarter turns.
+    pub turns: u8,
+    pub picture: Loadable<Arc<Picture>>,
+}
+
 #[derive(Debug, Clone)]
 pub struct OutboxView {
     pub rows: Loadable<Vec<OutboxRow>>,
@@ -195,6 +206,7 @@ pub enum Modal {
     Decision(Box<DecisionDialog>),
     Results(BulkResults),
     Outbox(OutboxView),
+    Image(ImageViewer),
 }
 
 impl Modal {
@@ -210,6 +222,7 @@ impl Modal {
             },
             Modal::Results(_) => Context::Results,
             Modal::Outbox(_) => Context::Outbox,
+            Modal::Image(_) => Context::Viewer,
         }
     }
 }
@@ -312,6 +325,8 @@ pub struct State {
     pub size: Rect,
     /// The inside of the image pane at this size: images are encoded for it.
     pub image_area: Rect,
+    /// The inside of the full-screen image viewer.
+    pub viewer_area: Rect,
     pub now: DateTime<Utc>,
     pub queue_loaded: bool,
     /// A case `:open` fetched: selected and opened once the queue has it.
@@ -348,6 +363,7 @@ impl State {
             capabilities,
             size: Rect::new(0, 0, 120, 40),
             image_area: Rect::default(),
+            viewer_area: Rect::default(),
             now,
             queue_loaded: false,
             pending_open: None,
@@ -445,12 +461,19 @@ pub enum Action {
         width: u16,
         height: u16,
         image_area: Rect,
+        viewer_area: Rect,
     },
     Tick(DateTime<Utc>),
     QueueLoaded(Result<(Vec<QueueEntry>, OutboxCounts), String>),
     CaseLoaded(CaseRef, Result<Box<Case>, String>),
     DecisionsLoaded(CaseRef, Vec<MadeDecision>),
     MediaLoaded(MediaRef, Result<Arc<Picture>, String>),
+    /// A full-screen picture, for the viewer showing `media` turned `turns` times.
+    ViewerLoaded {
+        media: MediaRef,
+        turns: u8,
+        result: Result<Arc<Picture>, String>,
+    },
     DecisionsSaved {
         decisions: Vec<Decision>,
         send_after: DateTime<Utc>,
@@ -479,6 +502,12 @@ pub enum Effect {
     FetchMedia {
         media: MediaRef,
         area: Rect,
+    },
+    /// An image encoded for the full-screen viewer, turned `turns` quarter turns.
+    FetchViewerImage {
+        media: MediaRef,
+        area: Rect,
+        turns: u8,
     },
     /// All of one action commit together, then wait `undo_secs` before sending.
     SaveDecisions {

@@ -3,10 +3,10 @@
 use super::command_line::{self, Typed};
 use super::keymap::{Command, Context};
 use super::{
-    Action, BulkResults, DecisionDialog, DecisionDraft, DialogCase, DialogStep, Effect, Level, Loadable, MadeDecision,
-    Modal, Notice, OutboxView, Prompt, PromptKind, ResultState, Screen, State, Undo,
+    Action, BulkResults, DecisionDialog, DecisionDraft, DialogCase, DialogStep, Effect, ImageViewer, Level, Loadable,
+    MadeDecision, Modal, Notice, OutboxView, Prompt, PromptKind, ResultState, Screen, State, Undo,
 };
-use crate::domain::{CaseRef, DecisionTarget, Lane, ReasonCode, SafeText, TargetId, Verdict};
+use crate::domain::{CaseRef, DecisionTarget, Lane, MediaRef, ReasonCode, SafeText, TargetId, Verdict};
 use crate::sender::Delivery;
 use crate::store::{Evidence, OutboxState};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -30,15 +30,20 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::Key(key) => on_key(state, key),
         Action::Paste(text) => on_paste(state, &text),
-        Action::Resize { width, height, image_area } => {
+        Action::Resize { width, height, image_area, viewer_area } => {
             state.size = Rect::new(0, 0, width, height);
+            let mut effects = vec![];
+            if viewer_area != state.viewer_area {
+                state.viewer_area = viewer_area;
+                effects.extend(viewer_effects(state));
+            }
             if image_area != state.image_area {
                 state.image_area = image_area;
                 // Re-encode what is on screen for the new size (bytes are cached by the job).
                 state.media.clear();
-                return media_effects(state);
+                effects.extend(media_effects(state));
             }
-            vec![]
+            effects
         }
         Action::Tick(now) => {
             state.now = now;
@@ -101,6 +106,18 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
                     Err(e) => Loadable::Failed(SafeText::new(&e)),
                 };
                 state.media.insert(media, loaded);
+            }
+            vec![]
+        }
+        Action::ViewerLoaded { media, turns, result } => {
+            if let Some(Modal::Image(v)) = state.modals.iter_mut().rev().find(|m| matches!(m, Modal::Image(_))) {
+                let shown = v.turns == turns && viewed_media(&state.cases, v).as_ref() == Some(&media);
+                if shown {
+                    v.picture = match result {
+                        Ok(p) => Loadable::Ready(p),
+                        Err(e) => Loadable::Failed(SafeText::new(&e)),
+                    };
+                }
             }
             vec![]
         }
@@ -386,6 +403,7 @@ fn on_command(state: &mut State, context: Context, cmd: Command) -> Vec<Effect> 
         (_, Context::Dialog | Context::Reason | Context::Templates | Context::Confirm) => dialog_command(state, cmd),
         (_, Context::Prompt) => prompt_command(state, cmd),
         (_, Context::Outbox) => outbox_command(state, cmd),
+        (_, Context::Viewer) => viewer_command(state, cmd),
         (_, Context::Help) => {
             if let Some(Modal::Help { scroll }) = state.modals.last_mut() {
                 let by: i32 = match cmd {
@@ -548,6 +566,23 @@ fn case_command(state: &mut State, cmd: Command) -> Vec<Effect> {
         Command::NextImage => {
             state.image_index = state.image_index.wrapping_add(1);
             vec![]
+        }
+        Command::Zoom => {
+            let Some(case) = state.open_case() else {
+                notice(state, Level::Info, "the case is still loading");
+                return vec![];
+            };
+            let media = case.media();
+            if media.is_empty() {
+                notice(state, Level::Info, "this case has no image");
+                return vec![];
+            }
+            let sides = case.documents.iter().map(|d| d.sides.len()).sum::<usize>();
+            // The document side the upper pane shows, else the first image.
+            let index = if sides > 0 { state.image_index % sides } else { 0 };
+            let case_ref = case.case_ref.clone();
+            state.modals.push(Modal::Image(ImageViewer { case_ref, index, turns: 0, picture: Loadable::Loading }));
+            viewer_effects(state)
         }
         Command::ScrollUp => scroll(state, -1),
         Command::ScrollDown => scroll(state, 1),
@@ -753,6 +788,51 @@ fn regroup(state: &mut State) {
     state.selected = 0;
     if let Some(c) = current {
         select_case(state, &c);
+    }
+}
+
+/// The media a viewer shows, while its case is held.
+fn viewed_media(cases: &HashMap<CaseRef, Loadable<crate::domain::Case>>, v: &ImageViewer) -> Option<MediaRef> {
+    match cases.get(&v.case_ref) {
+        Some(Loadable::Ready(case)) => {
+            let media = case.media();
+            (!media.is_empty()).then(|| media[v.index % media.len()].clone())
+        }
+        _ => None,
+    }
+}
+
+/// Asks for the viewer's picture at the viewer's size and turn.
+fn viewer_effects(state: &mut State) -> Vec<Effect> {
+    let area = state.viewer_area;
+    let Some(Modal::Image(v)) = state.modals.iter_mut().rev().find(|m| matches!(m, Modal::Image(_))) else {
+        return vec![];
+    };
+    let Some(media) = viewed_media(&state.cases, v) else { return vec![] };
+    if !state.images_enabled || area.width == 0 || area.height == 0 {
+        return vec![];
+    }
+    v.picture = Loadable::Loading;
+    vec![Effect::FetchViewerImage { media, area, turns: v.turns }]
+}
+
+fn viewer_command(state: &mut State, cmd: Command) -> Vec<Effect> {
+    let Some(Modal::Image(v)) = state.modals.last_mut() else { return vec![] };
+    match cmd {
+        Command::Close => {
+            state.modals.pop();
+            vec![]
+        }
+        Command::NextImage => {
+            v.index = v.index.wrapping_add(1);
+            v.turns = 0;
+            viewer_effects(state)
+        }
+        Command::Rotate => {
+            v.turns = (v.turns + 1) % 4;
+            viewer_effects(state)
+        }
+        _ => vec![],
     }
 }
 

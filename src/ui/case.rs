@@ -2,7 +2,7 @@
 
 use super::{MASKED, layout, theme};
 use crate::app::keymap::Context;
-use crate::app::{Loadable, MadeDecision, Picture, State};
+use crate::app::{ImageViewer, Loadable, MadeDecision, Picture, State};
 use crate::domain::{Case, Field, MediaRef, SafeText};
 use crate::domain::{Lane, TargetId};
 use crate::store::OutboxState;
@@ -31,8 +31,9 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, body: Rect) {
                 return;
             }
             frame.render_widget(p, panes.details);
-            image_pane(frame, state, panes.document, doc.as_ref(), "Document");
-            image_pane(frame, state, panes.selfie, selfie.as_ref(), "Selfie");
+            let all = case.media();
+            image_pane(frame, state, panes.document, doc.as_ref(), "Document", &all);
+            image_pane(frame, state, panes.selfie, selfie.as_ref(), "Selfie", &all);
         }
         Some(Loadable::Failed(e)) => {
             let text = vec![
@@ -59,8 +60,23 @@ fn pane_media(case: &Case, index: usize) -> (Option<MediaRef>, Option<MediaRef>)
     (doc, lower)
 }
 
-fn image_pane(frame: &mut Frame<'_>, state: &State, area: Rect, media: Option<&MediaRef>, fallback: &str) {
-    let title = media.map(|m| m.label.one_line()).unwrap_or_else(|| fallback.to_string());
+/// "passport front 1/3": which of the case's images this is.
+fn counted(media: &MediaRef, all: &[MediaRef]) -> String {
+    match all.iter().position(|m| m == media) {
+        Some(i) => format!("{} {}/{}", media.label.one_line(), i + 1, all.len()),
+        None => media.label.one_line(),
+    }
+}
+
+fn image_pane(
+    frame: &mut Frame<'_>,
+    state: &State,
+    area: Rect,
+    media: Option<&MediaRef>,
+    fallback: &str,
+    all: &[MediaRef],
+) {
+    let title = media.map(|m| counted(m, all)).unwrap_or_else(|| fallback.to_string());
     let block = Block::bordered().title(Line::styled(format!(" {title} "), theme::heading()));
     let inner = layout::inner(area);
     frame.render_widget(block, area);
@@ -80,6 +96,47 @@ fn image_pane(frame: &mut Frame<'_>, state: &State, area: Rect, media: Option<&M
         Some(Loadable::Ready(picture)) => draw_picture(frame, picture, inner),
         Some(Loadable::Failed(e)) => message(frame, format!("image not shown: {}", e.one_line()), theme::error()),
         _ => message(frame, "loading image…".into(), theme::dim()),
+    }
+}
+
+/// One image of the case over the whole body: for reading a document's small print.
+pub fn draw_viewer(frame: &mut Frame<'_>, state: &State, viewer: &ImageViewer, body: Rect) {
+    frame.render_widget(ratatui::widgets::Clear, body);
+    let media = match state.cases.get(&viewer.case_ref) {
+        Some(Loadable::Ready(case)) => {
+            let all = case.media();
+            (!all.is_empty()).then(|| {
+                let m = all[viewer.index % all.len()].clone();
+                (counted(&m, &all), m)
+            })
+        }
+        _ => None,
+    };
+    let turned =
+        if viewer.turns > 0 { format!(" · turned {}°", u16::from(viewer.turns) * 90) } else { String::new() };
+    let title = media.as_ref().map(|(t, _)| format!(" {t}{turned} ")).unwrap_or_else(|| " Image ".into());
+    let hint = state.settings.keys.hints(Context::Viewer);
+    let block = Block::bordered()
+        .title(Line::styled(title, theme::heading()))
+        .title_bottom(Line::styled(format!(" {hint} "), theme::dim()));
+    let inner = layout::inner(body);
+    frame.render_widget(block, body);
+    let message = |frame: &mut Frame<'_>, text: String, style: Style| {
+        frame.render_widget(Paragraph::new(text).style(style).wrap(Wrap { trim: true }), inner);
+    };
+    if media.is_none() {
+        return message(frame, "no image in this case".into(), theme::dim());
+    }
+    if state.mask {
+        return message(frame, "image hidden (mask mode; m to show)".into(), theme::dim());
+    }
+    if !state.images_enabled {
+        return message(frame, "images are off in this session".into(), theme::dim());
+    }
+    match &viewer.picture {
+        Loadable::Ready(picture) => draw_picture(frame, picture, inner),
+        Loadable::Failed(e) => message(frame, format!("image not shown: {}", e.one_line()), theme::error()),
+        Loadable::Loading => message(frame, "loading image…".into(), theme::dim()),
     }
 }
 

@@ -32,6 +32,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State) {
             Modal::Decision(d) => dialog::draw(frame, state, d, areas.body),
             Modal::Results(r) => dialog::draw_results(frame, state, r, areas.body),
             Modal::Outbox(o) => outbox::draw(frame, state, o, areas.body),
+            Modal::Image(v) => case::draw_viewer(frame, state, v, areas.body),
             // Prompts live in the status line, drawn there.
             Modal::Prompt(_) => {}
         }
@@ -40,8 +41,11 @@ pub fn draw(frame: &mut Frame<'_>, state: &State) {
 
 /// The resize action for a terminal size: `update` learns where images go from it.
 pub fn resize(width: u16, height: u16) -> crate::app::Action {
-    let image_area = layout::image_area(Rect::new(0, 0, width, height));
-    crate::app::Action::Resize { width, height, image_area }
+    let size = Rect::new(0, 0, width, height);
+    let image_area = layout::image_area(size);
+    let viewer = layout::inner(layout::frame(size).body);
+    let viewer_area = Rect::new(0, 0, viewer.width, viewer.height.saturating_sub(1));
+    crate::app::Action::Resize { width, height, image_area, viewer_area }
 }
 
 fn title_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
