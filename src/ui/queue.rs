@@ -79,7 +79,7 @@ fn lane_cell(state: &State, e: &QueueEntry) -> (String, Style) {
             let undo =
                 state.undo.iter().rev().find(|u| u.cases.contains(&e.case_ref)).and_then(|u| state.seconds_left(u));
             let text = match (undo, &e.note) {
-                (Some(left), _) => format!("⧗ {left}s to undo"),
+                (Some(left), _) => format!("⧗ undo {left}s"),
                 (None, Some(n)) => format!("⧗ retrying: {}", n.one_line()),
                 (None, None) => "⧗ sending".into(),
             };
