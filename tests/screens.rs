@@ -420,7 +420,9 @@ async fn outbox_view_and_command_line() -> R<()> {
         update(&mut state, key(KeyCode::Char(c)));
     }
     update(&mut state, key(KeyCode::Tab));
-    assert!(render(&state)?.contains(":outbox "), "Tab completes");
+    let screen = render(&state)?;
+    assert!(screen.contains(":outbox "), "Tab completes");
+    insta::assert_snapshot!("command_line", screen);
     let effects = update(&mut state, key(KeyCode::Enter));
     assert_eq!(effects, [Effect::LoadOutbox]);
     let entry = state.queue[0].clone();
