@@ -463,14 +463,7 @@ fn queue_command(state: &mut State, cmd: Command) -> Vec<Effect> {
                 Some(a) => (a.min(state.selected), a.max(state.selected)),
                 None => (state.selected, state.selected),
             };
-            let refs: Vec<CaseRef> = state.view.rows[from..=to.min(state.view.rows.len().saturating_sub(1))]
-                .iter()
-                .map(|&i| &state.queue[i])
-                .filter(|e| e.lane != Lane::Awaiting)
-                .map(|e| e.case_ref.clone())
-                .collect();
-            let n = refs.len();
-            state.marks.extend(refs);
+            let n = mark_rows(state, from..to.min(state.view.rows.len().saturating_sub(1)) + 1);
             if let Some(e) = state.selected_entry() {
                 state.mark_anchor = Some(e.case_ref.clone());
             }
@@ -494,30 +487,14 @@ fn queue_command(state: &mut State, cmd: Command) -> Vec<Effect> {
         }
         Command::MarkGroup => {
             let Some(group) = state.view.group_at(state.selected).cloned() else { return vec![] };
-            let refs: Vec<CaseRef> = state.view.rows[group.start..group.start + group.len]
-                .iter()
-                .map(|&i| &state.queue[i])
-                .filter(|e| e.lane != Lane::Awaiting)
-                .map(|e| e.case_ref.clone())
-                .collect();
-            let n = refs.len();
-            state.marks.extend(refs);
+            let n = mark_rows(state, group.start..group.start + group.len);
             let hint = state.settings.keys.key_label(Context::Screens, Command::Decide);
             let label = if group.label.is_empty() { group.lane.label().to_string() } else { group.label.clone() };
             notice(state, Level::Info, format!("{} marked ({label}): {hint} decides them", plural(n, "case")));
             vec![]
         }
         Command::MarkAll => {
-            let refs: Vec<CaseRef> = state
-                .view
-                .rows
-                .iter()
-                .map(|&i| &state.queue[i])
-                .filter(|e| e.lane != Lane::Awaiting)
-                .map(|e| e.case_ref.clone())
-                .collect();
-            let n = refs.len();
-            state.marks.extend(refs);
+            let n = mark_rows(state, 0..state.view.rows.len());
             let hint = state.settings.keys.key_label(Context::Screens, Command::Decide);
             if n == 0 {
                 notice(state, Level::Warn, "nothing to mark: no case shown can be decided");
@@ -538,6 +515,21 @@ fn queue_command(state: &mut State, cmd: Command) -> Vec<Effect> {
         }
         _ => vec![],
     }
+}
+
+/// Marks the cases shown at these view positions that can still be decided (not those
+/// awaiting delivery); returns how many.
+fn mark_rows(state: &mut State, positions: std::ops::Range<usize>) -> usize {
+    let rows = state.view.rows.get(positions).unwrap_or(&[]);
+    let refs: Vec<CaseRef> = rows
+        .iter()
+        .map(|&i| &state.queue[i])
+        .filter(|e| e.lane != Lane::Awaiting)
+        .map(|e| e.case_ref.clone())
+        .collect();
+    let n = refs.len();
+    state.marks.extend(refs);
+    n
 }
 
 fn case_command(state: &mut State, cmd: Command) -> Vec<Effect> {
