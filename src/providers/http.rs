@@ -235,6 +235,8 @@ impl ProviderHttp {
         let transport = |e: reqwest::Error| {
             // Without the URL (it may carry ids; the caller knows the path), with the
             // causes (reqwest's own message alone is "error sending request").
+            // A failed connect never reached the provider; anything later may have.
+            let maybe_sent = !e.is_connect() && !e.is_builder();
             let e = e.without_url();
             let mut detail = e.to_string();
             let mut source = std::error::Error::source(&e);
@@ -243,7 +245,7 @@ impl ProviderHttp {
                 detail.push_str(&cause.to_string());
                 source = cause.source();
             }
-            AttemptError::Other(ProviderError::Transport { provider: self.provider, detail })
+            AttemptError::Other(ProviderError::Transport { provider: self.provider, detail, maybe_sent })
         };
         let mut response = builder.send().await.map_err(transport)?;
         let status = response.status();

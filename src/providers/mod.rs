@@ -22,8 +22,10 @@ use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
+    /// `maybe_sent`: the request may have reached the provider (a timeout or reset after
+    /// it was written), so whether it was applied is unknown until the case is read.
     #[error("could not reach {provider}: {detail}")]
-    Transport { provider: ProviderId, detail: String },
+    Transport { provider: ProviderId, detail: String, maybe_sent: bool },
     #[error("{provider} refused the credentials (HTTP {status}): {message}")]
     Auth { provider: ProviderId, status: u16, message: SafeText },
     #[error("{provider} has no such {what}")]
@@ -49,6 +51,17 @@ impl ProviderError {
         match self {
             ProviderError::Transport { .. } | ProviderError::RateLimited { .. } => true,
             ProviderError::Api { status, .. } => *status >= 500 || *status == 429 || *status == 409,
+            _ => false,
+        }
+    }
+
+    /// The provider may have applied the call although kycdesk saw no answer: a timeout
+    /// or reset after the request went out, or a 5xx (a gateway's timeout looks the
+    /// same). Such an attempt is reconciled (the case read back) before any resend.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            ProviderError::Transport { maybe_sent, .. } => *maybe_sent,
+            ProviderError::Api { status, .. } => *status >= 500,
             _ => false,
         }
     }
