@@ -247,7 +247,7 @@ pub async fn decide(
     })
     .await?;
     eprintln!("saved decision {} ({} on {case_ref})", decision.id, verdict.label());
-    let sender = Sender::new(Arc::clone(&store), providers.clone());
+    let sender = Sender::new(Arc::clone(&store), providers.clone()).with_lease(config.lease);
     let done = sender.deliver_now(&decision.id).await?;
     report_delivery(done, verdict)
 }
@@ -315,7 +315,7 @@ fn report_delivery(done: Option<Delivery>, verdict: Verdict) -> Result<ExitCode>
 pub async fn send(config: &Config) -> Result<ExitCode> {
     let store = open_store(config)?;
     let providers = providers(config)?;
-    let done = Sender::new(Arc::clone(&store), providers).deliver_all_waiting().await?;
+    let done = Sender::new(Arc::clone(&store), providers).with_lease(config.lease).deliver_all_waiting().await?;
     let mut waiting = 0;
     for d in &done {
         match d {
@@ -477,7 +477,8 @@ pub async fn outbox_retry(config: &Config, reference: &str) -> Result<ExitCode> 
         row.decision.verdict.label(),
         row.decision.case_ref
     );
-    let done = Sender::new(Arc::clone(&store), providers).deliver_now(&row.decision.id).await?;
+    let done =
+        Sender::new(Arc::clone(&store), providers).with_lease(config.lease).deliver_now(&row.decision.id).await?;
     report_delivery(done, row.decision.verdict)
 }
 

@@ -72,6 +72,11 @@ pub struct ConfigFile {
     /// Seconds a saved decision waits before it is sent; `u` takes it back meanwhile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo_secs: Option<u64>,
+    /// Seconds a sender holds a decision it is delivering without renewing its hold;
+    /// also how long a call whose answer was never seen is left before the case is read
+    /// back. Longer than any one provider call may take (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_secs: Option<u64>,
     /// Decisions off everywhere (trainees, auditors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
@@ -267,6 +272,8 @@ pub struct Config {
     pub images: ImageMode,
     pub image_cache_bytes: usize,
     pub undo_secs: u64,
+    /// A sender's hold on a decision it is delivering (`lease_secs`).
+    pub lease: Duration,
     pub read_only: bool,
     pub templates: Vec<Template>,
     pub keys: KeyTable,
@@ -381,6 +388,7 @@ impl Config {
             images,
             image_cache_bytes: file.image_cache_mb.unwrap_or(96).clamp(8, 4096) as usize * 1024 * 1024,
             undo_secs: file.undo_secs.unwrap_or(DEFAULT_UNDO_SECS).min(MAX_UNDO_SECS),
+            lease: file.lease_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(crate::sender::DEFAULT_LEASE),
             read_only: file.read_only.unwrap_or(false) || env_nonempty("KYCDESK_READ_ONLY").is_some_and(|v| v != "0"),
             templates,
             keys,

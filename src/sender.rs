@@ -1,11 +1,13 @@
 //! Drains the outbox: delivers saved decisions, retries transient failures with backoff,
 //! reconciles sends interrupted by a crash, and records the provider's answer.
 
-use crate::domain::{CaseRef, Receipt};
-use crate::providers::Providers;
-use crate::store::{self, OutboxRow, OutboxState, Store, StoreError};
+use crate::domain::{CallRecord, CaseRef, Decision, ProviderId, Receipt};
+use crate::providers::{CallLog, Provider, ProviderError, Providers, Reconciled};
+use crate::store::{self, Claim, OutboxRow, OutboxState, SentOutcome, Store, StoreError};
 use chrono::{Duration as ChronoDuration, Utc};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
 
@@ -62,37 +64,63 @@ fn retry_delay(attempts: u32) -> ChronoDuration {
     ChronoDuration::seconds((1i64 << attempts.min(9)).min(MAX_RETRY_DELAY_SECS))
 }
 
+/// How long a sender holds a decision without renewing its lease. A sender that dies
+/// mid-call is taken over only after this, and a call whose answer was never seen is
+/// reconciled no sooner: the provider may still be applying it. Longer than any one
+/// provider call may take.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+
 #[derive(Clone)]
 pub struct Sender {
     store: Arc<dyn Store>,
     providers: Providers,
+    /// This sender's name in the store's leases: one per process and sender.
+    owner: String,
+    lease: Duration,
+}
+
+/// How one claimed attempt ended.
+enum Attempt {
+    Delivered(Receipt),
+    FoundApplied,
+    CannotTell,
+    Error { error: ProviderError, unknown: bool },
+    LeaseLost,
 }
 
 impl Sender {
     pub fn new(store: Arc<dyn Store>, providers: Providers) -> Self {
-        Self { store, providers }
+        Self { store, providers, owner: uuid::Uuid::new_v4().to_string(), lease: DEFAULT_LEASE }
     }
 
-    /// One pass over what is due. `after_restart` also takes sends a previous process
-    /// started and never finished. Decisions in their grace period wait.
-    pub async fn deliver_due(&self, after_restart: bool) -> Result<Vec<Delivery>, StoreError> {
+    /// The lease (and so the wait before reconciling an unanswered call) this deployment
+    /// configured (`[delivery] lease_secs`).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// One pass over what is due, including sends whose sender's lease ran out (it died
+    /// mid-send). Decisions in their grace period wait.
+    pub async fn deliver_due(&self) -> Result<Vec<Delivery>, StoreError> {
         let now = Utc::now();
-        let rows = store::blocking(&self.store, move |s| s.due(now, after_restart)).await?;
-        self.deliver_rows(rows).await
+        let rows = store::blocking(&self.store, move |s| s.due(now)).await?;
+        self.deliver_rows(rows, false).await
     }
 
     /// Everything waiting, whenever its retry was planned (an analyst asked for it); a
-    /// decision still in its grace period waits all the same.
+    /// decision still in its grace period waits all the same, and so does one held back
+    /// after a call of unknown outcome.
     pub async fn deliver_all_waiting(&self) -> Result<Vec<Delivery>, StoreError> {
         let now = Utc::now();
         let rows = store::blocking(&self.store, move |s| s.waiting(now)).await?;
-        self.deliver_rows(rows).await
+        self.deliver_rows(rows, true).await
     }
 
-    async fn deliver_rows(&self, rows: Vec<OutboxRow>) -> Result<Vec<Delivery>, StoreError> {
+    async fn deliver_rows(&self, rows: Vec<OutboxRow>, ignore_schedule: bool) -> Result<Vec<Delivery>, StoreError> {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            if let Some(done) = self.deliver(row).await? {
+            if let Some(done) = self.deliver(row, ignore_schedule).await? {
                 out.push(done);
             }
         }
@@ -101,88 +129,169 @@ impl Sender {
 
     /// Delivers one decision now if it is past its grace period, whatever its retry
     /// schedule (used by `kycdesk decide`). `None`: not claimable (in its grace period,
-    /// finished, or another sender has it).
+    /// finished, held back, or another sender has it).
     pub async fn deliver_now(&self, decision_id: &str) -> Result<Option<Delivery>, StoreError> {
         let id = decision_id.to_string();
         let row = store::blocking(&self.store, move |s| s.outbox_row(&id)).await?;
         match row {
-            Some(row) if matches!(row.state, OutboxState::Saved | OutboxState::Sending) => self.deliver(row).await,
+            Some(row) if matches!(row.state, OutboxState::Saved | OutboxState::Sending) => {
+                self.deliver(row, true).await
+            }
             _ => Ok(None),
         }
     }
 
-    /// Claims the decision (skipping it if another sender has), then sends it and records
-    /// the answer. A send a previous process left unfinished is reconciled first.
-    async fn deliver(&self, row: OutboxRow) -> Result<Option<Delivery>, StoreError> {
+    /// Claims the decision under a lease (skipping it if another sender holds it), then
+    /// reconciles a call an earlier attempt left unanswered, sends what is not done, and
+    /// records the answer.
+    async fn deliver(&self, row: OutboxRow, ignore_schedule: bool) -> Result<Option<Delivery>, StoreError> {
         let decision = row.decision;
         let id = decision.id.clone();
         let case_ref = decision.case_ref.clone();
-        let interrupted = row.state == OutboxState::Sending;
-        let (i, seen) = (id.clone(), row.attempts);
-        let claimed = if interrupted {
-            store::blocking(&self.store, move |s| s.reclaim(&i, seen)).await?
-        } else {
-            store::blocking(&self.store, move |s| s.claim(&i)).await?
-        };
-        if !claimed {
+        let (i, owner, lease) = (id.clone(), self.owner.clone(), self.lease);
+        let claim = store::blocking(&self.store, move |s| s.claim(&i, &owner, lease, ignore_schedule)).await?;
+        let Some(claim) = claim else {
             tracing::debug!(decision = %id, "not claimable now; skipped");
             return Ok(None);
-        }
-        let attempts = row.attempts + 1;
-        let Some(provider) = self.providers.get(case_ref.provider).cloned() else {
-            let error = format!("{} is not configured; the decision waits in the outbox", case_ref.provider);
-            let retry_at = Utc::now() + ChronoDuration::seconds(MAX_RETRY_DELAY_SECS);
-            let (i, e) = (id.clone(), error.clone());
-            store::blocking(&self.store, move |s| s.mark_retry(&i, &e, retry_at)).await?;
-            return Ok(Some(Delivery::WillRetry { decision_id: id, case_ref, error }));
         };
-        if interrupted {
-            // The last process died mid-send: ask before sending again.
-            if let Ok(true) = provider.reconcile(&decision).await {
-                tracing::info!(decision = %id, "already applied at the provider");
-                let receipt = Receipt { calls: vec![], escalate: false };
-                let i = id.clone();
-                store::blocking(&self.store, move |s| s.mark_sent(&i, &receipt)).await?;
-                return Ok(Some(Delivery::Sent { decision_id: id, case_ref }));
+        let attempts = row.attempts + 1;
+        let attempt = match self.providers.get(case_ref.provider).cloned() {
+            Some(provider) => self.attempt(provider.as_ref(), &decision, claim).await,
+            None => Attempt::Error {
+                error: ProviderError::Config {
+                    provider: case_ref.provider,
+                    detail: "not configured; the decision waits in the outbox".into(),
+                },
+                unknown: claim.in_flight,
+            },
+        };
+        let finished = self.record(&id, &case_ref, attempts, attempt).await;
+        match finished {
+            Err(StoreError::LeaseLost(_)) => {
+                tracing::warn!(decision = %id, "another sender took this decision over; left to it");
+                Ok(None)
             }
+            other => other,
         }
-        match provider.decide(&decision).await {
-            Ok(receipt) => {
-                let local_only = receipt.calls.is_empty() && receipt.escalate;
-                let i = id.clone();
-                store::blocking(&self.store, move |s| s.mark_sent(&i, &receipt)).await?;
-                if local_only {
-                    tracing::info!(decision = %id, provider = %case_ref.provider, "escalated locally");
-                    Ok(Some(Delivery::Escalated { decision_id: id, case_ref }))
-                } else {
-                    tracing::info!(decision = %id, provider = %case_ref.provider, "delivered");
-                    Ok(Some(Delivery::Sent { decision_id: id, case_ref }))
+    }
+
+    /// Runs one claimed attempt while a heartbeat keeps the lease; if the lease is lost
+    /// (this process stalled past it and another sender took over), it stops.
+    async fn attempt(&self, provider: &dyn Provider, decision: &Decision, claim: Claim) -> Attempt {
+        let log = OutboxLog {
+            store: Arc::clone(&self.store),
+            decision_id: decision.id.clone(),
+            provider: decision.case_ref.provider,
+            owner: self.owner.clone(),
+            lease: self.lease,
+            done: claim.done.into_iter().collect(),
+            lost: AtomicBool::new(false),
+        };
+        let work = async {
+            if claim.in_flight {
+                match provider.reconcile(decision).await {
+                    Ok(Reconciled::Applied) => return Attempt::FoundApplied,
+                    Ok(Reconciled::NotApplied) => {}
+                    Ok(Reconciled::CannotTell) => return Attempt::CannotTell,
+                    // Still unknown: the call stays in flight for the next attempt.
+                    Err(error) => return Attempt::Error { unknown: true, error },
                 }
             }
-            Err(e) if e.is_transient() => {
-                let error = e.to_string();
-                let retry_at = Utc::now() + retry_delay(attempts);
-                let (i, err) = (id.clone(), error.clone());
-                store::blocking(&self.store, move |s| s.mark_retry(&i, &err, retry_at)).await?;
-                tracing::warn!(decision = %id, attempts, "delivery failed; will retry");
-                Ok(Some(Delivery::WillRetry { decision_id: id, case_ref, error }))
+            match provider.decide(decision, &log).await {
+                Ok(receipt) => Attempt::Delivered(receipt),
+                Err(error) => Attempt::Error { unknown: error.outcome_unknown(), error },
             }
-            Err(e) => {
-                let error = e.to_string();
-                let (i, err) = (id.clone(), error.clone());
-                store::blocking(&self.store, move |s| s.mark_failed(&i, &err)).await?;
-                tracing::warn!(decision = %id, "delivery refused");
-                Ok(Some(Delivery::Failed { decision_id: id, case_ref, error }))
+        };
+        let heartbeat = async {
+            loop {
+                tokio::time::sleep(self.lease / 3).await;
+                let (i, owner, lease) = (decision.id.clone(), self.owner.clone(), self.lease);
+                match store::blocking(&self.store, move |s| s.renew_lease(&i, &owner, lease)).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    // A store hiccup: the next beat tries again while the lease lasts.
+                    Err(e) => tracing::warn!(decision = %decision.id, "could not renew the lease: {e}"),
+                }
+            }
+        };
+        let attempt = tokio::select! {
+            attempt = work => attempt,
+            () = heartbeat => Attempt::LeaseLost,
+        };
+        if log.lost.load(Ordering::SeqCst) { Attempt::LeaseLost } else { attempt }
+    }
+
+    /// Writes how the attempt ended; `LeaseLost` if this sender no longer holds it.
+    async fn record(
+        &self,
+        id: &str,
+        case_ref: &CaseRef,
+        attempts: u32,
+        attempt: Attempt,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let (decision_id, case_ref, i, owner) = (id.to_string(), case_ref.clone(), id.to_string(), self.owner.clone());
+        match attempt {
+            Attempt::LeaseLost => Err(StoreError::LeaseLost(decision_id)),
+            Attempt::Delivered(receipt) => {
+                let local_only = receipt.calls.is_empty() && receipt.escalate;
+                let outcome = SentOutcome { escalate: receipt.escalate, found_applied: false };
+                store::blocking(&self.store, move |s| s.mark_sent(&i, &owner, outcome)).await?;
+                if local_only {
+                    tracing::info!(decision = %decision_id, provider = %case_ref.provider, "escalated locally");
+                    Ok(Some(Delivery::Escalated { decision_id, case_ref }))
+                } else {
+                    tracing::info!(decision = %decision_id, provider = %case_ref.provider, "delivered");
+                    Ok(Some(Delivery::Sent { decision_id, case_ref }))
+                }
+            }
+            Attempt::FoundApplied => {
+                tracing::info!(decision = %decision_id, "found applied at the provider");
+                let outcome = SentOutcome { escalate: false, found_applied: true };
+                store::blocking(&self.store, move |s| s.mark_sent(&i, &owner, outcome)).await?;
+                Ok(Some(Delivery::Sent { decision_id, case_ref }))
+            }
+            Attempt::CannotTell => {
+                let error = format!(
+                    "the last call to {provider} went unanswered and {provider} shows the case the same whether or \
+                     not it arrived; check the case at {provider}, then `kycdesk outbox retry {case_ref}` sends it \
+                     again or `kycdesk outbox drop` gives it up",
+                    provider = case_ref.provider.display_name()
+                );
+                let e = error.clone();
+                store::blocking(&self.store, move |s| s.mark_failed(&i, &owner, &e)).await?;
+                tracing::warn!(decision = %decision_id, "outcome cannot be told; left to an analyst");
+                Ok(Some(Delivery::Failed { decision_id, case_ref, error }))
+            }
+            Attempt::Error { error, unknown } if error.is_transient() => {
+                let message = error.to_string();
+                // After a call of unknown outcome, wait out the lease before reading the
+                // case back: the provider may still be applying it.
+                let settle = if unknown {
+                    ChronoDuration::from_std(self.lease).unwrap_or(ChronoDuration::MAX)
+                } else {
+                    ChronoDuration::zero()
+                };
+                let retry_at = Utc::now() + retry_delay(attempts).max(settle);
+                let e = message.clone();
+                store::blocking(&self.store, move |s| s.mark_retry(&i, &owner, &e, retry_at, unknown)).await?;
+                tracing::warn!(decision = %decision_id, attempts, unknown, "delivery failed; will retry");
+                Ok(Some(Delivery::WillRetry { decision_id, case_ref, error: message }))
+            }
+            Attempt::Error { error, .. } => {
+                let message = error.to_string();
+                let e = message.clone();
+                store::blocking(&self.store, move |s| s.mark_failed(&i, &owner, &e)).await?;
+                tracing::warn!(decision = %decision_id, "delivery refused");
+                Ok(Some(Delivery::Failed { decision_id, case_ref, error: message }))
             }
         }
     }
 
-    /// Runs until the channel closes: a pass at start (taking interrupted sends), then a
-    /// pass whenever a decision is saved or a retry falls due.
+    /// Runs until the channel closes: a pass at start (taking sends a dead sender left),
+    /// then a pass whenever a decision is saved or a retry falls due.
     pub async fn run(self, wake: Arc<Notify>, report: mpsc::UnboundedSender<Result<Delivery, StoreError>>) {
-        let mut after_restart = true;
         loop {
-            match self.deliver_due(after_restart).await {
+            match self.deliver_due().await {
                 Ok(done) => {
                     for d in done {
                         if report.send(Ok(d)).is_err() {
@@ -196,7 +305,6 @@ impl Sender {
                     }
                 }
             }
-            after_restart = false;
             tokio::select! {
                 _ = wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -204,6 +312,56 @@ impl Sender {
             if report.is_closed() {
                 return;
             }
+        }
+    }
+}
+
+/// The outbox as the call log of one claimed decision.
+struct OutboxLog {
+    store: Arc<dyn Store>,
+    decision_id: String,
+    provider: ProviderId,
+    owner: String,
+    lease: Duration,
+    done: HashMap<String, CallRecord>,
+    /// Set when the store says another sender holds the decision now.
+    lost: AtomicBool,
+}
+
+impl OutboxLog {
+    fn error(&self, detail: String, answered: bool) -> ProviderError {
+        ProviderError::Outbox { provider: self.provider, detail, answered }
+    }
+}
+
+#[async_trait::async_trait]
+impl CallLog for OutboxLog {
+    fn done(&self, step: &str) -> Option<CallRecord> {
+        self.done.get(step).cloned()
+    }
+
+    async fn starting(&self, step: &str) -> Result<(), ProviderError> {
+        let (i, owner, st, lease) = (self.decision_id.clone(), self.owner.clone(), step.to_string(), self.lease);
+        match store::blocking(&self.store, move |s| s.call_started(&i, &owner, &st, lease)).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.lost.store(true, Ordering::SeqCst);
+                Err(self.error("another sender holds the decision now".into(), false))
+            }
+            Err(e) => Err(self.error(e.to_string(), false)),
+        }
+    }
+
+    async fn finished(&self, step: &str, record: &CallRecord) -> Result<(), ProviderError> {
+        let (i, owner, st, r) = (self.decision_id.clone(), self.owner.clone(), step.to_string(), record.clone());
+        match store::blocking(&self.store, move |s| s.call_done(&i, &owner, &st, &r)).await {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.lost.store(true, Ordering::SeqCst);
+                Err(self.error("another sender holds the decision now".into(), true))
+            }
+            // The call went through but is not recorded: its outcome is unknown.
+            Err(e) => Err(self.error(e.to_string(), true)),
         }
     }
 }

@@ -337,7 +337,9 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
 
     // The sender: delivers what is saved, including what a previous run left behind.
     let (delivery_tx, mut delivery_rx) = mpsc::unbounded_channel();
-    tokio::spawn(Sender::new(Arc::clone(&store), providers.clone()).run(Arc::clone(&wake), delivery_tx));
+    tokio::spawn(
+        Sender::new(Arc::clone(&store), providers.clone()).with_lease(config.lease).run(Arc::clone(&wake), delivery_tx),
+    );
     let forward = tx.clone();
     tokio::spawn(async move {
         while let Some(d) = delivery_rx.recv().await {

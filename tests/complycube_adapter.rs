@@ -6,7 +6,7 @@ use common::{TestResult, captured, complycube, decision, recorded_decisions, ref
 use kycdesk::domain::{CaseRef, LivenessResult, ProviderId, TargetId, Verdict};
 use kycdesk::emulator::complycube::{LIVE_KEY, TEST_KEY};
 use kycdesk::providers::complycube::KeyMode;
-use kycdesk::providers::{MediaFormat, Provider, ProviderError};
+use kycdesk::providers::{MediaFormat, Provider, ProviderError, Unlogged};
 use serde_json::{Value, json};
 
 async fn referred_of_type(cc: &impl Provider, check_type: &str) -> Result<Vec<CaseRef>, ProviderError> {
@@ -100,7 +100,7 @@ async fn verify_identity_sends_confirmed_with_comment() -> TestResult {
     let cc = complycube(&emu, KeyMode::Test)?;
     let r = referred_of_type(&cc, "identity").await?.remove(0);
     let d = decision(&r, TargetId::Case, Verdict::Verify, "Selfie matches; glare on photo.");
-    let receipt = cc.decide(&d).await?;
+    let receipt = cc.decide(&d, &Unlogged).await?;
     assert_eq!(receipt.calls.len(), 1);
     assert!(!receipt.escalate);
     let seen = recorded_decisions(&emu.base_url()).await?;
@@ -110,7 +110,7 @@ async fn verify_identity_sends_confirmed_with_comment() -> TestResult {
     assert_eq!(seen[0]["body"], json!({"outcome": "confirmed", "comment": "Selfie matches; glare on photo."}));
     assert_eq!(seen[0]["headers"]["authorization"], "[redacted]");
     assert_eq!(seen[0]["headers"]["content-type"], "application/json");
-    assert!(cc.reconcile(&d).await?, "the check is now clear");
+    assert!(cc.reconcile(&d).await?.applied(), "the check is now clear");
     assert!(!cc.pending(None).await?.referred.iter().any(|e| e.case_ref == r));
     Ok(())
 }
@@ -122,10 +122,10 @@ async fn reject_document_with_reasons_and_refer() -> TestResult {
     let refs = referred_of_type(&cc, "document").await?;
     let mut reject = decision(&refs[0], TargetId::Case, Verdict::Reject, "Expired in 2024.");
     reject.reason_codes = vec!["document_has_expired".into()];
-    cc.decide(&reject).await?;
-    assert!(cc.reconcile(&reject).await?);
+    cc.decide(&reject, &Unlogged).await?;
+    assert!(cc.reconcile(&reject).await?.applied());
     let refer = decision(&refs[1], TargetId::Case, Verdict::Refer, "Needs a second look at the MRZ.");
-    let receipt = cc.decide(&refer).await?;
+    let receipt = cc.decide(&refer, &Unlogged).await?;
     assert!(receipt.escalate, "refer escalates locally too");
     let seen = recorded_decisions(&emu.base_url()).await?;
     assert_eq!(
@@ -144,7 +144,7 @@ async fn screening_decisions_go_per_match() -> TestResult {
     let case = cc.case(&refs[0]).await?;
     // Verify = every hit dismissed as a false positive.
     let clear = decision(&refs[0], TargetId::Case, Verdict::Verify, "Namesakes: different DOB and country.");
-    assert_eq!(cc.decide(&clear).await?.calls.len(), case.screening.len());
+    assert_eq!(cc.decide(&clear, &Unlogged).await?.calls.len(), case.screening.len());
     let seen = recorded_decisions(&emu.base_url()).await?;
     for (hit, call) in case.screening.iter().zip(&seen) {
         assert_eq!(
@@ -152,13 +152,13 @@ async fn screening_decisions_go_per_match() -> TestResult {
             json!({"outcome": "rejected", "matchId": hit.id, "comment": "Namesakes: different DOB and country."})
         );
     }
-    assert!(cc.reconcile(&clear).await?);
+    assert!(cc.reconcile(&clear).await?.applied());
     // A true match on another check.
     let other = cc.case(&refs[1]).await?;
     let hit = other.screening[0].id.clone();
     let true_match =
         decision(&refs[1], TargetId::Hit(hit.clone()), Verdict::TrueMatch, "Same person: DOB and photo match.");
-    cc.decide(&true_match).await?;
+    cc.decide(&true_match, &Unlogged).await?;
     let last = recorded_decisions(&emu.base_url()).await?.pop().ok_or("decision")?;
     assert_eq!(last["body"]["outcome"], "confirmed");
     assert_eq!(last["body"]["matchId"], hit);
@@ -166,7 +166,7 @@ async fn screening_decisions_go_per_match() -> TestResult {
     assert_eq!(after.result.and_then(|r| r.outcome).as_deref(), Some("match_confirmed"));
     // Reject is not a screening verdict: refused before sending.
     let wrong = decision(&refs[2], TargetId::Case, Verdict::Reject, "x");
-    assert!(matches!(cc.decide(&wrong).await, Err(ProviderError::Refused { .. })));
+    assert!(matches!(cc.decide(&wrong, &Unlogged).await, Err(ProviderError::Refused { .. })));
     Ok(())
 }
 
@@ -176,7 +176,7 @@ async fn a_long_reason_is_refused_before_sending() -> TestResult {
     let cc = complycube(&emu, KeyMode::Live)?;
     let r = cc.pending(None).await?.referred.remove(0).case_ref;
     let d = decision(&r, TargetId::Case, Verdict::Verify, &"x".repeat(4001));
-    let err = cc.decide(&d).await;
+    let err = cc.decide(&d, &Unlogged).await;
     match err {
         Err(e @ ProviderError::Refused { .. }) => assert!(e.to_string().contains("4000"), "{e}"),
         other => return Err(format!("expected a refusal, got {other:?}").into()),
@@ -384,7 +384,7 @@ async fn validate_requests_follow_the_provider_reference() -> TestResult {
     let r = CaseRef::new(ProviderId::ComplyCube, "5f1a2b3c4d5e6f7a8b9c0d1e");
     let mut reject = decision(&r, TargetId::Case, Verdict::Reject, "Expired passport, checked by reviewer.");
     reject.reason_codes = vec!["document_has_expired".into()];
-    cc.decide(&reject).await?;
+    cc.decide(&reject, &Unlogged).await?;
     let seen = captured(&captures);
     let post = seen.iter().find(|c| c.method == "POST").ok_or("no POST reached the stand-in")?;
     assert_eq!(post.path, "/v1/checks/5f1a2b3c4d5e6f7a8b9c0d1e/validate");
@@ -422,9 +422,9 @@ async fn a_match_confirmed_check_keeps_its_other_hits_decidable() -> TestResult 
     let (r, case) = chosen.filter(|(_, c)| c.screening.len() >= 2).ok_or("a screening check with two hits or more")?;
     let first = case.screening[0].id.clone();
     let confirm = decision(&r, TargetId::Hit(first.clone()), Verdict::TrueMatch, "Same DOB and photo.");
-    assert!(!cc.reconcile(&confirm).await?, "not applied yet");
-    cc.decide(&confirm).await?;
-    assert!(cc.reconcile(&confirm).await?, "the match says it is confirmed");
+    assert!(!cc.reconcile(&confirm).await?.applied(), "not applied yet");
+    cc.decide(&confirm, &Unlogged).await?;
+    assert!(cc.reconcile(&confirm).await?.applied(), "the match says it is confirmed");
     let after = cc.case(&r).await?;
     assert_eq!(after.status.as_str(), "complete / match_confirmed");
     assert_eq!(after.screening.len(), case.screening.len(), "every hit is still shown");
@@ -442,17 +442,18 @@ async fn a_match_confirmed_check_keeps_its_other_hits_decidable() -> TestResult 
     assert!(after.why_referred.as_str().ends_with(&format!("{undecided} undecided")), "{}", after.why_referred);
     // One more hit on its own, then the rest with the whole-check Verify.
     let second = after.screening[1].id.clone();
-    cc.decide(&decision(&r, TargetId::Hit(second.clone()), Verdict::FalsePositive, "Different country.")).await?;
+    cc.decide(&decision(&r, TargetId::Hit(second.clone()), Verdict::FalsePositive, "Different country."), &Unlogged)
+        .await?;
     let before = recorded_decisions(&emu.base_url()).await?.len();
     let rest = decision(&r, TargetId::Case, Verdict::Verify, "The others are namesakes.");
-    let receipt = cc.decide(&rest).await?;
+    let receipt = cc.decide(&rest, &Unlogged).await?;
     assert_eq!(receipt.calls.len(), undecided - 1, "only the hits still undecided");
     let seen = recorded_decisions(&emu.base_url()).await?;
     assert!(seen[before..].iter().all(|c| c["body"]["matchId"] != first && c["body"]["matchId"] != second));
     assert!(seen.iter().all(|c| c["status"] == 200), "{seen:?}");
     let last = cc.check(&r.key).await?;
     assert_eq!(last.result.and_then(|x| x.outcome).as_deref(), Some("match_confirmed"), "the true match stands");
-    assert!(cc.reconcile(&rest).await?, "nothing is left undecided");
+    assert!(cc.reconcile(&rest).await?.applied(), "nothing is left undecided");
     let settled = cc.case(&r).await?;
     assert!(settled.screening.iter().all(|h| h.resolution.is_some()));
     assert!(!settled.targets[0].verdicts.contains(&Verdict::Verify), "nothing left to dismiss");

@@ -6,7 +6,7 @@ use common::{TestResult, credas, credas_entities, decision, recorded_decisions, 
 use kycdesk::domain::{Case, CaseRef, ProviderId, TargetId, Verdict};
 use kycdesk::emulator::credas::{API_KEY, WEBHOOK_TOKEN};
 use kycdesk::providers::credas::Credas;
-use kycdesk::providers::{MediaFormat, Provider, ProviderError, Providers, WebhookError};
+use kycdesk::providers::{MediaFormat, Provider, ProviderError, Providers, Unlogged, WebhookError};
 use kycdesk::sender::{Delivery, Sender};
 use kycdesk::store::{Evidence, SqliteStore, Store};
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -87,8 +87,8 @@ async fn element_decisions_hit_the_documented_paths() -> TestResult {
         Verdict::Verify,
         "Selfie checked by hand.",
     );
-    assert_eq!(c.decide(&d).await?.calls.len(), 1);
-    assert!(c.reconcile(&d).await?);
+    assert_eq!(c.decide(&d, &Unlogged).await?.calls.len(), 1);
+    assert!(c.reconcile(&d).await?.applied());
     let document_case = cases
         .iter()
         .find(|k| {
@@ -100,7 +100,7 @@ async fn element_decisions_hit_the_documented_paths() -> TestResult {
     let doc_id = key.trim_start_matches("document:");
     let refer =
         decision(&document_case.case_ref, TargetId::Element(key.clone()), Verdict::Refer, "Second pair of eyes.");
-    assert!(c.decide(&refer).await?.escalate, "refer is native and escalates locally too");
+    assert!(c.decide(&refer, &Unlogged).await?.escalate, "refer is native and escalates locally too");
     let seen = recorded_decisions(&emu.base_url()).await?;
     assert_eq!(seen[0]["method"], "PUT");
     assert_eq!(seen[0]["path"], format!("/api/v2/ci/entities/{entity}/idv-entries/{entry}/verify-liveness"));
@@ -134,7 +134,7 @@ async fn whole_case_verdict_is_one_decision_with_an_audit_record_per_call() -> T
     assert_eq!(seen[1]["body"], json!([{"id": supporting_id, "result": 5, "comments": "Address proof is altered."}]));
     assert_eq!(store.outbox_counts()?.sent, 1);
     assert_eq!(store.verify_audit()?, 3, "decided + one record per element call");
-    assert!(c.reconcile(&d).await?);
+    assert!(c.reconcile(&d).await?.applied());
     Ok(())
 }
 
@@ -147,7 +147,7 @@ async fn a_failure_no_override_may_clear_is_refused_for_good() -> TestResult {
         .iter()
         .find(|k| k.rules.iter().any(|r| r.name.as_str() == "Police record" && r.description.as_str() == "AutoFail"))
         .ok_or("police record case")?;
-    let err = c.decide(&decision(&blocked.case_ref, TargetId::Case, Verdict::Verify, "Looks fine.")).await;
+    let err = c.decide(&decision(&blocked.case_ref, TargetId::Case, Verdict::Verify, "Looks fine."), &Unlogged).await;
     match err {
         Err(e @ ProviderError::Api { status: 400, .. }) => {
             assert!(!e.is_transient());

@@ -9,7 +9,7 @@ use common::{
 use kycdesk::domain::{Case, LivenessResult, RuleOutcome, TargetId, Verdict};
 use kycdesk::emulator::frankieone::{API_KEY, CUSTOMER_ID};
 use kycdesk::providers::frankieone::FrankieOne;
-use kycdesk::providers::{MediaFormat, Provider};
+use kycdesk::providers::{MediaFormat, Provider, Unlogged};
 use serde_json::{Value, json};
 
 async fn referred(f: &FrankieOne) -> Result<Vec<Case>, Box<dyn std::error::Error>> {
@@ -75,14 +75,14 @@ async fn decisions_patch_the_execution_and_the_results() -> TestResult {
     let execution = rest.rsplit('/').next().ok_or("execution")?;
     let hit = aml.screening[0].id.clone();
     let fp = decision(&aml.case_ref, TargetId::Hit(hit.clone()), Verdict::FalsePositive, "Different date of birth.");
-    f.decide(&fp).await?;
-    assert!(f.reconcile(&fp).await?);
+    f.decide(&fp, &Unlogged).await?;
+    assert!(f.reconcile(&fp).await?.applied());
     let verify =
         decision(&aml.case_ref, TargetId::Case, Verdict::Verify, "Hits are namesakes; ID and selfie verified.");
     // Verify resolves whatever is still open before it approves.
     let open_before = f.case(&aml.case_ref).await?.targets[0].sends(Verdict::Verify).map(|t| t.to_string());
-    let verify_calls = f.decide(&verify).await?.calls.len();
-    assert!(f.reconcile(&verify).await?);
+    let verify_calls = f.decide(&verify, &Unlogged).await?.calls.len();
+    assert!(f.reconcile(&verify).await?.applied());
     let live = cases
         .iter()
         .find(|c| c.selfie.as_ref().is_some_and(|s| s.liveness.result == LivenessResult::NotLive))
@@ -95,9 +95,10 @@ async fn decisions_patch_the_execution_and_the_results() -> TestResult {
             _ => None,
         })
         .ok_or("idv target")?;
-    f.decide(&decision(&live.case_ref, TargetId::Element(idv.clone()), Verdict::Reject, "Screen replay.")).await?;
+    f.decide(&decision(&live.case_ref, TargetId::Element(idv.clone()), Verdict::Reject, "Screen replay."), &Unlogged)
+        .await?;
     let refer = decision(&live.case_ref, TargetId::Case, Verdict::Refer, "Needs a senior reviewer.");
-    assert!(f.decide(&refer).await?.escalate);
+    assert!(f.decide(&refer, &Unlogged).await?.escalate);
 
     let seen = recorded_decisions(&emu.base_url()).await?;
     assert_eq!(seen.len(), 3 + verify_calls);
@@ -227,7 +228,7 @@ async fn verify_resolves_the_open_results_first_then_approves() -> TestResult {
     assert!(sends.ends_with("then approves the execution"), "{sends}");
 
     let verify = decision(&case.case_ref, TargetId::Case, Verdict::Verify, "Namesakes; selfie checked by hand.");
-    let receipt = f.decide(&verify).await?;
+    let receipt = f.decide(&verify, &Unlogged).await?;
     assert_eq!(receipt.calls.len(), 2 + usize::from(idv_open));
     let seen = recorded_decisions(&emu.base_url()).await?;
     let comment = json!({"text": "Namesakes; selfie checked by hand.", "entityId": entity, "entityType": "INDIVIDUAL"});
@@ -244,8 +245,8 @@ async fn verify_resolves_the_open_results_first_then_approves() -> TestResult {
     // Nothing is left open; the case says so, and a resend only approves.
     let after = f.case(&case.case_ref).await?;
     assert!(after.screening.iter().all(|h| h.resolution.as_ref().is_some_and(|r| r.as_str() == "FALSE_POSITIVE")));
-    assert!(f.reconcile(&verify).await?);
-    assert_eq!(f.decide(&verify).await?.calls.len(), 1);
+    assert!(f.reconcile(&verify).await?.applied());
+    assert_eq!(f.decide(&verify, &Unlogged).await?.calls.len(), 1);
     assert_eq!(after.targets[0].sends(Verdict::Verify).map(|t| t.as_str()), Some("approves the execution"));
     assert_frankieone_exchanges_match_the_spec(&emu).await?;
     Ok(())
@@ -260,7 +261,7 @@ async fn reason_codes_are_refused_before_saving() -> TestResult {
     reject.reason_codes = vec!["FORGERY".into()];
     let message = f.check_decision(&reject).err().map(|e| e.to_string()).unwrap_or_default();
     assert!(message.contains("FrankieOne takes no reason codes with Reject"), "{message}");
-    assert!(f.decide(&reject).await.is_err());
+    assert!(f.decide(&reject, &Unlogged).await.is_err());
     assert!(recorded_decisions(&emu.base_url()).await?.is_empty(), "nothing was sent");
     reject.reason_codes.clear();
     assert!(f.check_decision_on(&reject, &case.targets[0]).is_ok());

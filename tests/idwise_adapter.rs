@@ -6,7 +6,7 @@ use common::{TestResult, decision, idwise, idwise_journeys, recorded_decisions, 
 use kycdesk::domain::{Case, CaseRef, LivenessResult, ProviderId, ReasonCode, RuleOutcome, TargetId, Verdict};
 use kycdesk::emulator::idwise::{API_KEY, API_SECRET};
 use kycdesk::providers::idwise::IdWise;
-use kycdesk::providers::{MediaFormat, Provider, ProviderError, WebhookError};
+use kycdesk::providers::{MediaFormat, Provider, ProviderError, Unlogged, WebhookError};
 use serde_json::{Value, json};
 
 async fn referred_cases(
@@ -91,22 +91,22 @@ async fn approve_reject_and_local_refer() -> TestResult {
         Verdict::Verify,
         "Glare only; the face matches.",
     );
-    assert_eq!(iw.decide(&approve).await?.calls.len(), 1);
-    assert!(iw.reconcile(&approve).await?);
+    assert_eq!(iw.decide(&approve, &Unlogged).await?.calls.len(), 1);
+    assert!(iw.reconcile(&approve).await?.applied());
     let reject = decision(
         &CaseRef::new(ProviderId::IdWise, ids[1].clone()),
         TargetId::Case,
         Verdict::Reject,
         "Expired passport.",
     );
-    iw.decide(&reject).await?;
+    iw.decide(&reject, &Unlogged).await?;
     let refer = decision(
         &CaseRef::new(ProviderId::IdWise, ids[2].clone()),
         TargetId::Case,
         Verdict::Refer,
         "Senior review please.",
     );
-    let receipt = iw.decide(&refer).await?;
+    let receipt = iw.decide(&refer, &Unlogged).await?;
     assert!(receipt.calls.is_empty() && receipt.escalate, "IDWise has no refer: local escalation");
     let seen = recorded_decisions(&emu.base_url()).await?;
     assert_eq!(seen.len(), 2);
@@ -133,23 +133,26 @@ async fn resubmission_names_every_failed_step() -> TestResult {
         Verdict::Resubmit,
         "Retake the selfie further from the camera.",
     );
-    iw.decide(&resubmit).await?;
+    iw.decide(&resubmit, &Unlogged).await?;
     let seen = recorded_decisions(&emu.base_url()).await?;
     assert_eq!(
         seen[0]["body"],
         json!({"new_decision": "Resubmission Requested", "comment": "Retake the selfie further from the camera.",
             "step_reviews": [{"step_id": "3", "review_decision": "Resubmit"}]})
     );
-    assert!(iw.reconcile(&resubmit).await?, "the journey went back to Incomplete");
+    assert!(iw.reconcile(&resubmit).await?.applied(), "the journey went back to Incomplete");
     // An AML-only referral has no failed step: nothing to resubmit, refused before sending.
     let aml = cases.iter().find(|c| !c.screening.is_empty()).ok_or("aml")?;
     let err = iw
-        .decide(&decision(
-            &CaseRef::new(ProviderId::IdWise, aml.case_ref.key.clone()),
-            TargetId::Case,
-            Verdict::Resubmit,
-            "x",
-        ))
+        .decide(
+            &decision(
+                &CaseRef::new(ProviderId::IdWise, aml.case_ref.key.clone()),
+                TargetId::Case,
+                Verdict::Resubmit,
+                "x",
+            ),
+            &Unlogged,
+        )
         .await;
     assert!(matches!(err, Err(ProviderError::Refused { .. })), "{err:?}");
     Ok(())
@@ -282,7 +285,7 @@ async fn reason_keys_ride_in_the_comment_and_unknown_ones_are_refused() -> TestR
     let mut reject = decision(&case.case_ref, TargetId::Case, Verdict::Reject, "Font mismatch on the DOB line.");
     reject.reason_codes = vec!["REJECT_FORGED_DOCUMENT".into(), "REJECT_UNDERAGE".into()];
     iw.check_decision_on(&reject, whole)?;
-    iw.decide(&reject).await?;
+    iw.decide(&reject, &Unlogged).await?;
     let seen = recorded_decisions(&emu.base_url()).await?;
     assert_eq!(
         seen[0]["body"],
@@ -325,7 +328,7 @@ async fn manual_review_follows_the_provider_reference() -> TestResult {
         webhook_header: None,
     })?;
     let r = CaseRef::new(ProviderId::IdWise, "5f1a2b3c4d5e6f7a8b9c0d1e");
-    iw.decide(&decision(&r, TargetId::Case, Verdict::Verify, "Glare only.")).await?;
+    iw.decide(&decision(&r, TargetId::Case, Verdict::Verify, "Glare only."), &Unlogged).await?;
     let seen = common::captured(&captures);
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].method, "POST");

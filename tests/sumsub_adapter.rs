@@ -6,7 +6,7 @@ use common::{TestResult, decision, recorded_decisions, start_emulator, sumsub, s
 use kycdesk::domain::{Case, CaseRef, LivenessResult, ProviderId, RuleOutcome, TargetId, Verdict};
 use kycdesk::emulator::sumsub::{APP_TOKEN, PRODUCTION_TOKEN, SECRET_KEY, WEBHOOK_SECRET};
 use kycdesk::providers::sumsub::{Sumsub, payload_digest, signature};
-use kycdesk::providers::{MediaFormat, Provider, ProviderError, WebhookError};
+use kycdesk::providers::{MediaFormat, Provider, ProviderError, Unlogged, WebhookError};
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 
@@ -58,17 +58,17 @@ async fn decisions_are_signed_and_shaped_as_documented() -> TestResult {
     let on_hold: Vec<&Case> = cases.iter().filter(|c| c.why_referred.as_str().starts_with("on hold")).collect();
     let approve =
         decision(&on_hold[0].case_ref, TargetId::Case, Verdict::Verify, "Font difference is a known printing variant.");
-    s.decide(&approve).await?;
-    assert!(s.reconcile(&approve).await?);
+    s.decide(&approve, &Unlogged).await?;
+    assert!(s.reconcile(&approve).await?.applied());
     let mut reject = decision(&on_hold[1].case_ref, TargetId::Case, Verdict::Reject, "Forged date of birth.");
     reject.reason_codes =
         vec!["fraud:documentForgery".into(), "fraud:imageManipulation".into(), "finance:chargeback".into()];
-    s.decide(&reject).await?;
+    s.decide(&reject, &Unlogged).await?;
     let resubmit = decision(&on_hold[2].case_ref, TargetId::Case, Verdict::Resubmit, "Please upload a sharper photo.");
-    s.decide(&resubmit).await?;
-    assert!(s.reconcile(&resubmit).await?);
+    s.decide(&resubmit, &Unlogged).await?;
+    assert!(s.reconcile(&resubmit).await?.applied());
     let refer = decision(&on_hold[3].case_ref, TargetId::Case, Verdict::Refer, "Second opinion.");
-    assert!(s.decide(&refer).await?.escalate);
+    assert!(s.decide(&refer, &Unlogged).await?.escalate);
     let seen = recorded_decisions(&emu.base_url()).await?;
     assert_eq!(seen.len(), 3, "refer is local");
     assert_eq!(seen[0]["path"], format!("/resources/applicants/{}/-/approve", on_hold[0].case_ref.key));
@@ -96,7 +96,7 @@ async fn decisions_are_signed_and_shaped_as_documented() -> TestResult {
     assert!(s.capabilities().sends_reason(Verdict::Verify) && s.capabilities().sends_reason(Verdict::Reject));
     // A reject needs a reason group; refused before sending.
     let bare = decision(&on_hold[3].case_ref, TargetId::Case, Verdict::Reject, "x");
-    assert!(matches!(s.decide(&bare).await, Err(ProviderError::Refused { .. })));
+    assert!(matches!(s.decide(&bare, &Unlogged).await, Err(ProviderError::Refused { .. })));
     Ok(())
 }
 
@@ -110,7 +110,7 @@ async fn a_409_with_retry_after_is_waited_out() -> TestResult {
         .json(&json!({"provider": "sumsub", "status": 409, "retry_after_secs": 1, "count": 1, "path_contains": "/-/approve"}))
         .send()
         .await?;
-    s.decide(&decision(&applicant(&id), TargetId::Case, Verdict::Verify, "Fine.")).await?;
+    s.decide(&decision(&applicant(&id), TargetId::Case, Verdict::Verify, "Fine."), &Unlogged).await?;
     assert_eq!(recorded_decisions(&emu.base_url()).await?.len(), 1);
     Ok(())
 }
@@ -233,7 +233,7 @@ async fn resubmission_resets_the_steps_the_analyst_picked() -> TestResult {
     let mut picked =
         decision(&case.case_ref, TargetId::Case, Verdict::Resubmit, "Upload the passport again, without glare.");
     picked.reason_codes = vec!["IDENTITY".into(), "SELFIE".into()];
-    s.decide(&picked).await?;
+    s.decide(&picked, &Unlogged).await?;
     let paths: Vec<String> = recorded_decisions(&emu.base_url())
         .await?
         .iter()
@@ -248,7 +248,7 @@ async fn resubmission_resets_the_steps_the_analyst_picked() -> TestResult {
     );
     let mut bad = decision(&case.case_ref, TargetId::Case, Verdict::Resubmit, "x");
     bad.reason_codes = vec!["NOT_A_STEP".into()];
-    assert!(matches!(s.decide(&bad).await, Err(ProviderError::Refused { .. })));
+    assert!(matches!(s.decide(&bad, &Unlogged).await, Err(ProviderError::Refused { .. })));
     Ok(())
 }
 
@@ -271,8 +271,9 @@ async fn posts_follow_the_provider_reference() -> TestResult {
     })?;
     let mut resubmit = decision(&applicant("5cb56e8e0a975a35f333cb83"), TargetId::Case, Verdict::Resubmit, "Glare.");
     resubmit.reason_codes = vec!["IDENTITY".into()];
-    s.decide(&resubmit).await?;
-    s.decide(&decision(&applicant("5cb56e8e0a975a35f333cb83"), TargetId::Case, Verdict::Verify, "Fine.")).await?;
+    s.decide(&resubmit, &Unlogged).await?;
+    s.decide(&decision(&applicant("5cb56e8e0a975a35f333cb83"), TargetId::Case, Verdict::Verify, "Fine."), &Unlogged)
+        .await?;
     let seen: Vec<common::Captured> = common::captured(&captures).into_iter().filter(|c| c.method == "POST").collect();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].path, "/resources/applicants/5cb56e8e0a975a35f333cb83/resetStep/IDENTITY");

@@ -24,6 +24,10 @@ use std::sync::Arc;
 pub enum ProviderError {
     /// `maybe_sent`: the request may have reached the provider (a timeout or reset after
     /// it was written), so whether it was applied is unknown until the case is read.
+    /// The outbox could not record a call (or this sender lost hold of the decision).
+    /// `answered`: the call itself went through, so its outcome is unknown to the store.
+    #[error("the outbox could not record a {provider} call: {detail}")]
+    Outbox { provider: ProviderId, detail: String, answered: bool },
     #[error("could not reach {provider}: {detail}")]
     Transport { provider: ProviderId, detail: String, maybe_sent: bool },
     #[error("{provider} refused the credentials (HTTP {status}): {message}")]
@@ -49,19 +53,21 @@ impl ProviderError {
     /// Worth retrying later: the network, a 5xx, a rate limit.
     pub fn is_transient(&self) -> bool {
         match self {
-            ProviderError::Transport { .. } | ProviderError::RateLimited { .. } => true,
+            ProviderError::Transport { .. } | ProviderError::RateLimited { .. } | ProviderError::Outbox { .. } => true,
             ProviderError::Api { status, .. } => *status >= 500 || *status == 429 || *status == 409,
             _ => false,
         }
     }
 
     /// The provider may have applied the call although kycdesk saw no answer: a timeout
-    /// or reset after the request went out, or a 5xx (a gateway's timeout looks the
-    /// same). Such an attempt is reconciled (the case read back) before any resend.
+    /// or reset after the request went out, or a 5xx other than 503 (an internal error
+    /// or a gateway's timeout may come after the work was done; 503 says the service
+    /// took nothing). Such an attempt is reconciled (the case read back) before any resend.
     pub fn outcome_unknown(&self) -> bool {
         match self {
             ProviderError::Transport { maybe_sent, .. } => *maybe_sent,
-            ProviderError::Api { status, .. } => *status >= 500,
+            ProviderError::Outbox { answered, .. } => *answered,
+            ProviderError::Api { status, .. } => *status >= 500 && *status != 503,
             _ => false,
         }
     }
@@ -293,14 +299,96 @@ pub trait Provider: Send + Sync {
         check_target(self.id(), decision, target)?;
         self.check_decision(decision)
     }
-    /// Applies a decision; may be several calls.
-    async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError>;
-    /// After an interrupted send: is the decision already applied?
-    async fn reconcile(&self, decision: &Decision) -> Result<bool, ProviderError>;
+    /// Applies a decision; may be several calls, each through `log` (`logged_call`), so
+    /// a retry skips the calls an earlier attempt completed.
+    async fn decide(&self, decision: &Decision, log: &dyn CallLog) -> Result<Receipt, ProviderError>;
+    /// After an attempt whose last call was never answered (a timeout, a reset, a
+    /// crash): is the decision applied at the provider, as far as its state shows?
+    async fn reconcile(&self, decision: &Decision) -> Result<Reconciled, ProviderError>;
     /// Verifies and parses a webhook on its raw bytes.
     fn webhook(&self, headers: &HeaderMap, body: &[u8]) -> Result<WebhookEvent, WebhookError>;
     /// Re-reads what a webhook named: which of its cases need review now, and which not.
     async fn refresh(&self, hint: &CaseRef) -> Result<PendingScan, ProviderError>;
+}
+
+/// What the provider's state says of a decision whose last call went unanswered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reconciled {
+    Applied,
+    NotApplied,
+    /// The provider's state looks the same whether or not the call was applied (a refer
+    /// that leaves the case referred): resending could apply it twice, and not resending
+    /// could lose it, so an analyst decides.
+    CannotTell,
+}
+
+impl Reconciled {
+    pub fn applied(self) -> bool {
+        self == Reconciled::Applied
+    }
+}
+
+impl From<bool> for Reconciled {
+    fn from(applied: bool) -> Self {
+        if applied { Reconciled::Applied } else { Reconciled::NotApplied }
+    }
+}
+
+/// Where a decision's provider calls are recorded as they happen. None of the five
+/// providers documents request idempotency keys (shared/providers/README.md §3), so
+/// exactly-once rests on this record and on reading the case back.
+#[async_trait]
+pub trait CallLog: Send + Sync {
+    /// The answer to `step` if an earlier attempt got it: the call is not sent again.
+    fn done(&self, step: &str) -> Option<CallRecord>;
+    /// Just before `step` goes out; an error means it must not go out.
+    async fn starting(&self, step: &str) -> Result<(), ProviderError>;
+    /// `step` was answered (success or refusal alike: either way it is settled).
+    async fn finished(&self, step: &str, record: &CallRecord) -> Result<(), ProviderError>;
+}
+
+/// Nothing recorded: one attempt's calls, for tools and tests that hold no outbox.
+pub struct Unlogged;
+
+#[async_trait]
+impl CallLog for Unlogged {
+    fn done(&self, _step: &str) -> Option<CallRecord> {
+        None
+    }
+    async fn starting(&self, _step: &str) -> Result<(), ProviderError> {
+        Ok(())
+    }
+    async fn finished(&self, _step: &str, _record: &CallRecord) -> Result<(), ProviderError> {
+        Ok(())
+    }
+}
+
+/// One decision call through the log: skipped if an earlier attempt completed it,
+/// recorded as in flight before it goes out and as done when it succeeds. `shown_path`
+/// is the path as the receipt and the audit log show it. The step is the call itself
+/// (method, path and a digest of the body), so a re-planned retry that sends the same
+/// call finds it done.
+#[allow(clippy::too_many_arguments)]
+pub async fn logged_call(
+    http: &http::ProviderHttp,
+    log: &dyn CallLog,
+    method: reqwest::Method,
+    path: &str,
+    shown_path: String,
+    body: Option<Vec<u8>>,
+    what: &str,
+    read_error: fn(&[u8]) -> ErrorParts,
+) -> Result<CallRecord, ProviderError> {
+    let digest = body_digest(body.as_deref().unwrap_or_default());
+    let step = format!("{method} {path} {}", &digest[..16]);
+    if let Some(done) = log.done(&step) {
+        return Ok(done);
+    }
+    log.starting(&step).await?;
+    let response = http.call(method.clone(), path, body, what, read_error).await?;
+    let record = CallRecord::of(method.as_str(), shown_path, &response);
+    log.finished(&step, &record).await?;
+    Ok(record)
 }
 
 /// The configured providers, by id.

@@ -3,9 +3,10 @@
 
 pub mod sqlite;
 
-use crate::domain::{CaseRef, Decision, ProviderId, QueueEntry, Receipt};
+use crate::domain::{CallRecord, CaseRef, Decision, ProviderId, QueueEntry};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 pub use sqlite::SqliteStore;
 
@@ -31,6 +32,12 @@ pub enum StoreError {
     WrongState { decision_id: String, state: OutboxState, allowed: &'static str, action: &'static str },
     #[error("dropping a decision needs a reason")]
     ReasonRequired,
+    /// Another sender took the decision over (this one's lease ran out): it must not
+    /// record anything more for it.
+    #[error("decision {0} is no longer held by this sender")]
+    LeaseLost(String),
+    #[error("decision {0} may have reached the provider; it is being reconciled, so it cannot be dropped now")]
+    InFlight(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +93,27 @@ pub struct SaveItem {
     pub evidence: Evidence,
     /// The last undecided hit or element of its case: deciding it decides the case.
     pub closes_case: bool,
+}
+
+/// A sender's hold on one decision, with what earlier attempts left.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Claim {
+    /// A call an earlier attempt started and never saw answered (it timed out, the
+    /// connection dropped, or the process died): the provider may have applied it, so
+    /// the case is read back (reconciled) before anything is sent again.
+    pub in_flight: bool,
+    /// Calls earlier attempts completed, by step: sent again never.
+    pub done: Vec<(String, CallRecord)>,
+}
+
+/// How a claimed decision ended up delivered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SentOutcome {
+    /// The case goes to the escalated lane (a local refer).
+    pub escalate: bool,
+    /// Found already applied at the provider when reconciling an attempt of unknown
+    /// outcome (its last call's answer was never seen).
+    pub found_applied: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -151,28 +179,52 @@ pub trait Store: Send + Sync {
     /// A failed decision, or a saved one no sender has claimed, is given up with a reason;
     /// its case goes back to the New lane. Audited ("dropped", with the reason).
     fn drop_decision(&self, decision_id: &str, analyst: &str, reason: &str) -> Result<(), StoreError>;
-    /// Decisions to send now: saved, past their grace period and due for an attempt; with
-    /// `include_interrupted`, also sends a process started and never finished.
-    fn due(&self, now: DateTime<Utc>, include_interrupted: bool) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Decisions to send now: saved, past their grace period and due for an attempt, and
+    /// sends whose sender's lease ran out (it died or stalled mid-send).
+    fn due(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>, StoreError>;
     /// Everything a sender may take now whatever its retry schedule: saved and past its
-    /// grace period (never before it), and interrupted sends.
+    /// grace period (never before it), and sends whose lease ran out.
     fn waiting(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>, StoreError>;
     fn outbox_row(&self, decision_id: &str) -> Result<Option<OutboxRow>, StoreError>;
-    /// Takes a saved decision past its grace period for sending (state sending, one more
-    /// attempt), atomically: of two senders, one gets `true`. `false`: not claimable
-    /// (in its grace period, withdrawn, already claimed or finished); skip it.
-    fn claim(&self, decision_id: &str) -> Result<bool, StoreError>;
-    /// Takes over a send a previous process started and never finished, if it is still
-    /// at `attempts` (as `due`/`waiting` returned it): of two restarting senders, one
-    /// gets `true`.
-    fn reclaim(&self, decision_id: &str, attempts: u32) -> Result<bool, StoreError>;
-    /// The claimed decision was delivered (or found applied).
-    fn mark_sent(&self, decision_id: &str, receipt: &Receipt) -> Result<(), StoreError>;
-    /// A transient failure of a claimed decision: try again at `retry_at`.
-    fn mark_retry(&self, decision_id: &str, error: &str, retry_at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Takes a decision for sending under a lease held by `owner` until `now + lease`,
+    /// atomically: of two senders, one gets it. Claimable: saved, past its grace period,
+    /// due (or any time with `ignore_schedule`), and not held back after an attempt of
+    /// unknown outcome; or sending with its lease run out. `None`: skip it.
+    fn claim(
+        &self,
+        decision_id: &str,
+        owner: &str,
+        lease: Duration,
+        ignore_schedule: bool,
+    ) -> Result<Option<Claim>, StoreError>;
+    /// Extends `owner`'s lease; `false`: it lost the decision (another sender holds it,
+    /// or it is finished), and must send nothing more for it.
+    fn renew_lease(&self, decision_id: &str, owner: &str, lease: Duration) -> Result<bool, StoreError>;
+    /// Before a provider call goes out: records the step as in flight (so a crash or a
+    /// timeout leaves it unknown until reconciled) and renews the lease. `false`: the
+    /// lease is lost; do not send.
+    fn call_started(&self, decision_id: &str, owner: &str, step: &str, lease: Duration) -> Result<bool, StoreError>;
+    /// A provider call answered: its record is kept (a later attempt skips the step) and
+    /// audited ("delivered"), in one transaction. `false`: the lease is lost.
+    fn call_done(&self, decision_id: &str, owner: &str, step: &str, record: &CallRecord) -> Result<bool, StoreError>;
+    /// The claimed decision is delivered: every call done (its receipt lists the calls
+    /// recorded by `call_done`), or found applied at the provider on reconciling.
+    fn mark_sent(&self, decision_id: &str, owner: &str, outcome: SentOutcome) -> Result<(), StoreError>;
+    /// A transient failure of a claimed decision: try again at `retry_at`. With
+    /// `outcome_unknown` (the call in flight may have been applied) the in-flight step is
+    /// kept, nobody may take the decision before `retry_at`, and the next attempt
+    /// reconciles first; otherwise the call never reached the provider and is forgotten.
+    fn mark_retry(
+        &self,
+        decision_id: &str,
+        owner: &str,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        outcome_unknown: bool,
+    ) -> Result<(), StoreError>;
     /// A permanent failure of a claimed decision: the case goes back to the queue, in the
     /// Refused lane, to be decided again.
-    fn mark_failed(&self, decision_id: &str, error: &str) -> Result<(), StoreError>;
+    fn mark_failed(&self, decision_id: &str, owner: &str, error: &str) -> Result<(), StoreError>;
     fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
     fn watermark(&self, provider: ProviderId) -> Result<Option<DateTime<Utc>>, StoreError>;
     fn set_watermark(&self, provider: ProviderId, at: DateTime<Utc>) -> Result<(), StoreError>;

@@ -1,7 +1,9 @@
 //! The embedded store: one SQLite file on local disk, WAL, `synchronous=FULL`.
 
-use super::{OutboxCounts, OutboxRow, OutboxState, SaveItem, Store, StoreError};
-use crate::domain::{CaseRef, Decision, Lane, ProviderId, QueueEntry, QueueStatus, Receipt, SafeText, TargetId};
+use super::{Claim, OutboxCounts, OutboxRow, OutboxState, SaveItem, SentOutcome, Store, StoreError};
+use crate::domain::{
+    CallRecord, CaseRef, Decision, Lane, ProviderId, QueueEntry, QueueStatus, Receipt, SafeText, TargetId,
+};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
@@ -78,6 +80,26 @@ const MIGRATIONS: &[M<'static>] = &[
     UPDATE outbox SET closes = 1 WHERE target = '{\"kind\":\"case\"}';
     ALTER TABLE outbox ADD COLUMN failed_seq INTEGER;
     UPDATE outbox SET failed_seq = rowid WHERE state = 'failed';",
+    ),
+    // Exactly-once delivery: a sender holds a decision under a lease (a dead sender's
+    // lease runs out; a live one renews it), and each provider call is recorded as it
+    // goes out and as it is answered, so a retry sends only what is not done and a call
+    // whose answer was never seen is reconciled before anything is resent. A send left
+    // `sending` by an older kycdesk is such a call.
+    M::up(
+        "ALTER TABLE outbox ADD COLUMN lease_owner TEXT;
+    ALTER TABLE outbox ADD COLUMN lease_until TEXT NOT NULL DEFAULT '';
+    CREATE TABLE outbox_call (
+        decision_id TEXT NOT NULL,
+        step TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        record TEXT,
+        at TEXT NOT NULL,
+        PRIMARY KEY (decision_id, step)
+    );
+    INSERT INTO outbox_call (decision_id, step, seq, state, at)
+        SELECT decision_id, 'interrupted', 0, 'started', updated_at FROM outbox WHERE state = 'sending';",
     ),
 ];
 
@@ -395,7 +417,8 @@ impl SqliteStore {
         rows.map(|r| Self::to_outbox(r?)).collect()
     }
 
-    /// Moves a claimed decision on; refuses one no sender holds.
+    /// Moves a claimed decision on; refuses one `owner` does not hold. `sql` gets the
+    /// decision id as ?1 and the owner as ?2, and must check both.
     fn finish_claimed(
         tx: &Transaction<'_>,
         decision_id: &str,
@@ -407,8 +430,53 @@ impl SqliteStore {
             return Ok(());
         }
         let state = facts(tx, decision_id)?.state;
+        if state == OutboxState::Sending {
+            return Err(StoreError::LeaseLost(decision_id.to_string()));
+        }
         Err(StoreError::WrongState { decision_id: decision_id.to_string(), state, allowed: "sending", action })
     }
+
+    /// Whether `owner` still holds the decision; renews its lease if so.
+    fn hold(tx: &Transaction<'_>, decision_id: &str, owner: &str, lease: Duration) -> Result<bool, StoreError> {
+        let changed = tx.execute(
+            "UPDATE outbox SET lease_until = ?3 WHERE decision_id = ?1 AND state = 'sending' AND lease_owner = ?2",
+            params![decision_id, owner, ts(Utc::now() + lease_span(lease))],
+        )?;
+        Ok(changed == 1)
+    }
+}
+
+fn lease_span(lease: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Calls of one decision that never saw an answer.
+fn forget_in_flight(tx: &Transaction<'_>, decision_id: &str) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM outbox_call WHERE decision_id = ?1 AND state = 'started'", [decision_id])?;
+    Ok(())
+}
+
+fn has_in_flight(tx: &Transaction<'_>, decision_id: &str) -> Result<bool, StoreError> {
+    Ok(tx
+        .query_row(
+            "SELECT 1 FROM outbox_call WHERE decision_id = ?1 AND state = 'started' LIMIT 1",
+            [decision_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+fn done_calls(tx: &Transaction<'_>, decision_id: &str) -> Result<Vec<(String, CallRecord)>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT step, record FROM outbox_call WHERE decision_id = ?1 AND state = 'done' ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([decision_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    rows.map(|r| {
+        let (step, record) = r?;
+        Ok((step, from_json(&record)?))
+    })
+    .collect()
 }
 
 type RawOutbox = (String, String, u32, Option<String>, String, String);
@@ -620,6 +688,9 @@ impl Store for SqliteStore {
         if has_open_decision(&tx, &row.case_ref, &row.target, decision_id)? {
             return Err(StoreError::AlreadyDecided(row.decision.case_ref));
         }
+        // The analyst asks for a resend knowing what the provider shows: a call left
+        // unanswered is not reconciled again.
+        forget_in_flight(&tx, decision_id)?;
         let now = ts(Utc::now());
         tx.execute(
             "UPDATE outbox SET state = 'saved', last_error = NULL, failed_seq = NULL, next_attempt_at = ?2,
@@ -665,6 +736,9 @@ impl Store for SqliteStore {
                 action: "dropped",
             });
         }
+        if row.state == OutboxState::Saved && has_in_flight(&tx, decision_id)? {
+            return Err(StoreError::InFlight(decision_id.to_string()));
+        }
         let now = Utc::now();
         // The state is checked again in the update: a sender may not claim it meanwhile.
         let changed = tx.execute(
@@ -704,14 +778,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn due(&self, now: DateTime<Utc>, include_interrupted: bool) -> Result<Vec<OutboxRow>, StoreError> {
+    fn due(&self, now: DateTime<Utc>) -> Result<Vec<OutboxRow>, StoreError> {
         self.outbox_rows(
             &format!(
                 "SELECT {OUTBOX_COLUMNS} FROM outbox
-                 WHERE (state = 'saved' AND next_attempt_at <= ?1 AND send_after <= ?1) OR (?2 AND state = 'sending')
+                 WHERE (state = 'saved' AND next_attempt_at <= ?1 AND send_after <= ?1 AND lease_until <= ?1)
+                    OR (state = 'sending' AND lease_until <= ?1)
                  ORDER BY created_at, decision_id"
             ),
-            params![ts(now), include_interrupted],
+            [ts(now)],
         )
     }
 
@@ -738,63 +813,121 @@ impl Store for SqliteStore {
         raw.map(Self::to_outbox).transpose()
     }
 
-    fn claim(&self, decision_id: &str) -> Result<bool, StoreError> {
-        // One statement: SQLite applies it under its write lock, so two senders (two
-        // processes) cannot both see it saved.
-        let now = ts(Utc::now());
-        let changed = self.conn().execute(
-            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?2
-             WHERE decision_id = ?1 AND state = 'saved' AND send_after <= ?2",
-            params![decision_id, now],
+    fn claim(
+        &self,
+        decision_id: &str,
+        owner: &str,
+        lease: Duration,
+        ignore_schedule: bool,
+    ) -> Result<Option<Claim>, StoreError> {
+        let mut conn = self.conn();
+        // IMMEDIATE: the check and the take happen under SQLite's write lock, so of two
+        // senders (two processes) only one sees the decision claimable.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = Utc::now();
+        let changed = tx.execute(
+            "UPDATE outbox SET state = 'sending', attempts = attempts + 1, lease_owner = ?2, lease_until = ?3,
+                    updated_at = ?4
+             WHERE decision_id = ?1 AND lease_until <= ?4
+               AND ((state = 'saved' AND send_after <= ?4 AND (?5 OR next_attempt_at <= ?4)) OR state = 'sending')",
+            params![decision_id, owner, ts(now + lease_span(lease)), ts(now), ignore_schedule],
         )?;
-        Ok(changed == 1)
+        if changed != 1 {
+            return Ok(None);
+        }
+        let claim = Claim { in_flight: has_in_flight(&tx, decision_id)?, done: done_calls(&tx, decision_id)? };
+        tx.commit()?;
+        Ok(Some(claim))
     }
 
-    fn reclaim(&self, decision_id: &str, attempts: u32) -> Result<bool, StoreError> {
-        let changed = self.conn().execute(
-            "UPDATE outbox SET attempts = attempts + 1, updated_at = ?3
-             WHERE decision_id = ?1 AND state = 'sending' AND attempts = ?2",
-            params![decision_id, attempts, ts(Utc::now())],
-        )?;
-        Ok(changed == 1)
+    fn renew_lease(&self, decision_id: &str, owner: &str, lease: Duration) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let held = Self::hold(&tx, decision_id, owner, lease)?;
+        tx.commit()?;
+        Ok(held)
     }
 
-    fn mark_sent(&self, decision_id: &str, receipt: &Receipt) -> Result<(), StoreError> {
+    fn call_started(&self, decision_id: &str, owner: &str, step: &str, lease: Duration) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if !Self::hold(&tx, decision_id, owner, lease)? {
+            return Ok(false);
+        }
+        // One call is in flight at a time: an older unanswered one was reconciled.
+        forget_in_flight(&tx, decision_id)?;
+        tx.execute(
+            "INSERT INTO outbox_call (decision_id, step, seq, state, at)
+             VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM outbox_call WHERE decision_id = ?1), 'started', ?3)
+             ON CONFLICT (decision_id, step) DO NOTHING",
+            params![decision_id, step, ts(Utc::now())],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn call_done(&self, decision_id: &str, owner: &str, step: &str, record: &CallRecord) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let held: Option<String> = tx
+            .query_row(
+                "SELECT decision FROM outbox WHERE decision_id = ?1 AND state = 'sending' AND lease_owner = ?2",
+                params![decision_id, owner],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(decision) = held else { return Ok(false) };
+        let decision: Decision = from_json(&decision)?;
+        let now = Utc::now();
+        let changed = tx.execute(
+            "UPDATE outbox_call SET state = 'done', record = ?3, at = ?4
+             WHERE decision_id = ?1 AND step = ?2 AND state = 'started'",
+            params![decision_id, step, json(record)?, ts(now)],
+        )?;
+        if changed != 1 {
+            return Err(StoreError::Corrupt(format!("call {step} of decision {decision_id} was not in flight")));
+        }
+        append_audit(
+            &tx,
+            AuditRecord {
+                at: now,
+                analyst: &decision.analyst,
+                action: "delivered",
+                case_ref: &decision.case_ref.to_string(),
+                decision_id: Some(decision_id),
+                detail: json(record)?,
+            },
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    fn mark_sent(&self, decision_id: &str, owner: &str, outcome: SentOutcome) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = Utc::now();
+        let calls = done_calls(&tx, decision_id)?.into_iter().map(|(_, record)| record).collect();
+        let receipt = Receipt { calls, escalate: outcome.escalate };
         Self::finish_claimed(
             &tx,
             decision_id,
             "marked sent",
-            "UPDATE outbox SET state = 'sent', receipt = ?2, last_error = NULL, updated_at = ?3
-             WHERE decision_id = ?1 AND state = 'sending'",
-            params![decision_id, json(receipt)?, ts(now)],
+            "UPDATE outbox SET state = 'sent', receipt = ?3, last_error = NULL, lease_owner = NULL, lease_until = '',
+                    updated_at = ?4
+             WHERE decision_id = ?1 AND state = 'sending' AND lease_owner = ?2",
+            params![decision_id, owner, json(&receipt)?, ts(now)],
         )?;
+        forget_in_flight(&tx, decision_id)?;
         let decision = facts(&tx, decision_id)?.decision;
         let case_ref = decision.case_ref.to_string();
-        if receipt.escalate {
+        if outcome.escalate {
             tx.execute(
                 "UPDATE queue SET status = 'escalated', updated_at = ?2 WHERE case_ref = ?1",
                 params![case_ref, ts(now)],
             )?;
         }
-        // One audit record per provider call, and one for a local escalation.
-        for call in &receipt.calls {
-            append_audit(
-                &tx,
-                AuditRecord {
-                    at: now,
-                    analyst: &decision.analyst,
-                    action: "delivered",
-                    case_ref: &case_ref,
-                    decision_id: Some(decision_id),
-                    detail: json(call)?,
-                },
-            )?;
-        }
-        if receipt.calls.is_empty() && !receipt.escalate {
-            // Found already applied at the provider (after an interrupted send).
+        // Each call was audited as it was answered ("delivered"); these are the rest.
+        if outcome.found_applied {
             append_audit(
                 &tx,
                 AuditRecord {
@@ -807,7 +940,7 @@ impl Store for SqliteStore {
                 },
             )?;
         }
-        if receipt.escalate {
+        if outcome.escalate {
             append_audit(
                 &tx,
                 AuditRecord {
@@ -824,22 +957,36 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn mark_retry(&self, decision_id: &str, error: &str, retry_at: DateTime<Utc>) -> Result<(), StoreError> {
+    fn mark_retry(
+        &self,
+        decision_id: &str,
+        owner: &str,
+        error: &str,
+        retry_at: DateTime<Utc>,
+        outcome_unknown: bool,
+    ) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // An unknown outcome holds the decision back from every sender until `retry_at`
+        // (the provider may still be applying the call), then it is reconciled.
+        let held_until = if outcome_unknown { ts(retry_at) } else { String::new() };
         Self::finish_claimed(
             &tx,
             decision_id,
             "put back to retry",
-            "UPDATE outbox SET state = 'saved', last_error = ?2, next_attempt_at = ?3, updated_at = ?4
-             WHERE decision_id = ?1 AND state = 'sending'",
-            params![decision_id, error, ts(retry_at), ts(Utc::now())],
+            "UPDATE outbox SET state = 'saved', last_error = ?3, next_attempt_at = ?4, lease_owner = NULL,
+                    lease_until = ?5, updated_at = ?6
+             WHERE decision_id = ?1 AND state = 'sending' AND lease_owner = ?2",
+            params![decision_id, owner, error, ts(retry_at), held_until, ts(Utc::now())],
         )?;
+        if !outcome_unknown {
+            forget_in_flight(&tx, decision_id)?;
+        }
         tx.commit()?;
         Ok(())
     }
 
-    fn mark_failed(&self, decision_id: &str, error: &str) -> Result<(), StoreError> {
+    fn mark_failed(&self, decision_id: &str, owner: &str, error: &str) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = Utc::now();
@@ -848,11 +995,13 @@ impl Store for SqliteStore {
             &tx,
             decision_id,
             "marked failed",
-            "UPDATE outbox SET state = 'failed', last_error = ?2, updated_at = ?3,
+            "UPDATE outbox SET state = 'failed', last_error = ?3, updated_at = ?4, lease_owner = NULL, lease_until = '',
                     failed_seq = (SELECT MAX(rowid) FROM outbox)
-             WHERE decision_id = ?1 AND state = 'sending'",
-            params![decision_id, error, ts(now)],
+             WHERE decision_id = ?1 AND state = 'sending' AND lease_owner = ?2",
+            params![decision_id, owner, error, ts(now)],
         )?;
+        // Settled: an analyst retries or drops it, knowing what the provider shows.
+        forget_in_flight(&tx, decision_id)?;
         let decision = facts(&tx, decision_id)?.decision;
         let case_ref = decision.case_ref.to_string();
         tx.execute(
@@ -986,6 +1135,28 @@ mod tests {
     use crate::store::Evidence;
     use chrono::Duration as ChronoDuration;
 
+    const OWNER: &str = "test-sender";
+    const LEASE: Duration = Duration::from_secs(60);
+
+    /// Claims as `kycdesk decide` does (whatever the retry schedule).
+    fn take(s: &SqliteStore, id: &str) -> Result<bool, StoreError> {
+        Ok(s.claim(id, OWNER, LEASE, true)?.is_some())
+    }
+
+    /// Delivers a claimed decision as a sender does: each call recorded as it goes out
+    /// and as it is answered, then the decision marked sent.
+    fn sent(s: &SqliteStore, id: &str, receipt: &Receipt) -> Result<(), StoreError> {
+        for (n, call) in receipt.calls.iter().enumerate() {
+            let step = format!("call-{n}");
+            if !s.call_started(id, OWNER, &step, LEASE)? || !s.call_done(id, OWNER, &step, call)? {
+                return Err(StoreError::LeaseLost(id.into()));
+            }
+        }
+        let outcome =
+            SentOutcome { escalate: receipt.escalate, found_applied: receipt.calls.is_empty() && !receipt.escalate };
+        s.mark_sent(id, OWNER, outcome)
+    }
+
     fn cc(key: &str) -> CaseRef {
         CaseRef::new(ProviderId::ComplyCube, key)
     }
@@ -1072,8 +1243,8 @@ mod tests {
     fn escalate(s: &SqliteStore, key: &str) -> Result<(), StoreError> {
         let refer = on_target(&format!("refer-{key}"), key, TargetId::Case, Verdict::Refer);
         s.save_decision(&refer, &Evidence::default())?;
-        assert!(s.claim(&refer.id)?);
-        s.mark_sent(&refer.id, &escalated_receipt())
+        assert!(take(&s, &refer.id)?);
+        sent(&s, &refer.id, &escalated_receipt())
     }
 
     #[test]
@@ -1103,8 +1274,8 @@ mod tests {
         let mut again = decision("a", Verdict::Reject);
         again.id = "d-a2".into();
         assert!(matches!(s.save_decision(&again, &Evidence::default()), Err(StoreError::AlreadyDecided(_))));
-        assert!(s.claim("d-a")?);
-        s.mark_failed("d-a", "refused")?;
+        assert!(take(&s, "d-a")?);
+        s.mark_failed("d-a", OWNER, "refused")?;
         assert_eq!(lanes(&s)?, vec![("a".into(), Lane::Refused, Some("refused".into()))]);
         s.save_decision(&again, &Evidence::default())?;
         assert_eq!(lanes(&s)?, vec![("a".into(), Lane::Awaiting, None)], "a new decision clears the refusal");
@@ -1116,16 +1287,16 @@ mod tests {
         let s = store();
         s.save_decision(&decision("a", Verdict::Refer), &Evidence::default())?;
         s.save_decision(&decision("b", Verdict::Verify), &Evidence::default())?;
-        assert_eq!(s.due(Utc::now(), false)?.len(), 2);
-        assert!(s.claim("d-a")?);
-        assert_eq!(s.due(Utc::now(), false)?.len(), 1, "an interrupted send waits for start-up");
-        assert_eq!(s.due(Utc::now(), true)?.len(), 2);
+        assert_eq!(s.due(Utc::now())?.len(), 2);
+        assert!(take(&s, "d-a")?);
+        assert_eq!(s.due(Utc::now())?.len(), 1, "a held send is nobody else's");
+        assert_eq!(s.due(Utc::now() + ChronoDuration::seconds(61))?.len(), 2, "until its lease runs out");
         let receipt = Receipt { escalate: true, ..sent_receipt() };
         s.upsert_queue(&[entry("a", 1)])?;
-        s.mark_sent("d-a", &receipt)?;
-        assert!(s.claim("d-b")?);
-        s.mark_retry("d-b", "timeout", later())?;
-        assert!(s.due(Utc::now(), true)?.is_empty());
+        sent(&s, "d-a", &receipt)?;
+        assert!(take(&s, "d-b")?);
+        s.mark_retry("d-b", OWNER, "timeout", later(), false)?;
+        assert!(s.due(Utc::now())?.is_empty());
         assert_eq!(s.waiting(Utc::now())?.len(), 1, "`kycdesk send` does not wait for the backoff");
         assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 1, escalated: 0, failed: 0 });
         assert_eq!(status(&s, "a")?, Some(QueueStatus::Escalated));
@@ -1138,9 +1309,9 @@ mod tests {
     fn only_a_claimed_decision_is_marked() -> Result<(), StoreError> {
         let s = store();
         s.save_decision(&decision("a", Verdict::Verify), &Evidence::default())?;
-        assert!(matches!(s.mark_sent("d-a", &sent_receipt()), Err(StoreError::WrongState { .. })));
-        assert!(matches!(s.mark_failed("d-a", "no"), Err(StoreError::WrongState { .. })));
-        assert!(matches!(s.mark_retry("nope", "no", Utc::now()), Err(StoreError::UnknownDecision(_))));
+        assert!(matches!(s.mark_sent("d-a", OWNER, SentOutcome::default()), Err(StoreError::WrongState { .. })));
+        assert!(matches!(s.mark_failed("d-a", OWNER, "no"), Err(StoreError::WrongState { .. })));
+        assert!(matches!(s.mark_retry("nope", OWNER, "no", Utc::now(), false), Err(StoreError::UnknownDecision(_))));
         assert_eq!(state(&s, "d-a")?, Some(OutboxState::Saved));
         Ok(())
     }
@@ -1190,17 +1361,17 @@ mod tests {
         let s = store();
         let send_after = later();
         s.save_decisions(&[item(decision("a", Verdict::Verify))], send_after)?;
-        assert!(s.due(Utc::now(), true)?.is_empty());
+        assert!(s.due(Utc::now())?.is_empty());
         assert!(s.waiting(Utc::now())?.is_empty(), "`kycdesk send` waits for it too");
-        assert!(!s.claim("d-a")?, "no sender may take it yet");
+        assert!(!take(&s, "d-a")?, "no sender may take it yet");
         assert_eq!(state(&s, "d-a")?, Some(OutboxState::Saved));
         let due: Vec<String> =
-            s.due(send_after + ChronoDuration::seconds(1), false)?.into_iter().map(|r| r.decision.id).collect();
+            s.due(send_after + ChronoDuration::seconds(1))?.into_iter().map(|r| r.decision.id).collect();
         assert_eq!(due, vec!["d-a"]);
         assert_eq!(s.outbox_row("d-a")?.map(|r| r.send_after.timestamp_micros()), Some(send_after.timestamp_micros()));
         // One whose grace period is over is claimed.
         s.save_decisions(&[item(decision("b", Verdict::Verify))], Utc::now() - ChronoDuration::seconds(1))?;
-        assert!(s.claim("d-b")?);
+        assert!(take(&s, "d-b")?);
         Ok(())
     }
 
@@ -1217,7 +1388,7 @@ mod tests {
         assert_eq!(lanes(&s)?, vec![("p".into(), Lane::New, None), ("e".into(), Lane::Escalated, None)]);
         assert_eq!((status(&s, "p")?, status(&s, "e")?), (Some(QueueStatus::Pending), Some(QueueStatus::Escalated)));
         assert_eq!(state(&s, "d-p")?, Some(OutboxState::Withdrawn));
-        assert!(s.due(later() + ChronoDuration::hours(1), true)?.is_empty(), "nothing left to send");
+        assert!(s.due(later() + ChronoDuration::hours(1))?.is_empty(), "nothing left to send");
         let actions = audit_actions(&s)?;
         assert_eq!(actions.iter().filter(|a| *a == "withdrawn").count(), 2);
         assert_eq!(actions.iter().filter(|a| *a == "decided").count(), 3);
@@ -1239,7 +1410,7 @@ mod tests {
         let s = store();
         s.upsert_queue(&[entry("a", 1), entry("b", 2)])?;
         s.save_decisions(&[item(decision("a", Verdict::Verify)), item(decision("b", Verdict::Verify))], Utc::now())?;
-        assert!(s.claim("d-b")?);
+        assert!(take(&s, "d-b")?);
         let before = audit_actions(&s)?;
         let err = s.withdraw(&["d-a".into(), "d-b".into()], "ana");
         assert!(
@@ -1251,10 +1422,10 @@ mod tests {
         assert_eq!(lanes(&s)?.iter().map(|l| l.1).collect::<Vec<_>>(), vec![Lane::Awaiting, Lane::Awaiting]);
         assert_eq!(audit_actions(&s)?, before);
         // Delivered, or tried and put back to retry: too late as well.
-        s.mark_retry("d-b", "timeout", Utc::now())?;
+        s.mark_retry("d-b", OWNER, "timeout", Utc::now(), false)?;
         assert!(matches!(s.withdraw(&["d-b".into()], "ana"), Err(StoreError::TooLate { .. })));
-        assert!(s.claim("d-b")?);
-        s.mark_sent("d-b", &sent_receipt())?;
+        assert!(take(&s, "d-b")?);
+        sent(&s, "d-b", &sent_receipt())?;
         assert!(matches!(
             s.withdraw(&["d-b".into()], "ana"),
             Err(StoreError::TooLate { state: OutboxState::Sent, .. })
@@ -1269,16 +1440,75 @@ mod tests {
         let path = dir.path().join("store.sqlite3");
         let (one, two) = (SqliteStore::open(&path)?, SqliteStore::open(&path)?);
         one.save_decision(&decision("a", Verdict::Verify), &Evidence::default())?;
-        let a = std::thread::spawn(move || one.claim("d-a"));
-        let b = std::thread::spawn(move || two.claim("d-a"));
+        let a = std::thread::spawn(move || one.claim("d-a", "one", LEASE, true).map(|c| c.is_some()));
+        let b = std::thread::spawn(move || two.claim("d-a", "two", LEASE, true).map(|c| c.is_some()));
         let (a, b) = (a.join().map_err(|_| "thread")??, b.join().map_err(|_| "thread")??);
         assert!(a ^ b, "exactly one claim: {a} {b}");
         let s = SqliteStore::open(&path)?;
         assert_eq!(s.outbox_row("d-a")?.map(|r| (r.state, r.attempts)), Some((OutboxState::Sending, 1)));
-        // An interrupted send is taken over once, by whoever saw it first.
-        assert!(s.reclaim("d-a", 1)?);
-        assert!(!s.reclaim("d-a", 1)?);
-        assert!(!s.claim("d-a")?);
+        // The winner dies: its lease runs out, and its send may be taken over.
+        s.conn().execute("UPDATE outbox SET lease_until = '' WHERE decision_id = 'd-a'", [])?;
+        let (winner, loser) = if a { ("one", "two") } else { ("two", "one") };
+        let taken = s.claim("d-a", loser, LEASE, true)?.ok_or("an expired lease is taken over")?;
+        assert!(!taken.in_flight, "nothing was sent");
+        assert!(s.claim("d-a", winner, LEASE, true)?.is_none(), "a live lease is not");
+        // The first sender comes back: it may record nothing more.
+        assert!(!s.renew_lease("d-a", winner, LEASE)?);
+        assert!(!s.call_started("d-a", winner, "validate", LEASE)?);
+        assert!(matches!(s.mark_sent("d-a", winner, SentOutcome::default()), Err(StoreError::LeaseLost(_))));
+        assert!(s.renew_lease("d-a", loser, LEASE)?);
+        Ok(())
+    }
+
+    #[test]
+    fn an_unanswered_call_is_reconciled_and_an_answered_one_never_resent() -> Result<(), Box<dyn std::error::Error>> {
+        let s = store();
+        s.save_decision(&decision("a", Verdict::Verify), &Evidence::default())?;
+        let record =
+            |n: u16| CallRecord { method: "POST".into(), path: format!("/m{n}"), status: 200, answer: "{}".into() };
+        let first = s.claim("d-a", OWNER, LEASE, true)?.ok_or("claimable")?;
+        assert_eq!(first, Claim::default());
+        assert!(s.call_started("d-a", OWNER, "m1", LEASE)? && s.call_done("d-a", OWNER, "m1", &record(1))?);
+        assert!(s.call_started("d-a", OWNER, "m2", LEASE)?);
+        // A timeout on m2: held back from every sender until the retry time.
+        let retry_at = Utc::now() + ChronoDuration::seconds(30);
+        s.mark_retry("d-a", OWNER, "timed out", retry_at, true)?;
+        assert!(s.due(Utc::now())?.is_empty());
+        assert!(s.claim("d-a", "other", LEASE, true)?.is_none(), "not even `kycdesk decide` takes it early");
+        assert!(matches!(s.drop_decision("d-a", "ana", "no"), Err(StoreError::InFlight(_))));
+        let due = s.due(retry_at + ChronoDuration::seconds(1))?;
+        assert_eq!(due.len(), 1);
+        // Taken again later: m2 is in flight (reconcile first), m1 is done.
+        s.conn().execute("UPDATE outbox SET lease_until = '' WHERE decision_id = 'd-a'", [])?;
+        let again = s.claim("d-a", "other", LEASE, true)?.ok_or("claimable after the hold")?;
+        assert!(again.in_flight);
+        assert_eq!(again.done, vec![("m1".to_string(), record(1))]);
+        // Reconciled: not applied; m2 goes out again, then the decision is sent.
+        assert!(s.call_started("d-a", "other", "m2", LEASE)? && s.call_done("d-a", "other", "m2", &record(2))?);
+        s.mark_sent("d-a", "other", SentOutcome::default())?;
+        let receipt: String =
+            s.conn().query_row("SELECT receipt FROM outbox WHERE decision_id = 'd-a'", [], |r| r.get(0))?;
+        let receipt: Receipt = from_json(&receipt)?;
+        assert_eq!(receipt.calls, vec![record(1), record(2)]);
+        let delivered: i64 = s.conn().query_row(
+            "SELECT COUNT(*) FROM audit WHERE action = 'delivered' AND decision_id = 'd-a'",
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(delivered, 2, "one record per call, as each was answered");
+        s.verify_audit()?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_call_that_never_left_is_forgotten() -> Result<(), Box<dyn std::error::Error>> {
+        let s = store();
+        s.save_decision(&decision("a", Verdict::Verify), &Evidence::default())?;
+        assert!(take(&s, "d-a")?);
+        assert!(s.call_started("d-a", OWNER, "m1", LEASE)?);
+        s.mark_retry("d-a", OWNER, "connection refused", Utc::now(), false)?;
+        let again = s.claim("d-a", OWNER, LEASE, true)?.ok_or("claimable")?;
+        assert!(!again.in_flight, "a refused connection sent nothing");
         Ok(())
     }
 
@@ -1296,16 +1526,16 @@ mod tests {
         ])?;
         let refused = decision("refused", Verdict::Verify);
         s.save_decision(&refused, &Evidence::default())?;
-        assert!(s.claim(&refused.id)?);
-        s.mark_failed(&refused.id, "ComplyCube: outcome is not allowed")?;
+        assert!(take(&s, &refused.id)?);
+        s.mark_failed(&refused.id, OWNER, "ComplyCube: outcome is not allowed")?;
         escalate(&s, "escalated")?;
         s.save_decisions(&[item(decision("grace", Verdict::Verify))], later())?;
         s.save_decision(&decision("retrying", Verdict::Verify), &Evidence::default())?;
-        assert!(s.claim("d-retrying")?);
-        s.mark_retry("d-retrying", "503 from ComplyCube", later())?;
+        assert!(take(&s, "d-retrying")?);
+        s.mark_retry("d-retrying", OWNER, "503 from ComplyCube", later(), false)?;
         s.save_decision(&decision("sent", Verdict::Verify), &Evidence::default())?;
-        assert!(s.claim("d-sent")?);
-        s.mark_sent("d-sent", &sent_receipt())?;
+        assert!(take(&s, "d-sent")?);
+        sent(&s, "d-sent", &sent_receipt())?;
         s.upsert_queue(&[entry("closed", 0)])?;
         s.settle(&[cc("closed")])?;
         assert_eq!(
@@ -1329,8 +1559,8 @@ mod tests {
         s.upsert_queue(&[entry("s", 1)])?;
         let hit = on_target("h1", "s", TargetId::Hit("1".into()), Verdict::FalsePositive);
         s.save_decision(&hit, &Evidence::default())?;
-        assert!(s.claim("h1")?);
-        s.mark_failed("h1", "hit already resolved")?;
+        assert!(take(&s, "h1")?);
+        s.mark_failed("h1", OWNER, "hit already resolved")?;
         assert_eq!(lanes(&s)?, vec![("s".into(), Lane::Refused, Some("hit already resolved".into()))]);
         let other = on_target("h2", "s", TargetId::Hit("2".into()), Verdict::FalsePositive);
         s.save_decisions(&[item(other)], later())?;
@@ -1360,8 +1590,8 @@ mod tests {
         s.upsert_queue(&[entry("partly", 1), entry("untouched", 2), entry("gone", 3)])?;
         let hit = on_target("h1", "partly", TargetId::Hit("1".into()), Verdict::TrueMatch);
         s.save_decision(&hit, &Evidence::default())?;
-        assert!(s.claim("h1")?);
-        s.mark_sent("h1", &sent_receipt())?;
+        assert!(take(&s, "h1")?);
+        sent(&s, "h1", &sent_receipt())?;
         // ComplyCube stops referring the check at its first confirmed match.
         s.settle(&[cc("partly"), cc("untouched")])?;
         s.settle_missing(ProviderId::ComplyCube, &[])?;
@@ -1384,11 +1614,11 @@ mod tests {
         s.upsert_queue(&[entry("a", 1)])?;
         s.save_decision(&decision("a", Verdict::Verify), &Evidence::default())?;
         assert!(matches!(s.retry_decision("d-a", "ana"), Err(StoreError::WrongState { .. })));
-        assert!(s.claim("d-a")?);
-        s.mark_failed("d-a", "refused")?;
+        assert!(take(&s, "d-a")?);
+        s.mark_failed("d-a", OWNER, "refused")?;
         s.retry_decision("d-a", "ben")?;
         assert_eq!(lanes(&s)?, vec![("a".into(), Lane::Awaiting, None)]);
-        let due = s.due(Utc::now(), false)?;
+        let due = s.due(Utc::now())?;
         assert_eq!(
             due.iter().map(|r| (r.decision.id.as_str(), r.last_error.clone())).collect::<Vec<_>>(),
             vec![("d-a", None)]
@@ -1396,8 +1626,8 @@ mod tests {
         assert_eq!(audit_actions(&s)?.last().map(String::as_str), Some("retried"));
         s.verify_audit()?;
         // Not while a newer decision on the same target is open.
-        assert!(s.claim("d-a")?);
-        s.mark_failed("d-a", "refused again")?;
+        assert!(take(&s, "d-a")?);
+        s.mark_failed("d-a", OWNER, "refused again")?;
         s.save_decision(&on_target("d-a2", "a", TargetId::Case, Verdict::Reject), &Evidence::default())?;
         assert!(matches!(s.retry_decision("d-a", "ana"), Err(StoreError::AlreadyDecided(_))));
         Ok(())
@@ -1415,12 +1645,12 @@ mod tests {
             ],
             Utc::now(),
         )?;
-        assert!(s.claim("d-f")?);
-        s.mark_failed("d-f", "refused")?;
+        assert!(take(&s, "d-f")?);
+        s.mark_failed("d-f", OWNER, "refused")?;
         assert!(matches!(s.drop_decision("d-f", "ana", "  "), Err(StoreError::ReasonRequired)));
         s.drop_decision("d-f", "ana", "decided in the provider's dashboard")?;
         s.drop_decision("d-w", "ana", "wrong case")?;
-        assert!(s.claim("d-busy")?);
+        assert!(take(&s, "d-busy")?);
         assert!(matches!(
             s.drop_decision("d-busy", "ana", "x"),
             Err(StoreError::WrongState { state: OutboxState::Sending, .. })
@@ -1429,7 +1659,7 @@ mod tests {
             lanes(&s)?,
             vec![("f".into(), Lane::New, None), ("w".into(), Lane::New, None), ("busy".into(), Lane::Awaiting, None)]
         );
-        assert!(!s.claim("d-w")?, "a dropped decision is never sent");
+        assert!(!take(&s, "d-w")?, "a dropped decision is never sent");
         let detail: String =
             s.conn()
                 .query_row("SELECT detail FROM audit WHERE action = 'dropped' ORDER BY id LIMIT 1", [], |r| r.get(0))?;
@@ -1446,8 +1676,8 @@ mod tests {
         let s = store();
         s.upsert_queue(&[entry("f", 1)])?;
         s.save_decision(&decision("f", Verdict::Verify), &Evidence::default())?;
-        assert!(s.claim("d-f")?);
-        s.mark_failed("d-f", "refused")?;
+        assert!(take(&s, "d-f")?);
+        s.mark_failed("d-f", OWNER, "refused")?;
         s.save_decision(&on_target("d-f2", "f", TargetId::Case, Verdict::Reject), &Evidence::default())?;
         s.drop_decision("d-f", "ana", "tidying the outbox")?;
         assert_eq!(lanes(&s)?, vec![("f".into(), Lane::Awaiting, None)], "the newer decision still stands");
@@ -1459,8 +1689,8 @@ mod tests {
         let s = store();
         s.upsert_queue(&[entry("a", 1)])?;
         s.save_decision(&decision("a", Verdict::Verify), &Evidence::default())?;
-        assert!(s.claim("d-a")?);
-        s.mark_sent("d-a", &Receipt { calls: vec![], escalate: false })?;
+        assert!(take(&s, "d-a")?);
+        sent(&s, "d-a", &Receipt { calls: vec![], escalate: false })?;
         assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 0, sent: 1, escalated: 0, failed: 0 });
         let n: i64 = s.conn().query_row(
             "SELECT COUNT(*) FROM audit WHERE action = 'delivered' AND decision_id = 'd-a'",
@@ -1511,7 +1741,7 @@ mod tests {
         let row = s.outbox_row("d-a")?.ok_or("row")?;
         assert_eq!(row.send_after, row.next_attempt_at);
         assert_eq!(lanes(&s)?, vec![("a".to_string(), Lane::Awaiting, None)]);
-        assert!(s.claim("d-a")?);
+        assert!(take(&s, "d-a")?);
         Ok(())
     }
 }

@@ -6,7 +6,8 @@ pub mod wire;
 
 use super::http::{HttpSettings, ProviderHttp};
 use super::{
-    ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, WebhookError, WebhookEvent, check_codes, check_reason,
+    CallLog, ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, Reconciled, WebhookError, WebhookEvent,
+    check_codes, check_reason, logged_call,
 };
 use crate::domain::{
     CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, ReasonCode, Receipt, SafeText, TargetId,
@@ -212,16 +213,25 @@ impl ComplyCube {
         self.http.get_json(path, what, error_parts).await
     }
 
+    /// The check `id`; an answer naming another check is an error, so nothing read
+    /// from a response can redirect a decision to another case.
     pub async fn check(&self, id: &str) -> Result<wire::Check, ProviderError> {
-        self.get(&format!("checks/{}", path_segment(id)?), "check").await
+        let check: wire::Check = self.get(&format!("checks/{}", path_segment(id)?), "check").await?;
+        if check.id != id {
+            return Err(ProviderError::Decode {
+                provider: ID,
+                detail: format!("asked for check {id}, the answer is for '{}'", SafeText::new(&check.id)),
+            });
+        }
+        Ok(check)
     }
 
-    async fn validate(&self, call: &PlannedCall) -> Result<CallRecord, ProviderError> {
+    async fn validate(&self, call: &PlannedCall, log: &dyn CallLog) -> Result<CallRecord, ProviderError> {
         let body = serde_json::to_vec(&call.body)
             .map_err(|e| ProviderError::Refused { provider: ID, reason: format!("cannot encode request: {e}") })?;
         let path = format!("checks/{}/validate", path_segment(&call.check_id)?);
-        let response = self.http.call(Method::POST, &path, Some(body), "check", error_parts).await?;
-        Ok(CallRecord::of("POST", format!("/v1/{path}"), &response))
+        let shown = format!("/v1/{path}");
+        logged_call(&self.http, log, Method::POST, &path, shown, Some(body), "check", error_parts).await
     }
 }
 
@@ -325,7 +335,7 @@ impl Provider for ComplyCube {
         check_codes(ID, decision.verdict, &decision.reason_codes, valid)
     }
 
-    async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError> {
+    async fn decide(&self, decision: &Decision, log: &dyn CallLog) -> Result<Receipt, ProviderError> {
         self.check_decision(decision)?;
         // Read the check first: its type and matches decide the calls, not what the
         // console last showed.
@@ -333,7 +343,7 @@ impl Provider for ComplyCube {
         let (calls, escalate) = plan_decision(&check, decision)?;
         let mut records = Vec::with_capacity(calls.len());
         for call in &calls {
-            records.push(self.validate(call).await?);
+            records.push(self.validate(call, log).await?);
         }
         Ok(Receipt { calls: records, escalate })
     }
@@ -377,27 +387,26 @@ impl Provider for ComplyCube {
         Ok(scan)
     }
 
-    async fn reconcile(&self, decision: &Decision) -> Result<bool, ProviderError> {
+    async fn reconcile(&self, decision: &Decision) -> Result<Reconciled, ProviderError> {
         let check = self.check(&decision.case_ref.key).await?;
         let outcome = check.result.as_ref().and_then(|r| r.outcome.as_deref()).unwrap_or_default();
         let screening = is_screening(check.check_type.as_deref().unwrap_or_default());
         Ok(match (screening, &decision.target, decision.verdict) {
-            (false, TargetId::Case, Verdict::Verify) => outcome == "clear",
-            (false, TargetId::Case, Verdict::Reject) => outcome == "rejected",
+            (false, TargetId::Case, Verdict::Verify) => (outcome == "clear").into(),
+            (false, TargetId::Case, Verdict::Reject) => (outcome == "rejected").into(),
             // Every hit that was undecided is now decided (a confirmed one stays confirmed).
             (true, TargetId::Case, Verdict::Verify) => {
-                outcome == "clear" || mapping::undecided_matches(&check).is_some_and(|u| u.is_empty())
+                (outcome == "clear" || mapping::undecided_matches(&check).is_some_and(|u| u.is_empty())).into()
             }
             // The match says how it was validated (assumed field).
             (true, TargetId::Hit(id), Verdict::TrueMatch) => {
-                mapping::match_resolution(&check, id).as_deref() == Some(assumptions::RESOLVED_TRUE_MATCH)
+                (mapping::match_resolution(&check, id).as_deref() == Some(assumptions::RESOLVED_TRUE_MATCH)).into()
             }
             (true, TargetId::Hit(id), Verdict::FalsePositive) => {
-                mapping::match_resolution(&check, id).as_deref() == Some(assumptions::RESOLVED_FALSE_POSITIVE)
+                (mapping::match_resolution(&check, id).as_deref() == Some(assumptions::RESOLVED_FALSE_POSITIVE)).into()
             }
-            // Other outcomes cannot be told apart from "not yet applied"; resending is
-            // harmless (re-validation overwrites).
-            _ => false,
+            // Other outcomes look the same applied or not.
+            _ => Reconciled::CannotTell,
         })
     }
 }

@@ -6,11 +6,11 @@ pub mod wire;
 
 use super::http::{HttpSettings, ProviderHttp};
 use super::{
-    ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, SharedHeader, WebhookError, WebhookEvent,
-    check_codes, check_reason, check_shared_header,
+    CallLog, ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, Reconciled, SharedHeader, WebhookError,
+    WebhookEvent, check_codes, check_reason, check_shared_header, logged_call,
 };
 use crate::domain::{
-    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
+    Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
 };
 use async_trait::async_trait;
 use reqwest::Method;
@@ -240,7 +240,7 @@ impl Provider for Credas {
         check_codes(ID, decision.verdict, &decision.reason_codes, &[])
     }
 
-    async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError> {
+    async fn decide(&self, decision: &Decision, log: &dyn CallLog) -> Result<Receipt, ProviderError> {
         self.check_decision(decision)?;
         let (entity, entry_id) = Self::parts(&decision.case_ref)?;
         // Re-read: only elements still awaiting review are sent, so a retry after a
@@ -263,22 +263,34 @@ impl Provider for Credas {
         for call in calls {
             let body = serde_json::to_vec(&call.body)
                 .map_err(|e| ProviderError::Refused { provider: ID, reason: format!("cannot encode request: {e}") })?;
-            let response =
-                self.http.call(Method::PUT, &call.path, Some(body), "IDV entry element", error_parts).await?;
-            records.push(CallRecord::of("PUT", format!("/api/v2/ci/{}", call.path), &response));
+            let shown = format!("/api/v2/ci/{}", call.path);
+            records.push(
+                logged_call(
+                    &self.http,
+                    log,
+                    Method::PUT,
+                    &call.path,
+                    shown,
+                    Some(body),
+                    "IDV entry element",
+                    error_parts,
+                )
+                .await?,
+            );
         }
         Ok(Receipt { calls: records, escalate: decision.verdict == Verdict::Refer })
     }
 
-    async fn reconcile(&self, decision: &Decision) -> Result<bool, ProviderError> {
+    async fn reconcile(&self, decision: &Decision) -> Result<Reconciled, ProviderError> {
         let (_, entry) = self.entry(&decision.case_ref).await?;
         let remaining = mapping::referred_elements(&entry);
         Ok(match (&decision.target, decision.verdict) {
-            // A refer leaves elements referred; resending it is harmless.
-            (_, Verdict::Refer) => false,
-            (TargetId::Case, _) => remaining.is_empty(),
-            (TargetId::Element(key), _) => !remaining.contains(key),
-            (TargetId::Hit(_), _) => false,
+            // A refer leaves elements referred, applied or not.
+            (_, Verdict::Refer) => Reconciled::CannotTell,
+            (TargetId::Case, _) => remaining.is_empty().into(),
+            (TargetId::Element(key), _) => (!remaining.contains(key)).into(),
+            // Hits are read-only: no call was made.
+            (TargetId::Hit(_), _) => Reconciled::NotApplied,
         })
     }
 

@@ -5,11 +5,11 @@ mod mapping;
 
 use super::http::{HttpSettings, ProviderHttp};
 use super::{
-    ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, SharedHeader, WebhookError, WebhookEvent,
-    check_codes, check_reason, check_shared_header,
+    CallLog, ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, Reconciled, SharedHeader, WebhookError,
+    WebhookEvent, check_codes, check_reason, check_shared_header, logged_call,
 };
 use crate::domain::{
-    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
+    Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, Receipt, SafeText, TargetId, Verdict,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -281,7 +281,7 @@ impl Provider for FrankieOne {
         plan_decision(&Self::key(&decision.case_ref)?, decision, &[]).map(|_| ())
     }
 
-    async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError> {
+    async fn decide(&self, decision: &Decision, log: &dyn CallLog) -> Result<Receipt, ProviderError> {
         self.check_decision(decision)?;
         let key = Self::key(&decision.case_ref)?;
         // What is open now, not what the console last showed; a resend after a partial
@@ -298,21 +298,23 @@ impl Provider for FrankieOne {
         for (path, body) in plan_decision(&key, decision, &open)? {
             let bytes = serde_json::to_vec(&body)
                 .map_err(|e| ProviderError::Refused { provider: ID, reason: format!("cannot encode request: {e}") })?;
-            let response = self.http.call(Method::PATCH, &path, Some(bytes), "case", error_parts).await?;
-            records.push(CallRecord::of("PATCH", format!("/{path}"), &response));
+            let shown = format!("/{path}");
+            records.push(
+                logged_call(&self.http, log, Method::PATCH, &path, shown, Some(bytes), "case", error_parts).await?,
+            );
         }
         Ok(Receipt { calls: records, escalate: decision.verdict == Verdict::Refer })
     }
 
-    async fn reconcile(&self, decision: &Decision) -> Result<bool, ProviderError> {
+    async fn reconcile(&self, decision: &Decision) -> Result<Reconciled, ProviderError> {
         let key = Self::key(&decision.case_ref)?;
         // The last call decides (the execution's status, or the result's resolution).
         let planned = plan_decision(&key, decision, &[])?;
-        let Some((_, body)) = planned.last() else { return Ok(false) };
+        let Some((_, body)) = planned.last() else { return Ok(Reconciled::NotApplied) };
         match &decision.target {
             TargetId::Case => {
                 let execution = self.execution(&key, "meta").await?;
-                Ok(execution["workflowResult"]["status"] == body["status"])
+                Ok((execution["workflowResult"]["status"] == body["status"]).into())
             }
             TargetId::Hit(pro) | TargetId::Element(pro) => {
                 let pro = pro.trim_start_matches("idv:");
@@ -322,7 +324,7 @@ impl Provider for FrankieOne {
                         "process result",
                     )
                     .await?;
-                Ok(r["processResult"]["manualStatus"] == body["manualStatus"])
+                Ok((r["processResult"]["manualStatus"] == body["manualStatus"]).into())
             }
         }
     }

@@ -6,12 +6,11 @@ pub mod wire;
 
 use super::http::{HttpSettings, ProviderHttp};
 use super::{
-    ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, SharedHeader, WebhookError, WebhookEvent,
-    check_codes, check_reason, check_shared_header,
+    CallLog, ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, Reconciled, SharedHeader, WebhookError,
+    WebhookEvent, check_codes, check_reason, check_shared_header, logged_call,
 };
 use crate::domain::{
-    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, ReasonCode, Receipt, SafeText, TargetId,
-    Verdict,
+    Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, ReasonCode, Receipt, SafeText, TargetId, Verdict,
 };
 use async_trait::async_trait;
 use reqwest::Method;
@@ -231,7 +230,7 @@ impl Provider for IdWise {
         Ok(())
     }
 
-    async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError> {
+    async fn decide(&self, decision: &Decision, log: &dyn CallLog) -> Result<Receipt, ProviderError> {
         self.check_decision(decision)?;
         let id = path_segment(&decision.case_ref.key)?.to_string();
         let failed = if decision.verdict == Verdict::Resubmit { self.failed_steps(&id).await? } else { vec![] };
@@ -241,17 +240,19 @@ impl Provider for IdWise {
         let body = serde_json::to_vec(&review)
             .map_err(|e| ProviderError::Refused { provider: ID, reason: format!("cannot encode request: {e}") })?;
         let path = assumptions::manual_review_path(&id);
-        let response = self.http.call(Method::POST, &path, Some(body), "journey", error_parts).await?;
-        Ok(Receipt { calls: vec![CallRecord::of("POST", format!("/{path}"), &response)], escalate: false })
+        let shown = format!("/{path}");
+        let record =
+            logged_call(&self.http, log, Method::POST, &path, shown, Some(body), "journey", error_parts).await?;
+        Ok(Receipt { calls: vec![record], escalate: false })
     }
 
-    async fn reconcile(&self, decision: &Decision) -> Result<bool, ProviderError> {
+    async fn reconcile(&self, decision: &Decision) -> Result<Reconciled, ProviderError> {
         let journey = self.journey(&decision.case_ref.key).await?;
         Ok(match decision.verdict {
-            Verdict::Verify => journey.manual_decision.as_deref() == Some("Approved"),
-            Verdict::Reject => journey.manual_decision.as_deref() == Some("Rejected"),
-            Verdict::Resubmit => journey.system_decision.as_deref() == Some("Incomplete"),
-            _ => false,
+            Verdict::Verify => (journey.manual_decision.as_deref() == Some("Approved")).into(),
+            Verdict::Reject => (journey.manual_decision.as_deref() == Some("Rejected")).into(),
+            Verdict::Resubmit => (journey.system_decision.as_deref() == Some("Incomplete")).into(),
+            _ => Reconciled::CannotTell,
         })
     }
 

@@ -7,11 +7,11 @@ pub mod wire;
 
 use super::http::{HttpSettings, ProviderHttp};
 use super::{
-    ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, WebhookError, WebhookEvent, check_codes, check_reason,
+    CallLog, ErrorParts, MediaBytes, PendingScan, Provider, ProviderError, Reconciled, WebhookError, WebhookEvent,
+    check_codes, check_reason, logged_call,
 };
 use crate::domain::{
-    CallRecord, Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, ReasonCode, Receipt, SafeText, TargetId,
-    Verdict,
+    Capabilities, Case, CaseRef, Decision, MediaRef, ProviderId, ReasonCode, Receipt, SafeText, TargetId, Verdict,
 };
 use async_trait::async_trait;
 use hmac::Mac;
@@ -245,7 +245,7 @@ impl Provider for Sumsub {
         plan_decision(decision, &["IDENTITY".into()]).map(|_| ())
     }
 
-    async fn decide(&self, decision: &Decision) -> Result<Receipt, ProviderError> {
+    async fn decide(&self, decision: &Decision, log: &dyn CallLog) -> Result<Receipt, ProviderError> {
         self.check_decision(decision)?;
         let steps = if decision.verdict == Verdict::Resubmit {
             mapping::steps_to_reset(&self.steps(&decision.case_ref.key).await?)
@@ -269,22 +269,30 @@ impl Provider for Sumsub {
                 })?
             };
             let bytes = Some(bytes);
-            let response = self.http.call(Method::POST, &path, bytes, "applicant", error_parts).await?;
-            records.push(CallRecord::of("POST", format!("/{path}"), &response));
+            let shown = format!("/{path}");
+            records
+                .push(logged_call(&self.http, log, Method::POST, &path, shown, bytes, "applicant", error_parts).await?);
         }
         Ok(Receipt { calls: records, escalate: false })
     }
 
-    async fn reconcile(&self, decision: &Decision) -> Result<bool, ProviderError> {
+    async fn reconcile(&self, decision: &Decision) -> Result<Reconciled, ProviderError> {
         let a = self.applicant(&decision.case_ref.key).await?;
         let review = a.review.unwrap_or_default();
         let answer = review.review_result.and_then(|r| r.review_answer);
         let status = review.review_status.unwrap_or_default();
         Ok(match decision.verdict {
-            Verdict::Verify => status == "completed" && answer.as_deref() == Some("GREEN"),
-            Verdict::Reject => status == "completed" && answer.as_deref() == Some("RED"),
-            Verdict::Resubmit => status == assumptions::AFTER_RESET_STATUS,
-            _ => false,
+            Verdict::Verify => (status == "completed" && answer.as_deref() == Some("GREEN")).into(),
+            Verdict::Reject => (status == "completed" && answer.as_deref() == Some("RED")).into(),
+            // Every step it resets is reset: not only the first (which alone moves the
+            // applicant back to `init`).
+            Verdict::Resubmit => {
+                let red = mapping::steps_to_reset(&self.steps(&decision.case_ref.key).await?);
+                let chosen = &decision.reason_codes;
+                let left = if chosen.is_empty() { !red.is_empty() } else { chosen.iter().any(|c| red.contains(c)) };
+                (status == assumptions::AFTER_RESET_STATUS && !left).into()
+            }
+            _ => Reconciled::CannotTell,
         })
     }
 
