@@ -111,8 +111,20 @@ pub struct Exchange {
     pub response: Value,
 }
 
+/// Where a fault drops the connection instead of answering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cut {
+    /// The request is received and dropped unapplied.
+    BeforeApply,
+    /// The request is applied (and recorded), then the answer is lost.
+    AfterApply,
+}
+
 /// A fault to inject into the next `count` requests to `provider` (whose path holds
-/// `path_contains`, if given): answer `status` instead, and/or answer late.
+/// `path_contains`, if given): answer `status` instead, and/or answer late (a delay
+/// longer than the client waits is a timeout; the request is still applied after it,
+/// as a real API would), and/or drop the connection (`cut`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Fault {
     pub provider: String,
@@ -125,6 +137,8 @@ pub struct Fault {
     pub retry_after_secs: Option<u64>,
     #[serde(default)]
     pub path_contains: Option<String>,
+    #[serde(default)]
+    pub cut: Option<Cut>,
 }
 
 struct Inner {
@@ -362,6 +376,13 @@ async fn image_set_response(items: Vec<(&'static str, u64, ImageKind)>) -> Respo
     }
 }
 
+/// An answer that never completes: the status line goes out, then the connection drops
+/// mid-body, as a reset looks to a client.
+fn dropped_connection() -> Response {
+    let broken = futures::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("connection cut")) });
+    Response::new(Body::from_stream(broken))
+}
+
 /// One provider's request: faults first, then the provider's own emulation.
 async fn provider_route(
     emu: Arc<Emulator>,
@@ -372,11 +393,33 @@ async fn provider_route(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(fault) = emu.take_fault(provider, uri.path())
+    let fault = emu.take_fault(provider, uri.path());
+    let cut = fault.as_ref().and_then(|f| f.cut);
+    if let Some(fault) = fault
         && let Some(answer) = apply_fault(fault).await
     {
         return answer;
     }
+    match cut {
+        Some(Cut::BeforeApply) => dropped_connection(),
+        Some(Cut::AfterApply) => {
+            drop(provider_answer(emu, provider, rest, method, uri, headers, body).await);
+            dropped_connection()
+        }
+        None => provider_answer(emu, provider, rest, method, uri, headers, body).await,
+    }
+}
+
+/// The provider's own emulation of one request.
+async fn provider_answer(
+    emu: Arc<Emulator>,
+    provider: &'static str,
+    rest: String,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
     let query = query_pairs(&uri);
     let handled = {
@@ -488,7 +531,13 @@ fn provider(name: &'static str) -> axum::routing::MethodRouter<Arc<Emulator>> {
               method: Method,
               uri: Uri,
               headers: HeaderMap,
-              body: Bytes| provider_route(emu, name, rest, method, uri, headers, body),
+              body: Bytes| async move {
+            // A real API finishes a request it has fully received, whatever the client
+            // does meanwhile: run it apart from the connection, which may be dropped.
+            tokio::spawn(provider_route(emu, name, rest, method, uri, headers, body))
+                .await
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        },
     )
 }
 

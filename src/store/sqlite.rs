@@ -1243,8 +1243,8 @@ mod tests {
     fn escalate(s: &SqliteStore, key: &str) -> Result<(), StoreError> {
         let refer = on_target(&format!("refer-{key}"), key, TargetId::Case, Verdict::Refer);
         s.save_decision(&refer, &Evidence::default())?;
-        assert!(take(&s, &refer.id)?);
-        sent(&s, &refer.id, &escalated_receipt())
+        assert!(take(s, &refer.id)?);
+        sent(s, &refer.id, &escalated_receipt())
     }
 
     #[test]
