@@ -332,6 +332,7 @@ pub async fn send(config: &Config) -> Result<ExitCode> {
     }
     let counts = store::blocking(&store, |s| s.outbox_counts()).await?;
     eprintln!("outbox: {} saved · {} sent · {} failed", counts.saved, counts.sent, counts.failed);
+    report_degraded(&store).await?;
     Ok(if waiting > 0 || counts.saved > 0 { ExitCode::from(EXIT_SAVED_NOT_DELIVERED) } else { ExitCode::SUCCESS })
 }
 
@@ -388,9 +389,26 @@ fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 
+/// Says which providers kycdesk is not sending to for now, and until when.
+async fn report_degraded(store: &Arc<dyn Store>) -> Result<()> {
+    for d in store::blocking(store, |s| s.degraded()).await? {
+        eprintln!(
+            "{} is degraded since {} ({} failed attempts in a row; last: {}): its decisions wait; next probe at {}, \
+             or now with `kycdesk send`",
+            d.provider.display_name(),
+            d.since.format("%Y-%m-%d %H:%M UTC"),
+            d.failures,
+            SafeText::new(&d.last_error).one_line(),
+            d.next_probe_at.format("%H:%M:%S UTC"),
+        );
+    }
+    Ok(())
+}
+
 /// The outbox, newest first.
 pub async fn outbox_list(config: &Config, json: bool, limit: usize) -> Result<ExitCode> {
     let store = open_store(config)?;
+    report_degraded(&store).await?;
     let rows = store::blocking(&store, move |s| s.outbox_list(limit)).await?;
     if json {
         let listed: Vec<ListedDecision<'_>> = rows.iter().map(listed_decision).collect();

@@ -70,6 +70,16 @@ fn retry_delay(attempts: u32) -> ChronoDuration {
 /// provider call may take.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
+/// Failed attempts in a row after which a provider is degraded: its decisions wait,
+/// and only a probe goes out now and then.
+const DEGRADE_AFTER: u32 = 3;
+
+/// From the first probe on: 15 s, doubling, at most 5 min between probes.
+fn probe_delay(failures: u32) -> ChronoDuration {
+    let n = failures.saturating_sub(DEGRADE_AFTER).min(5);
+    ChronoDuration::seconds((15i64 << n).min(MAX_RETRY_DELAY_SECS))
+}
+
 #[derive(Clone)]
 pub struct Sender {
     store: Arc<dyn Store>,
@@ -117,14 +127,58 @@ impl Sender {
         self.deliver_rows(rows, true).await
     }
 
+    /// A degraded provider's decisions wait until its next probe is due (or an analyst
+    /// asks for a send: `ignore_schedule`); then one goes out, the probe, and the rest of
+    /// the pass only if it got through.
     async fn deliver_rows(&self, rows: Vec<OutboxRow>, ignore_schedule: bool) -> Result<Vec<Delivery>, StoreError> {
         let mut out = Vec::with_capacity(rows.len());
+        let mut degraded = store::blocking(&self.store, |s| s.degraded()).await?;
+        let mut probed = std::collections::BTreeSet::new();
         for row in rows {
+            let provider = row.decision.case_ref.provider;
+            if let Some(d) = degraded.iter().find(|d| d.provider == provider) {
+                if probed.contains(&provider) || (!ignore_schedule && Utc::now() < d.next_probe_at) {
+                    continue;
+                }
+                tracing::info!(%provider, failures = d.failures, "probing a degraded provider");
+                probed.insert(provider);
+            }
             if let Some(done) = self.deliver(row, ignore_schedule).await? {
                 out.push(done);
             }
+            if probed.contains(&provider) {
+                degraded = store::blocking(&self.store, |s| s.degraded()).await?;
+            }
         }
         Ok(out)
+    }
+
+    /// Keeps the provider's health: answers of any kind clear it; failures of the
+    /// provider's own (unreachable, 5xx, rate limits) count towards degrading it.
+    async fn note_health(&self, provider: ProviderId, attempt: &Attempt) -> Result<(), StoreError> {
+        let failed = match attempt {
+            Attempt::Delivered(_) | Attempt::FoundApplied | Attempt::CannotTell => None,
+            Attempt::Error { error: ProviderError::Outbox { .. } | ProviderError::Config { .. }, .. } => return Ok(()),
+            Attempt::Error { error, .. } if error.is_transient() => Some(error.to_string()),
+            Attempt::Error { .. } => None,
+            Attempt::LeaseLost => return Ok(()),
+        };
+        match failed {
+            None => store::blocking(&self.store, move |s| s.provider_answered(provider)).await,
+            Some(error) => {
+                let failures = store::blocking(&self.store, move |s| {
+                    // The wait before the next probe grows with the failures so far.
+                    let health = s.degraded()?;
+                    let failures = health.iter().find(|d| d.provider == provider).map_or(0, |d| d.failures) + 1;
+                    s.provider_failed(provider, &error, DEGRADE_AFTER, Utc::now() + probe_delay(failures))
+                })
+                .await?;
+                if failures == DEGRADE_AFTER {
+                    tracing::warn!(%provider, failures, "provider degraded: its decisions wait for a probe to get through");
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Delivers one decision now if it is past its grace period, whatever its retry
@@ -165,6 +219,7 @@ impl Sender {
                 unknown: claim.in_flight,
             },
         };
+        self.note_health(case_ref.provider, &attempt).await?;
         let finished = self.record(&id, &case_ref, attempts, attempt).await;
         match finished {
             Err(StoreError::LeaseLost(_)) => {

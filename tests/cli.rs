@@ -478,3 +478,43 @@ fn send_waits_for_the_undo_grace_period() -> R {
     assert_eq!(audit.status.code(), Some(0), "{}", stderr(&audit));
     Ok(())
 }
+
+/// Three failed deliveries in a row degrade a provider: `outbox` and `send` say so, its
+/// decisions wait, and `send` probes it; once a probe gets through, all go.
+#[test]
+fn a_failing_provider_is_degraded_then_probed_until_it_recovers() -> R {
+    let dir = tempfile::tempdir()?;
+    let emulator = EmulatorProcess::start(dir.path())?;
+    let cases = listed(dir.path(), &emulator)?;
+    let refs: Vec<&str> = cases
+        .iter()
+        .filter(|c| {
+            c["provider"] == "complycube" && !c["check_type"].as_str().unwrap_or_default().contains("screening")
+        })
+        .filter_map(|c| c["ref"].as_str())
+        .take(4)
+        .collect();
+    assert_eq!(refs.len(), 4, "{cases:?}");
+    reqwest::blocking_post_json(
+        &format!("{}/_emulator/faults", emulator.base_url),
+        json!({"provider": "complycube", "status": 503, "count": 3, "path_contains": "/validate"}),
+    )?;
+    for r in &refs[..3] {
+        let out =
+            kycdesk(dir.path(), &emulator.config, &["decide", r, "--verdict", "reject", "--reason", "Tampered."])?;
+        assert_eq!(out.status.code(), Some(3), "saved, not delivered: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let listing = kycdesk(dir.path(), &emulator.config, &["outbox"])?;
+    let said = String::from_utf8_lossy(&listing.stderr);
+    assert!(said.contains("ComplyCube is degraded since") && said.contains("3 failed attempts in a row"), "{said}");
+    // The fault is used up: the probe of `send` gets through, and the rest follow.
+    let sent = kycdesk(dir.path(), &emulator.config, &["send"])?;
+    assert_eq!(sent.status.code(), Some(0), "{}", String::from_utf8_lossy(&sent.stderr));
+    assert!(!String::from_utf8_lossy(&sent.stderr).contains("degraded"));
+    let delivered = emulator.decisions()?.iter().filter(|d| d["status"] == 200).count();
+    assert_eq!(delivered, 3, "each decision once");
+    let out =
+        kycdesk(dir.path(), &emulator.config, &["decide", refs[3], "--verdict", "reject", "--reason", "Tampered."])?;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}

@@ -75,7 +75,7 @@ async fn setup() -> R<(kycdesk::emulator::RunningEmulator, ComplyCube, State)> {
         now,
     );
     update(&mut state, kycdesk::ui::resize(WIDTH, HEIGHT));
-    let counts = OutboxCounts { saved: 1, sent: 12, escalated: 0, failed: 0 };
+    let counts = OutboxCounts { saved: 1, sent: 12, escalated: 0, failed: 0, degraded: vec![] };
     update(&mut state, Action::QueueLoaded(Ok((entries, counts))));
     Ok((emu, cc, state))
 }
@@ -101,6 +101,19 @@ async fn queue_screen() -> R<()> {
     update(&mut state, key(KeyCode::Char('m')));
     let masked = render(&state)?;
     assert!(masked.contains("▒▒▒▒▒▒") && masked.contains("MASKED"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_degraded_provider_is_named_in_the_status_bar() -> R<()> {
+    let (_emu, _cc, mut state) = setup().await?;
+    let counts = OutboxCounts { saved: 3, sent: 12, degraded: vec![ProviderId::ComplyCube], ..Default::default() };
+    let queue = state.queue.clone();
+    update(&mut state, Action::QueueLoaded(Ok((queue, counts))));
+    let screen = render(&state)?;
+    let status = screen.lines().last().ok_or("no status bar")?;
+    assert!(status.contains("⚠ ComplyCube degraded: sending paused, probing"), "{status}");
+    assert!(status.contains("3 waiting"), "{status}");
     Ok(())
 }
 

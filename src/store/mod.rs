@@ -116,7 +116,7 @@ pub struct SentOutcome {
     pub found_applied: bool,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct OutboxCounts {
     /// Saved and not yet delivered (includes those being sent or waiting to retry).
     pub saved: u64,
@@ -125,6 +125,21 @@ pub struct OutboxCounts {
     /// Done, but kycdesk's alone: a local escalation that called no provider.
     pub escalated: u64,
     pub failed: u64,
+    /// Providers kycdesk stopped sending to for now (see `DegradedProvider`).
+    pub degraded: Vec<ProviderId>,
+}
+
+/// A provider whose calls kept failing (the network, 5xx, rate limits): its decisions
+/// stay queued and only a probe goes out, now and then, until one gets through.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DegradedProvider {
+    pub provider: ProviderId,
+    pub since: DateTime<Utc>,
+    /// Failed attempts in a row.
+    pub failures: u32,
+    /// No decision goes to it before this; the first one after is the probe.
+    pub next_probe_at: DateTime<Utc>,
+    pub last_error: String,
 }
 
 /// What the audit log records as evidence: which images were on screen, by hash.
@@ -226,6 +241,20 @@ pub trait Store: Send + Sync {
     /// Refused lane, to be decided again.
     fn mark_failed(&self, decision_id: &str, owner: &str, error: &str) -> Result<(), StoreError>;
     fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+    /// A delivery to `provider` failed for a reason of the provider's (unreachable, 5xx,
+    /// rate limited). From `degrade_after` failures in a row it is degraded, and no
+    /// decision goes to it before `next_probe_at`. Returns the failures in a row.
+    fn provider_failed(
+        &self,
+        provider: ProviderId,
+        error: &str,
+        degrade_after: u32,
+        next_probe_at: DateTime<Utc>,
+    ) -> Result<u32, StoreError>;
+    /// The provider answered (a delivery, or a refusal): it is healthy again.
+    fn provider_answered(&self, provider: ProviderId) -> Result<(), StoreError>;
+    /// The providers degraded now.
+    fn degraded(&self) -> Result<Vec<DegradedProvider>, StoreError>;
     fn watermark(&self, provider: ProviderId) -> Result<Option<DateTime<Utc>>, StoreError>;
     fn set_watermark(&self, provider: ProviderId, at: DateTime<Utc>) -> Result<(), StoreError>;
     /// Changes whenever another connection (another console, the inbox) commits; lets

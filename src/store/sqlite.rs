@@ -1,6 +1,6 @@
 //! The embedded store: one SQLite file on local disk, WAL, `synchronous=FULL`.
 
-use super::{Claim, OutboxCounts, OutboxRow, OutboxState, SaveItem, SentOutcome, Store, StoreError};
+use super::{Claim, DegradedProvider, OutboxCounts, OutboxRow, OutboxState, SaveItem, SentOutcome, Store, StoreError};
 use crate::domain::{
     CallRecord, CaseRef, Decision, Lane, ProviderId, QueueEntry, QueueStatus, Receipt, SafeText, TargetId,
 };
@@ -100,6 +100,17 @@ const MIGRATIONS: &[M<'static>] = &[
     );
     INSERT INTO outbox_call (decision_id, step, seq, state, at)
         SELECT decision_id, 'interrupted', 0, 'started', updated_at FROM outbox WHERE state = 'sending';",
+    ),
+    // Providers whose deliveries keep failing, shared by every kycdesk process on the
+    // store: `degraded_since` is set from the threshold on.
+    M::up(
+        "CREATE TABLE provider_health (
+        provider TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        degraded_since TEXT,
+        next_probe_at TEXT NOT NULL,
+        last_error TEXT NOT NULL
+    );",
     ),
 ];
 
@@ -1024,6 +1035,8 @@ impl Store for SqliteStore {
     }
 
     fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        // Read first: `degraded` takes the connection itself.
+        let degraded = self.degraded()?.into_iter().map(|d| d.provider).collect();
         let conn = self.conn();
         // A sent decision whose receipt made no provider call was a local escalation.
         let mut stmt = conn.prepare_cached(
@@ -1047,7 +1060,73 @@ impl Store for SqliteStore {
                 None => return Err(StoreError::Corrupt(format!("outbox state '{state}'"))),
             }
         }
+        counts.degraded = degraded;
         Ok(counts)
+    }
+
+    fn provider_failed(
+        &self,
+        provider: ProviderId,
+        error: &str,
+        degrade_after: u32,
+        next_probe_at: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = ts(Utc::now());
+        let failures: u32 = tx.query_row(
+            "INSERT INTO provider_health (provider, failures, degraded_since, next_probe_at, last_error)
+             VALUES (?1, 1, NULL, ?4, ?3)
+             ON CONFLICT (provider) DO UPDATE SET failures = failures + 1, next_probe_at = ?4, last_error = ?3
+             RETURNING failures",
+            params![provider.as_str(), now, error, ts(next_probe_at)],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "UPDATE provider_health SET degraded_since = COALESCE(degraded_since, ?2)
+             WHERE provider = ?1 AND failures >= ?3",
+            params![provider.as_str(), now, degrade_after],
+        )?;
+        tx.commit()?;
+        Ok(failures)
+    }
+
+    fn provider_answered(&self, provider: ProviderId) -> Result<(), StoreError> {
+        self.conn().execute("DELETE FROM provider_health WHERE provider = ?1", [provider.as_str()])?;
+        Ok(())
+    }
+
+    fn degraded(&self) -> Result<Vec<DegradedProvider>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT provider, degraded_since, failures, next_probe_at, last_error FROM provider_health
+             WHERE degraded_since IS NOT NULL ORDER BY provider",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, u32>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = vec![];
+        for row in rows {
+            let (provider, since, failures, next, last_error) = row?;
+            let Ok(provider) = provider.parse::<ProviderId>() else {
+                tracing::warn!(provider = %SafeText::new(&provider), "unknown provider in provider_health; skipped");
+                continue;
+            };
+            out.push(DegradedProvider {
+                provider,
+                since: parse_ts(&since)?,
+                failures,
+                next_probe_at: parse_ts(&next)?,
+                last_error,
+            });
+        }
+        Ok(out)
     }
 
     fn watermark(&self, provider: ProviderId) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -1298,7 +1377,7 @@ mod tests {
         s.mark_retry("d-b", OWNER, "timeout", later(), false)?;
         assert!(s.due(Utc::now())?.is_empty());
         assert_eq!(s.waiting(Utc::now())?.len(), 1, "`kycdesk send` does not wait for the backoff");
-        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 1, escalated: 0, failed: 0 });
+        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 1, escalated: 0, failed: 0, degraded: vec![] });
         assert_eq!(status(&s, "a")?, Some(QueueStatus::Escalated));
         // two decided, one delivered call, one escalation
         assert_eq!(s.verify_audit()?, 4);
@@ -1401,7 +1480,7 @@ mod tests {
         assert_eq!((analyst.as_str(), decision_id.as_str()), ("ben", "d-p"));
         // A withdrawn decision does not block a new one.
         s.save_decision(&on_target("d-p2", "p", TargetId::Case, Verdict::Reject), &Evidence::default())?;
-        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 0, escalated: 1, failed: 0 });
+        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 0, escalated: 1, failed: 0, degraded: vec![] });
         Ok(())
     }
 
@@ -1497,6 +1576,25 @@ mod tests {
         )?;
         assert_eq!(delivered, 2, "one record per call, as each was answered");
         s.verify_audit()?;
+        Ok(())
+    }
+
+    #[test]
+    fn a_provider_is_degraded_after_failures_in_a_row_and_healthy_on_an_answer() -> Result<(), StoreError> {
+        let s = store();
+        let probe = Utc::now() + ChronoDuration::seconds(15);
+        assert_eq!(s.provider_failed(ProviderId::ComplyCube, "503", 3, probe)?, 1);
+        assert_eq!(s.provider_failed(ProviderId::ComplyCube, "503", 3, probe)?, 2);
+        assert!(s.degraded()?.is_empty(), "two failures are not yet a pattern");
+        assert_eq!(s.provider_failed(ProviderId::ComplyCube, "timed out", 3, probe)?, 3);
+        let degraded = s.degraded()?;
+        assert_eq!(degraded.len(), 1);
+        assert_eq!((degraded[0].provider, degraded[0].failures), (ProviderId::ComplyCube, 3));
+        assert_eq!(degraded[0].last_error, "timed out");
+        assert_eq!(s.outbox_counts()?.degraded, vec![ProviderId::ComplyCube]);
+        s.provider_answered(ProviderId::ComplyCube)?;
+        assert!(s.degraded()?.is_empty());
+        assert_eq!(s.provider_failed(ProviderId::ComplyCube, "503", 3, probe)?, 1, "counting starts again");
         Ok(())
     }
 
@@ -1664,7 +1762,7 @@ mod tests {
             s.conn()
                 .query_row("SELECT detail FROM audit WHERE action = 'dropped' ORDER BY id LIMIT 1", [], |r| r.get(0))?;
         assert!(detail.contains("decided in the provider's dashboard"), "{detail}");
-        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 0, escalated: 0, failed: 0 });
+        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 1, sent: 0, escalated: 0, failed: 0, degraded: vec![] });
         s.verify_audit()?;
         // The case can be decided again.
         s.save_decision(&on_target("d-f2", "f", TargetId::Case, Verdict::Reject), &Evidence::default())?;
@@ -1691,7 +1789,7 @@ mod tests {
         s.save_decision(&decision("a", Verdict::Verify), &Evidence::default())?;
         assert!(take(&s, "d-a")?);
         sent(&s, "d-a", &Receipt { calls: vec![], escalate: false })?;
-        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 0, sent: 1, escalated: 0, failed: 0 });
+        assert_eq!(s.outbox_counts()?, OutboxCounts { saved: 0, sent: 1, escalated: 0, failed: 0, degraded: vec![] });
         let n: i64 = s.conn().query_row(
             "SELECT COUNT(*) FROM audit WHERE action = 'delivered' AND decision_id = 'd-a'",
             [],

@@ -101,7 +101,7 @@ fn status_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
         frame.set_cursor_position((cursor_x.min(area.right().saturating_sub(1)), area.y));
         return;
     }
-    let c = state.counts;
+    let c = &state.counts;
     let narrow = area.width < 110;
     let mut right = if narrow {
         format!("{} waiting · {} refused", c.saved, c.failed)
@@ -110,6 +110,15 @@ fn status_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
     };
     if c.escalated > 0 && !narrow {
         right.push_str(&format!(" · {} escalated locally", c.escalated));
+    }
+    // Decisions to a degraded provider wait for a probe to get through: say so first.
+    if !c.degraded.is_empty() {
+        let names: Vec<&str> = c.degraded.iter().map(|p| p.display_name()).collect();
+        right = if narrow {
+            format!("⚠ {} degraded · {right}", names.join(", "))
+        } else {
+            format!("⚠ {} degraded: sending paused, probing │ {right}", names.join(", "))
+        };
     }
     if let Some(u) = state.last_undo()
         && let Some(left) = state.seconds_left(u)
@@ -133,7 +142,7 @@ fn status_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
         }
     };
     let pad = left_room.saturating_sub(unicode_width::UnicodeWidthStr::width(left.content.as_ref()));
-    let right_style = if c.failed > 0 { theme::error() } else { theme::label() };
+    let right_style = if c.failed > 0 || !c.degraded.is_empty() { theme::error() } else { theme::label() };
     let line = Line::from(vec![left, Span::raw(" ".repeat(pad + 1)), Span::styled(right, right_style)]);
     frame.render_widget(Paragraph::new(line), area);
 }
