@@ -7,7 +7,7 @@ use crate::emulator::{self, EmulatorOptions};
 use crate::intake::{inbox, poller};
 use crate::providers::Providers;
 use crate::sender::{Delivery, Sender};
-use crate::store::{self, Evidence, OutboxRow, OutboxState, SaveItem, SqliteStore, Store};
+use crate::store::{self, AuditKey, Evidence, OutboxRow, OutboxState, SaveItem, SqliteStore, Store};
 use crate::tui::{self, ConsoleSetup};
 use chrono::Utc;
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
@@ -69,7 +69,9 @@ fn print_out(text: &str) -> Result<()> {
 }
 
 fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+    let key = AuditKey::new(config.audit_key()?);
     let store = SqliteStore::open(&config.store)
+        .and_then(|s| s.with_audit_key(key))
         .wrap_err_with(|| format!("cannot open the store at {}", config.store.display()))?;
     Ok(Arc::new(store))
 }
@@ -116,6 +118,7 @@ pub async fn demo(listen: &str, mut options: EmulatorOptions) -> Result<()> {
     let dir = tempfile::Builder::new().prefix("kycdesk-demo-").tempdir()?;
     let mut config = Config::from_file(config::emulator_config(&running.base_url(), true), None, true)?;
     config.store = dir.path().join("demo.sqlite3");
+    config.audit_key = config::AuditKeySource::Generated(dir.path().join("audit.key"));
     config.log = dir.path().join("demo.log");
     config.poll_interval = std::time::Duration::from_secs(10);
     init_logging(&config.log)?;
