@@ -32,7 +32,7 @@ pub enum ConfigError {
     Secret { provider: ProviderId, detail: String },
     #[error("cannot write config {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
-    #[error("no home directory found; name the store and log paths in the config")]
+    #[error("no home directory found; name the store and log paths, and the [audit] key, in the config")]
     NoHome,
     #[error("config {path}{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
     Invalid { path: PathBuf, line: Option<usize>, message: String },
