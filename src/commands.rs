@@ -7,7 +7,7 @@ use crate::emulator::{self, EmulatorOptions};
 use crate::intake::{inbox, poller};
 use crate::providers::Providers;
 use crate::sender::{Delivery, Sender};
-use crate::store::{self, Evidence, OutboxRow, OutboxState, SaveItem, SqliteStore, Store};
+use crate::store::{self, AuditEntry, AuditKey, Evidence, OutboxRow, OutboxState, SaveItem, SqliteStore, Store};
 use crate::tui::{self, ConsoleSetup};
 use chrono::Utc;
 use color_eyre::eyre::{Result, WrapErr, bail, eyre};
@@ -69,8 +69,23 @@ fn print_out(text: &str) -> Result<()> {
 }
 
 fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
+    let key = AuditKey::new(config.audit_key()?);
     let store = SqliteStore::open(&config.store)
+        .and_then(|s| s.with_audit_key(key))
         .wrap_err_with(|| format!("cannot open the store at {}", config.store.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// The store for reading the audit log: never created, migrated or written.
+fn open_store_read_only(config: &Config) -> Result<Arc<dyn Store>> {
+    let open = || -> Result<SqliteStore> {
+        let store = SqliteStore::open_read_only(&config.store)?;
+        Ok(match config.existing_audit_key()? {
+            Some(key) => store.with_audit_key(AuditKey::new(key))?,
+            None => store,
+        })
+    };
+    let store = open().wrap_err_with(|| format!("cannot read the store at {}", config.store.display()))?;
     Ok(Arc::new(store))
 }
 
@@ -116,6 +131,7 @@ pub async fn demo(listen: &str, mut options: EmulatorOptions) -> Result<()> {
     let dir = tempfile::Builder::new().prefix("kycdesk-demo-").tempdir()?;
     let mut config = Config::from_file(config::emulator_config(&running.base_url(), true), None, true)?;
     config.store = dir.path().join("demo.sqlite3");
+    config.audit_key = config::AuditKeySource::Generated(dir.path().join("audit.key"));
     config.log = dir.path().join("demo.log");
     config.poll_interval = std::time::Duration::from_secs(10);
     init_logging(&config.log)?;
@@ -517,8 +533,126 @@ pub async fn outbox_drop(config: &Config, reference: &str, reason: &str) -> Resu
 }
 
 pub async fn audit_verify(config: &Config) -> Result<ExitCode> {
-    let store = open_store(config)?;
-    let checked = store::blocking(&store, |s| s.verify_audit()).await?;
-    println!("audit log intact: {checked} record(s) checked");
+    let store = open_store_read_only(config)?;
+    let report = store::blocking(&store, |s| s.verify_audit_report()).await?;
+    let mut line = format!("audit log intact: {} record(s) checked", report.records);
+    if report.unkeyed > 0 {
+        write!(line, " ({} keyed, {} unkeyed from before the audit key)", report.keyed, report.unkeyed)?;
+    }
+    match report.anchored {
+        Some(n) if n < report.records => {
+            write!(line, "; anchored at {n}, the rest written since (or their anchor update was interrupted)")?
+        }
+        Some(_) => line.push_str("; anchored"),
+        None => {}
+    }
+    writeln!(line, "; {} decision(s) in the outbox, each with its records", report.decisions)?;
+    print_out(&line)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line; `detail` as JSON.
+    Jsonl,
+    /// A header row, then one row per record; `detail` as JSON text.
+    Csv,
+}
+
+/// A bound of `audit export`: RFC 3339, or a date (UTC), which as `--to` includes its
+/// whole day.
+fn parse_bound(text: &str, end_of_day: bool) -> Result<chrono::DateTime<Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let shown = SafeText::new(text).one_line();
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| eyre!("'{shown}' is not a date: use YYYY-MM-DD or RFC 3339 (2024-05-31T17:00:00Z)"))?;
+    let day = if end_of_day { date.succ_opt().ok_or_else(|| eyre!("'{shown}' is too far ahead"))? } else { date };
+    let start = day.and_time(chrono::NaiveTime::MIN).and_utc();
+    Ok(if end_of_day { start - chrono::Duration::microseconds(1) } else { start })
+}
+
+#[derive(Serialize)]
+struct ExportedRecord<'a> {
+    id: i64,
+    at: String,
+    analyst: &'a str,
+    action: &'a str,
+    case_ref: &'a str,
+    decision_id: Option<&'a str>,
+    detail: serde_json::Value,
+}
+
+/// Strings inside an exported detail are sanitised again: its JSON escapes could spell
+/// control characters out.
+fn sanitized(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => Value::String(crate::domain::sanitize(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(sanitized).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (crate::domain::sanitize(&k), sanitized(v))).collect())
+        }
+        other => other,
+    }
+}
+
+fn exported(e: &AuditEntry) -> ExportedRecord<'_> {
+    let detail = serde_json::from_str(e.detail.as_str())
+        .map(sanitized)
+        .unwrap_or_else(|_| serde_json::Value::String(e.detail.as_str().to_string()));
+    ExportedRecord {
+        id: e.id,
+        at: e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        analyst: e.analyst.as_str(),
+        action: e.action.as_str(),
+        case_ref: e.case_ref.as_str(),
+        decision_id: e.decision_id.as_ref().map(SafeText::as_str),
+        detail,
+    }
+}
+
+/// The audit records of a period, for a regulator's request: who decided what, when,
+/// why and on which evidence. Only from a log that verifies.
+pub async fn audit_export(
+    config: &Config,
+    from: Option<&str>,
+    to: Option<&str>,
+    format: ExportFormat,
+) -> Result<ExitCode> {
+    let from = from.map(|f| parse_bound(f, false)).transpose()?;
+    let to = to.map(|t| parse_bound(t, true)).transpose()?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        bail!("--from is after --to");
+    }
+    let store = open_store_read_only(config)?;
+    store::blocking(&store, |s| s.verify_audit_report())
+        .await
+        .wrap_err("the audit log does not verify, so it is not exported (`kycdesk audit verify`)")?;
+    let entries = store::blocking(&store, move |s| s.audit_records(from, to)).await?;
+    let mut out = String::new();
+    match format {
+        ExportFormat::Jsonl => {
+            for e in &entries {
+                writeln!(out, "{}", serde_json::to_string(&exported(e))?)?;
+            }
+        }
+        ExportFormat::Csv => {
+            let mut csv = csv::Writer::from_writer(Vec::new());
+            csv.write_record(["id", "at", "analyst", "action", "case_ref", "decision_id", "detail"])?;
+            for e in &entries {
+                let r = exported(e);
+                let detail = r.detail.to_string();
+                let id = r.id.to_string();
+                csv.write_record([&id, &r.at, r.analyst, r.action, r.case_ref, r.decision_id.unwrap_or(""), &detail])?;
+            }
+            out = String::from_utf8(csv.into_inner().map_err(|e| eyre!("{}", e.error()))?)?;
+        }
+    }
+    print_out(&out)?;
+    eprintln!("{} audit record(s) exported", entries.len());
     Ok(ExitCode::SUCCESS)
 }

@@ -13,7 +13,7 @@ use crate::providers::frankieone::{FrankieOne, FrankieOneSettings, assumptions a
 use crate::providers::idwise::{IdWise, IdWiseSettings, Region};
 use crate::providers::sumsub::{Sumsub, SumsubSettings};
 use crate::providers::{ProviderError, Providers, SharedHeader};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -32,12 +32,14 @@ pub enum ConfigError {
     Secret { provider: ProviderId, detail: String },
     #[error("cannot write config {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
-    #[error("no home directory found; name the store and log paths in the config")]
+    #[error("no home directory found; name the store and log paths, and the [audit] key, in the config")]
     NoHome,
     #[error("config {path}{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
     Invalid { path: PathBuf, line: Option<usize>, message: String },
     #[error(transparent)]
     Provider(#[from] ProviderError),
+    #[error("audit key: {0}")]
+    AuditKey(String),
 }
 
 /// How images are drawn in the terminal.
@@ -87,7 +89,32 @@ pub struct ConfigFile {
     pub keys: BTreeMap<String, BTreeMap<String, toml::Spanned<KeysFile>>>,
     #[serde(default)]
     pub providers: ProvidersFile,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditFile>,
 }
+
+/// `[audit]`: the key of the audit log's HMAC chain and anchor.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFile {
+    /// The same forms as a provider credential (`{ env }`, `{ cmd }`, `{ file }`, or
+    /// `{ value }` in a private config), at least 32 bytes. Default: `audit.key` in
+    /// kycdesk's config directory, random, created private on first use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<SecretFile>,
+}
+
+/// Where the audit key comes from. It lives with the credentials, never in the store:
+/// whoever can write the store cannot re-hash the log without it.
+#[derive(Debug, Clone)]
+pub enum AuditKeySource {
+    Configured(SecretFile),
+    /// kycdesk's own key file: 32 random bytes (hex), created 0600 on first use.
+    Generated(PathBuf),
+}
+
+/// Shorter configured keys are refused: the chain is only as strong as its key.
+const MIN_AUDIT_KEY_BYTES: usize = 32;
 
 /// A reason template: `key` inserts `text` in the reason editor and ticks `codes`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -277,6 +304,7 @@ pub struct Config {
     pub read_only: bool,
     pub templates: Vec<Template>,
     pub keys: KeyTable,
+    pub audit_key: AuditKeySource,
     file: ConfigFile,
     file_is_private: bool,
 }
@@ -369,6 +397,12 @@ impl Config {
             .or_else(|| file.log.clone())
             .or_else(|| state_dir.map(|d| d.join("kycdesk.log")))
             .ok_or(ConfigError::NoHome)?;
+        let audit_key = match file.audit.as_ref().and_then(|a| a.key.clone()) {
+            Some(secret) => AuditKeySource::Configured(secret),
+            None => AuditKeySource::Generated(
+                dirs.as_ref().map(|d| d.config_dir().join("audit.key")).ok_or(ConfigError::NoHome)?,
+            ),
+        };
         let analyst = env_nonempty("KYCDESK_ANALYST")
             .or_else(|| file.analyst.clone())
             .or_else(|| env_nonempty("USER"))
@@ -392,13 +426,49 @@ impl Config {
             read_only: file.read_only.unwrap_or(false) || env_nonempty("KYCDESK_READ_ONLY").is_some_and(|v| v != "0"),
             templates,
             keys,
+            audit_key,
             file,
             file_is_private,
         })
     }
 
+    /// The audit key, for a command that writes the store: kycdesk's own key file is
+    /// created if there is none yet.
+    pub fn audit_key(&self) -> Result<SecretString, ConfigError> {
+        if let AuditKeySource::Generated(path) = &self.audit_key
+            && !path.exists()
+        {
+            create_key_file(path)?;
+        }
+        self.existing_audit_key()?.ok_or_else(|| ConfigError::AuditKey("the key file vanished".into()))
+    }
+
+    /// The audit key if there is one (`audit verify`, `audit export` create nothing).
+    pub fn existing_audit_key(&self) -> Result<Option<SecretString>, ConfigError> {
+        let fail = |detail: String| ConfigError::AuditKey(detail);
+        let key = match &self.audit_key {
+            AuditKeySource::Configured(secret) => self.read_secret(secret, &fail)?,
+            AuditKeySource::Generated(path) if !path.exists() => return Ok(None),
+            AuditKeySource::Generated(path) => {
+                self.read_secret(&SecretFile { file: Some(path.clone()), ..SecretFile::default() }, &fail)?
+            }
+        };
+        if key.expose_secret().len() < MIN_AUDIT_KEY_BYTES {
+            return Err(fail(format!("it must be at least {MIN_AUDIT_KEY_BYTES} bytes long")));
+        }
+        Ok(Some(key))
+    }
+
     pub fn resolve_secret(&self, provider: ProviderId, secret: &SecretFile) -> Result<SecretString, ConfigError> {
-        let fail = |detail: String| ConfigError::Secret { provider, detail };
+        self.read_secret(secret, &|detail| ConfigError::Secret { provider, detail })
+    }
+
+    /// One secret from its one source; `fail` says whose it is.
+    fn read_secret(
+        &self,
+        secret: &SecretFile,
+        fail: &dyn Fn(String) -> ConfigError,
+    ) -> Result<SecretString, ConfigError> {
         let sources = [secret.env.is_some(), secret.cmd.is_some(), secret.file.is_some(), secret.value.is_some()];
         match sources.iter().filter(|s| **s).count() {
             0 => {
@@ -584,6 +654,25 @@ fn demo_templates() -> Vec<TemplateFile> {
         ),
         t("n", "false_positive", "Namesake: the date of birth and nationality differ from the listed person.", &[]),
     ]
+}
+
+/// A new random audit key, private. Written whole and linked into place without
+/// replacing anything, so two processes starting at once end up with one key.
+fn create_key_file(path: &Path) -> Result<(), ConfigError> {
+    use std::io::Write;
+    use std::os::unix::fs::DirBuilderExt;
+    let fail = |e: std::io::Error| ConfigError::AuditKey(format!("cannot create {}: {e}", path.display()));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail)?;
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    let mut tmp = tempfile::Builder::new().prefix(".audit.key").tempfile_in(dir).map_err(fail)?;
+    writeln!(tmp, "{}", hex::encode(bytes)).and_then(|()| tmp.as_file().sync_all()).map_err(fail)?;
+    match tmp.persist_noclobber(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(fail(e.error)),
+    }
 }
 
 fn file_mode(path: &Path) -> u32 {

@@ -91,7 +91,7 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
-    /// Check the audit log's hash chain.
+    /// Check or export the audit log.
     Audit {
         #[command(subcommand)]
         action: AuditAction,
@@ -114,7 +114,21 @@ struct World {
 
 #[derive(Subcommand)]
 enum AuditAction {
+    /// Check the audit log: its keyed hash chain, its anchor beside the store, and that
+    /// every decision in the outbox has its records. Reads only. Exit 0: intact; 1: not.
     Verify,
+    /// Print the audit records of a period (UTC, both ends included): who decided what,
+    /// when, why, on which evidence. Only from a log that verifies. Reads only.
+    Export {
+        /// The first day (YYYY-MM-DD) or instant (RFC 3339); default: the first record.
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// The last day (YYYY-MM-DD, all of it) or instant (RFC 3339); default: the last record.
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value_t = commands::ExportFormat::Jsonl)]
+        format: commands::ExportFormat,
+    },
 }
 
 #[derive(Subcommand)]
@@ -222,5 +236,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             commands::outbox_drop(&load()?, &decision, &reason).await
         }
         Command::Audit { action: AuditAction::Verify } => commands::audit_verify(&load()?).await,
+        Command::Audit { action: AuditAction::Export { from, to, format } } => {
+            commands::audit_export(&load()?, from.as_deref(), to.as_deref(), format).await
+        }
     }
 }

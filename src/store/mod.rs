@@ -1,13 +1,15 @@
 //! The queue, the decision outbox and the audit log, behind one interface so a shared
 //! (PostgreSQL) store is a second implementation, not a rewrite.
 
+pub mod audit;
 pub mod sqlite;
 
-use crate::domain::{CallRecord, CaseRef, Decision, ProviderId, QueueEntry};
+use crate::domain::{CallRecord, CaseRef, Decision, ProviderId, QueueEntry, SafeText};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+pub use audit::AuditKey;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,14 @@ pub enum StoreError {
     AlreadyDecided(CaseRef),
     #[error("the audit log is broken at record {id}: {detail}")]
     AuditBroken { id: i64, detail: String },
+    #[error("the audit log is incomplete: {0}")]
+    AuditIncomplete(String),
+    #[error("the audit anchor {path}: {detail}")]
+    AuditAnchor { path: String, detail: String },
+    #[error("the audit key is needed and kycdesk has none: {0}")]
+    AuditKeyMissing(String),
+    #[error("there is no store at {0}")]
+    NoStore(String),
     #[error("no decision {0} in the outbox")]
     UnknownDecision(String),
     #[error("too late to undo: decision {decision_id} is {}", state.as_str())]
@@ -148,6 +158,33 @@ pub struct Evidence {
     pub media_sha256: Vec<String>,
 }
 
+/// What `verify_audit_report` found: the log is intact, and how it is protected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AuditReport {
+    pub records: u64,
+    /// Chained under the audit key.
+    pub keyed: u64,
+    /// Written before kycdesk had an audit key: hash-chained only.
+    pub unkeyed: u64,
+    /// How many records the anchor vouches for (`None`: a store without one, in memory).
+    pub anchored: Option<u64>,
+    /// Decisions in the outbox, each with its audit records.
+    pub decisions: u64,
+}
+
+/// One audit record, as exported: who did what, when, on which case and decision, and
+/// the details (JSON: verdict, reason, evidence hashes, provider answer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub analyst: SafeText,
+    pub action: SafeText,
+    pub case_ref: SafeText,
+    pub decision_id: Option<SafeText>,
+    pub detail: SafeText,
+}
+
 pub trait Store: Send + Sync {
     /// Adds new cases and refreshes the summary of known ones; never changes the status
     /// of a case kycdesk already holds. Returns how many were new.
@@ -270,8 +307,20 @@ pub trait Store: Send + Sync {
         referred: &[QueueEntry],
         settled: &[CaseRef],
     ) -> Result<Option<usize>, StoreError>;
-    /// Walks the hash chain of the audit log; returns how many records it checked.
-    fn verify_audit(&self) -> Result<u64, StoreError>;
+    /// Walks the audit log's chain (keyed where it has a key), checks it reaches its
+    /// anchor, and that every decision in the outbox has the records of its states.
+    fn verify_audit_report(&self) -> Result<AuditReport, StoreError>;
+    /// `verify_audit_report`, counting the records it checked.
+    fn verify_audit(&self) -> Result<u64, StoreError> {
+        Ok(self.verify_audit_report()?.records)
+    }
+    /// The audit records whose time is in `[from, to]` (inclusive; `None`: unbounded),
+    /// oldest first.
+    fn audit_records(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 }
 
 /// Runs a store call off the async workers: SQLite with `synchronous=FULL` waits for

@@ -1,22 +1,25 @@
 //! The embedded store: one SQLite file on local disk, WAL, `synchronous=FULL`.
 
-use super::{Claim, DegradedProvider, OutboxCounts, OutboxRow, OutboxState, SaveItem, SentOutcome, Store, StoreError};
+use super::audit::{self, AuditKey, AuditRecord, AuditState, AuditedConn, append_audit};
+use super::{
+    AuditEntry, AuditReport, Claim, DegradedProvider, OutboxCounts, OutboxRow, OutboxState, SaveItem, SentOutcome,
+    Store, StoreError,
+};
 use crate::domain::{
     CallRecord, CaseRef, Decision, Lane, ProviderId, QueueEntry, QueueStatus, Receipt, SafeText, TargetId,
 };
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::Duration;
 
 // Every write transaction is IMMEDIATE: it takes the write lock up front and waits for it
 // (busy timeout), instead of failing when a reader has to become a writer while another
 // process (the inbox, a headless `decide`) commits.
-const MIGRATIONS: &[M<'static>] = &[
+pub(super) const MIGRATIONS: &[M<'static>] = &[
     M::up(
         "CREATE TABLE queue (
         case_ref TEXT PRIMARY KEY,
@@ -112,6 +115,15 @@ const MIGRATIONS: &[M<'static>] = &[
         last_error TEXT NOT NULL
     );",
     ),
+    // The keyed audit log (store/audit.rs): each record's hash scheme (the records before
+    // it stay `sha256`), its position in the chain, and an index for the outbox check.
+    M::up(
+        "ALTER TABLE audit ADD COLUMN scheme TEXT NOT NULL DEFAULT 'sha256';
+    ALTER TABLE audit ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+    UPDATE audit SET seq = r.n FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM audit) AS r
+        WHERE r.id = audit.id;
+    CREATE INDEX audit_decision ON audit(decision_id, action);",
+    ),
 ];
 
 /// A case goes back to the queue only if no other decision that decides it still stands
@@ -122,11 +134,11 @@ const NO_OTHER_CLOSING: &str = "NOT EXISTS (SELECT 1 FROM outbox o WHERE o.case_
     AND NOT (o.state = 'sent' AND COALESCE(json_extract(o.receipt, '$.escalate'), 0) = 1))";
 
 /// Sortable, fixed-width UTC timestamps.
-fn ts(t: DateTime<Utc>) -> String {
+pub(super) fn ts(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
-fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("timestamp '{s}': {e}")))
@@ -142,48 +154,7 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
 
 pub struct SqliteStore {
     conn: Mutex<Connection>,
-}
-
-struct AuditRecord<'a> {
-    at: DateTime<Utc>,
-    analyst: &'a str,
-    action: &'a str,
-    case_ref: &'a str,
-    decision_id: Option<&'a str>,
-    detail: String,
-}
-
-fn audit_hash(
-    prev: &str,
-    at: &str,
-    analyst: &str,
-    action: &str,
-    case_ref: &str,
-    decision_id: &str,
-    detail: &str,
-) -> String {
-    let mut h = Sha256::new();
-    for part in [prev, at, analyst, action, case_ref, decision_id, detail] {
-        h.update(part.as_bytes());
-        h.update([0x1f]);
-    }
-    hex::encode(h.finalize())
-}
-
-fn append_audit(tx: &Transaction<'_>, record: AuditRecord<'_>) -> Result<(), StoreError> {
-    let prev: String = tx
-        .query_row("SELECT hash FROM audit ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
-        .optional()?
-        .unwrap_or_default();
-    let at = ts(record.at);
-    let decision_id = record.decision_id.unwrap_or_default();
-    let hash = audit_hash(&prev, &at, record.analyst, record.action, record.case_ref, decision_id, &record.detail);
-    tx.execute(
-        "INSERT INTO audit (at, analyst, action, case_ref, decision_id, detail, prev_hash, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![at, record.analyst, record.action, record.case_ref, record.decision_id, record.detail, prev, hash],
-    )?;
-    Ok(())
+    pub(super) audit: AuditState,
 }
 
 struct QueueRow {
@@ -396,13 +367,33 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         Migrations::from_slice(MIGRATIONS).to_latest(&mut conn)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self { conn: Mutex::new(conn), audit: AuditState::default() })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    /// For reading only (`audit verify`, `audit export`): a missing store is an error,
+    /// nothing is created or migrated, and nothing is written.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        if !path.is_file() {
+            return Err(StoreError::NoStore(path.display().to_string()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(Self { conn: Mutex::new(conn), audit: AuditState::read_only(path) })
+    }
+
+    /// The key of the audit chain and its anchor (`<store>.anchor`): records are keyed
+    /// from now on, and a writable store without an anchor gets one.
+    pub fn with_audit_key(mut self, key: AuditKey) -> Result<Self, StoreError> {
+        let conn = self.conn.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.audit.set_key(conn, key)?;
+        Ok(self)
+    }
+
+    fn conn(&self) -> AuditedConn<'_> {
         // A panic while holding the lock cannot leave SQLite half-written (transactions
         // roll back), so a poisoned lock is safe to keep using.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        AuditedConn::new(self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner()), &self.audit)
     }
 
     fn read_outbox(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawOutbox> {
@@ -919,6 +910,8 @@ impl Store for SqliteStore {
         let now = Utc::now();
         let calls = done_calls(&tx, decision_id)?.into_iter().map(|(_, record)| record).collect();
         let receipt = Receipt { calls, escalate: outcome.escalate };
+        // Delivered without a call of kycdesk's: the provider showed it applied already.
+        let already_applied = outcome.found_applied || (receipt.calls.is_empty() && !outcome.escalate);
         Self::finish_claimed(
             &tx,
             decision_id,
@@ -938,7 +931,7 @@ impl Store for SqliteStore {
             )?;
         }
         // Each call was audited as it was answered ("delivered"); these are the rest.
-        if outcome.found_applied {
+        if already_applied {
             append_audit(
                 &tx,
                 AuditRecord {
@@ -1180,30 +1173,16 @@ impl Store for SqliteStore {
         Ok(self.conn().query_row("PRAGMA data_version", [], |r| r.get(0))?)
     }
 
-    fn verify_audit(&self) -> Result<u64, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT id, at, analyst, action, case_ref, COALESCE(decision_id, ''), detail, prev_hash, hash FROM audit ORDER BY id",
-        )?;
-        let mut rows = stmt.query([])?;
-        let mut prev = String::new();
-        let mut checked = 0;
-        while let Some(row) = rows.next()? {
-            let id: i64 = row.get(0)?;
-            let fields: Vec<String> = (1..9).map(|i| row.get(i)).collect::<Result<_, _>>()?;
-            let [at, analyst, action, case_ref, decision_id, detail, prev_hash, hash] = fields.as_slice() else {
-                return Err(StoreError::Corrupt("audit row shape".into()));
-            };
-            if *prev_hash != prev {
-                return Err(StoreError::AuditBroken { id, detail: "does not link to the record before it".into() });
-            }
-            if audit_hash(prev_hash, at, analyst, action, case_ref, decision_id, detail) != *hash {
-                return Err(StoreError::AuditBroken { id, detail: "its content does not match its hash".into() });
-            }
-            prev = hash.clone();
-            checked += 1;
-        }
-        Ok(checked)
+    fn verify_audit_report(&self) -> Result<AuditReport, StoreError> {
+        audit::verify(&mut self.conn(), &self.audit)
+    }
+
+    fn audit_records(
+        &self,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        audit::export(&self.conn(), from, to)
     }
 }
 
