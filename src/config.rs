@@ -79,6 +79,13 @@ pub struct ConfigFile {
     /// back. Longer than any one provider call may take (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_secs: Option<u64>,
+    /// How long one provider call may take in all, waits a 429 asks for included,
+    /// before it gives up; a decision then stays saved for later (default 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_call_secs: Option<u64>,
+    /// How long one HTTP attempt may take, connect to last byte (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout_secs: Option<u64>,
     /// Decisions off everywhere (trainees, auditors).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
@@ -301,6 +308,8 @@ pub struct Config {
     pub undo_secs: u64,
     /// A sender's hold on a decision it is delivering (`lease_secs`).
     pub lease: Duration,
+    /// Provider call bounds (`max_call_secs`, `request_timeout_secs`).
+    pub limits: crate::providers::http::CallLimits,
     pub read_only: bool,
     pub templates: Vec<Template>,
     pub keys: KeyTable,
@@ -423,6 +432,7 @@ impl Config {
             image_cache_bytes: file.image_cache_mb.unwrap_or(96).clamp(8, 4096) as usize * 1024 * 1024,
             undo_secs: file.undo_secs.unwrap_or(DEFAULT_UNDO_SECS).min(MAX_UNDO_SECS),
             lease: file.lease_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(crate::sender::DEFAULT_LEASE),
+            limits: call_limits(file.max_call_secs, file.request_timeout_secs),
             read_only: file.read_only.unwrap_or(false) || env_nonempty("KYCDESK_READ_ONLY").is_some_and(|v| v != "0"),
             templates,
             keys,
@@ -523,6 +533,7 @@ impl Config {
             let webhook_secret =
                 c.webhook_secret.as_ref().map(|s| self.resolve_secret(ProviderId::ComplyCube, s)).transpose()?;
             providers.insert(Arc::new(ComplyCube::new(ComplyCubeSettings {
+                limits: self.limits,
                 base_url: c.base_url.clone(),
                 api_key,
                 mode: c.mode,
@@ -533,6 +544,7 @@ impl Config {
         if let Some(c) = &self.file.providers.idwise {
             let id = ProviderId::IdWise;
             providers.insert(Arc::new(IdWise::new(IdWiseSettings {
+                limits: self.limits,
                 base_url: c.base_url.clone().unwrap_or_else(|| c.region.host().to_string()),
                 api_key: self.resolve_secret(id, &c.api_key)?,
                 api_secret: self.resolve_secret(id, &c.api_secret)?,
@@ -546,6 +558,7 @@ impl Config {
                 CredasEnvironment::Demo => credas::HOST_DEMO,
             };
             providers.insert(Arc::new(Credas::new(CredasSettings {
+                limits: self.limits,
                 base_url: c.base_url.clone().unwrap_or_else(|| host.to_string()),
                 api_key: self.resolve_secret(id, &c.api_key)?,
                 webhook_header: c.webhook_header.as_ref().map(|h| self.shared_header(id, h)).transpose()?,
@@ -555,6 +568,7 @@ impl Config {
             let id = ProviderId::Sumsub;
             let wait = crate::providers::sumsub::assumptions::NOT_NOW_DEFAULT_WAIT_SECS * 1000;
             providers.insert(Arc::new(Sumsub::new(SumsubSettings {
+                limits: self.limits,
                 base_url: c.base_url.clone(),
                 app_token: self.resolve_secret(id, &c.app_token)?,
                 secret_key: self.resolve_secret(id, &c.secret_key)?,
@@ -569,6 +583,7 @@ impl Config {
                 FrankieOneEnvironment::Production => frankieone::HOST_PRODUCTION,
             };
             providers.insert(Arc::new(FrankieOne::new(FrankieOneSettings {
+                limits: self.limits,
                 base_url: c.base_url.clone().unwrap_or_else(|| host.to_string()),
                 api_key: self.resolve_secret(id, &c.api_key)?,
                 customer_id: c.customer_id.clone(),
@@ -587,6 +602,17 @@ impl Config {
         })?;
         Ok(SharedHeader { name, value: self.resolve_secret(provider, &h.value)? })
     }
+}
+
+/// An attempt never outlasts the call it is part of.
+fn call_limits(max_call_secs: Option<u64>, request_timeout_secs: Option<u64>) -> crate::providers::http::CallLimits {
+    let default = crate::providers::http::CallLimits::default();
+    let max_call_time = max_call_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(default.max_call_time);
+    let request_timeout = request_timeout_secs
+        .map(|s| Duration::from_secs(s.max(1)))
+        .unwrap_or(default.request_timeout)
+        .min(max_call_time);
+    crate::providers::http::CallLimits { max_call_time, request_timeout }
 }
 
 const DEFAULT_UNDO_SECS: u64 = 5;

@@ -61,13 +61,20 @@ impl Delivery {
 const MAX_RETRY_DELAY_SECS: i64 = 300;
 
 fn retry_delay(attempts: u32) -> ChronoDuration {
-    ChronoDuration::seconds((1i64 << attempts.min(9)).min(MAX_RETRY_DELAY_SECS))
+    with_jitter(ChronoDuration::seconds((1i64 << attempts.min(9)).min(MAX_RETRY_DELAY_SECS)))
+}
+
+/// Adds up to a quarter again, at random: senders that failed together (a provider
+/// outage) do not all come back in the same second.
+fn with_jitter(delay: ChronoDuration) -> ChronoDuration {
+    let ms = delay.num_milliseconds().max(0);
+    delay + ChronoDuration::milliseconds(rand::random_range(0..=ms / 4))
 }
 
 /// How long a sender holds a decision without renewing its lease. A sender that dies
 /// mid-call is taken over only after this, and a call whose answer was never seen is
 /// reconciled no sooner: the provider may still be applying it. Longer than any one
-/// provider call may take.
+/// HTTP attempt may take (`request_timeout_secs`).
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// Failed attempts in a row after which a provider is degraded: its decisions wait,
@@ -77,7 +84,7 @@ const DEGRADE_AFTER: u32 = 3;
 /// From the first probe on: 15 s, doubling, at most 5 min between probes.
 fn probe_delay(failures: u32) -> ChronoDuration {
     let n = failures.saturating_sub(DEGRADE_AFTER).min(5);
-    ChronoDuration::seconds((15i64 << n).min(MAX_RETRY_DELAY_SECS))
+    with_jitter(ChronoDuration::seconds((15i64 << n).min(MAX_RETRY_DELAY_SECS)))
 }
 
 #[derive(Clone)]
@@ -426,9 +433,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_delay_grows_and_is_capped() {
-        assert_eq!(retry_delay(1).num_seconds(), 2);
-        assert_eq!(retry_delay(4).num_seconds(), 16);
-        assert_eq!(retry_delay(40).num_seconds(), MAX_RETRY_DELAY_SECS);
+    fn retry_delay_grows_is_capped_and_jittered() {
+        let within = |d: ChronoDuration, base: i64| (base * 1000..=base * 1250).contains(&d.num_milliseconds());
+        for _ in 0..100 {
+            assert!(within(retry_delay(1), 2));
+            assert!(within(retry_delay(4), 16));
+            assert!(within(retry_delay(40), MAX_RETRY_DELAY_SECS));
+            assert!(within(probe_delay(DEGRADE_AFTER), 15));
+        }
+        let spread: std::collections::HashSet<i64> = (0..20).map(|_| retry_delay(4).num_milliseconds()).collect();
+        assert!(spread.len() > 1, "retries are spread out");
     }
 }

@@ -199,10 +199,62 @@ async fn rate_limit_answers_are_waited_out() -> TestResult {
     Ok(())
 }
 
+/// A provider that answers 429 with Retry-After forever: the call gives up within its
+/// time (`max_call_secs`) with a message saying so, instead of waiting without end.
+#[tokio::test]
+async fn endless_retry_after_gives_up_within_the_call_time() -> TestResult {
+    let emu = start_emulator(3).await?;
+    let client = reqwest::Client::new();
+    client
+        .post(format!("{}/_emulator/faults", emu.base_url()))
+        .json(&json!({"provider": "complycube", "status": 429, "count": 10_000, "retry_after_secs": 1}))
+        .send()
+        .await?;
+    let limits = kycdesk::providers::http::CallLimits {
+        max_call_time: std::time::Duration::from_secs(4),
+        request_timeout: std::time::Duration::from_secs(1),
+    };
+    let settings = |emu: &kycdesk::emulator::RunningEmulator| kycdesk::providers::complycube::ComplyCubeSettings {
+        limits,
+        base_url: format!("{}/complycube/v1", emu.base_url()),
+        api_key: LIVE_KEY.to_string().into(),
+        mode: KeyMode::Live,
+        backoff_initial: std::time::Duration::from_millis(10),
+        webhook_secret: None,
+    };
+    let cc = kycdesk::providers::complycube::ComplyCube::new(settings(&emu))?;
+    let started = std::time::Instant::now();
+    let result = cc.pending(None).await;
+    let took = started.elapsed();
+    match result {
+        Err(e @ ProviderError::RateLimited { .. }) => {
+            assert!(e.to_string().contains("max_call_secs = 4"), "{e}");
+        }
+        other => return Err(format!("expected a rate-limit give-up, got {other:?}").into()),
+    }
+    // Waits of 1 s (+ jitter) are taken while the next attempt still ends within 4 s.
+    assert!(took >= std::time::Duration::from_secs(2), "it waited as asked: {took:?}");
+    assert!(took < std::time::Duration::from_secs(4), "within the call time: {took:?}");
+
+    // Asked to wait longer than the whole call may take: it gives up at once.
+    let emu = start_emulator(3).await?;
+    let cc = kycdesk::providers::complycube::ComplyCube::new(settings(&emu))?;
+    client
+        .post(format!("{}/_emulator/faults", emu.base_url()))
+        .json(&json!({"provider": "complycube", "status": 429, "count": 10_000, "retry_after_secs": 3600}))
+        .send()
+        .await?;
+    let started = std::time::Instant::now();
+    assert!(matches!(cc.pending(None).await, Err(ProviderError::RateLimited { .. })));
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    Ok(())
+}
+
 #[tokio::test]
 async fn bad_credentials_are_an_auth_error() -> TestResult {
     let emu = start_emulator(3).await?;
     let cc = kycdesk::providers::complycube::ComplyCube::new(kycdesk::providers::complycube::ComplyCubeSettings {
+        limits: Default::default(),
         base_url: format!("{}/complycube/v1", emu.base_url()),
         api_key: "wrong".to_string().into(),
         mode: KeyMode::Test,
@@ -375,6 +427,7 @@ async fn validate_requests_follow_the_provider_reference() -> TestResult {
     }
     let (base, captures, _server) = reference_server(answer).await?;
     let cc = kycdesk::providers::complycube::ComplyCube::new(kycdesk::providers::complycube::ComplyCubeSettings {
+        limits: Default::default(),
         base_url: format!("{base}/v1"),
         api_key: "test_the_raw_key".to_string().into(),
         mode: KeyMode::Test,

@@ -183,6 +183,7 @@ async fn webhooks_need_the_shared_header_and_parse_the_double_encoded_payload() 
     );
     // Without a configured header every Credas webhook is refused.
     let open = Credas::new(kycdesk::providers::credas::CredasSettings {
+        limits: Default::default(),
         base_url: format!("{}/credas/api/v2/ci/", emu.base_url()),
         api_key: API_KEY.to_string().into(),
         webhook_header: None,

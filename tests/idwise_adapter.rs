@@ -322,6 +322,7 @@ async fn manual_review_follows_the_provider_reference() -> TestResult {
     }
     let (base, captures, _server) = common::reference_server(answer).await?;
     let iw = IdWise::new(kycdesk::providers::idwise::IdWiseSettings {
+        limits: Default::default(),
         base_url: format!("{base}/"),
         api_key: "key".to_string().into(),
         api_secret: "secret".to_string().into(),

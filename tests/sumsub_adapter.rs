@@ -263,6 +263,7 @@ async fn posts_follow_the_provider_reference() -> TestResult {
     }
     let (base, captures, _server) = common::reference_server(answer).await?;
     let s = kycdesk::providers::sumsub::Sumsub::new(kycdesk::providers::sumsub::SumsubSettings {
+        limits: Default::default(),
         base_url: format!("{base}/"),
         app_token: "sbx:token".to_string().into(),
         secret_key: "secret".to_string().into(),

@@ -1,6 +1,7 @@
 //! The one HTTP client setup every provider uses: timeouts, https only (plain http for
 //! loopback only, for the emulator), no redirects, a response size cap, a per-provider
-//! rate limit, secret headers marked sensitive, and 429s waited out with backoff.
+//! rate limit, secret headers marked sensitive, and 429s waited out with backoff, for
+//! a bounded time.
 
 use super::ProviderError;
 use crate::domain::ProviderId;
@@ -11,14 +12,33 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 use url::Url;
+
+/// The limits an analyst may tune, the same for every provider (`max_call_secs`,
+/// `request_timeout_secs` in the config).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallLimits {
+    /// One call in all: every attempt and every wait a 429 asks for. Past it the call
+    /// gives up, and a decision stays saved for a later attempt.
+    pub max_call_time: Duration,
+    /// One attempt, from connecting to the last byte of the answer.
+    pub request_timeout: Duration,
+}
+
+impl Default for CallLimits {
+    fn default() -> Self {
+        Self { max_call_time: Duration::from_secs(120), request_timeout: Duration::from_secs(30) }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct HttpSettings {
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub total_timeout: Duration,
+    /// See [`CallLimits::max_call_time`].
+    pub max_call_time: Duration,
     pub max_response_bytes: usize,
     /// Requests per second this client will never exceed.
     pub requests_per_second: u32,
@@ -33,10 +53,17 @@ pub struct HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
+        Self::from(CallLimits::default())
+    }
+}
+
+impl From<CallLimits> for HttpSettings {
+    fn from(limits: CallLimits) -> Self {
         Self {
-            connect_timeout: Duration::from_secs(5),
-            read_timeout: Duration::from_secs(20),
-            total_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5).min(limits.request_timeout),
+            read_timeout: Duration::from_secs(20).min(limits.request_timeout),
+            total_timeout: limits.request_timeout,
+            max_call_time: limits.max_call_time,
             max_response_bytes: 16 * 1024 * 1024,
             requests_per_second: 5,
             write_requests_per_second: None,
@@ -158,22 +185,29 @@ impl ProviderHttp {
             .with_max_times(self.settings.max_rate_limit_retries)
             .with_jitter();
         let started = tokio::time::Instant::now();
+        // A wait is taken only if the attempt after it still ends within the call's time.
+        let wait_budget = self.settings.max_call_time.saturating_sub(self.settings.total_timeout);
         let attempt = || async { self.attempt(request, url.clone()).await };
         let result = attempt
             .retry(backoff)
             .sleep(tokio::time::sleep)
             .when(|e: &AttemptError| matches!(e, AttemptError::RateLimited { .. }))
-            .adjust(|e, planned| match e {
-                AttemptError::RateLimited { retry_after: Some(after) } => Some(*after),
-                _ => planned,
+            .adjust(|e, planned| {
+                let wait = match e {
+                    AttemptError::RateLimited { retry_after: Some(after) } => jittered(*after),
+                    _ => planned?,
+                };
+                (started.elapsed() + wait <= wait_budget).then_some(wait)
             })
             .notify(|_, wait| tracing::warn!(provider = %self.provider, wait_ms = wait.as_millis() as u64, "rate limited; backing off"))
             .await;
         match result {
             Ok(response) => Ok(response),
-            Err(AttemptError::RateLimited { .. }) => {
-                Err(ProviderError::RateLimited { provider: self.provider, waited_secs: started.elapsed().as_secs() })
-            }
+            Err(AttemptError::RateLimited { .. }) => Err(ProviderError::RateLimited {
+                provider: self.provider,
+                waited_secs: started.elapsed().as_secs(),
+                limit_secs: self.settings.max_call_time.as_secs(),
+            }),
             Err(AttemptError::Other(e)) => Err(e),
         }
     }
@@ -254,8 +288,7 @@ impl ProviderHttp {
                 .headers()
                 .get(RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(|s| Duration::from_secs(s.min(300)));
+                .and_then(|v| parse_retry_after(v, SystemTime::now()));
             return Err(AttemptError::RateLimited { retry_after });
         }
         let limit = self.settings.max_response_bytes;
@@ -272,6 +305,24 @@ impl ProviderHttp {
         }
         Ok(HttpResponse { status, headers, body: body.freeze() })
     }
+}
+
+/// `Retry-After` is either delay-seconds or an HTTP date (RFC 9110 §10.2.3); a date in
+/// the past means now. Anything else is ignored, and the backoff decides.
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// What the provider asked, plus up to a tenth (at least 250 ms) at random, so clients
+/// told the same second do not all come back in it.
+fn jittered(wait: Duration) -> Duration {
+    let spread = (wait.as_millis() as u64 / 10).max(250);
+    wait + Duration::from_millis(rand::random_range(0..=spread))
 }
 
 enum AttemptError {
@@ -296,6 +347,25 @@ mod tests {
         assert!(matches!(try_new("http://api.complycube.com/v1"), Err(ProviderError::Config { .. })));
         assert!(matches!(try_new("ftp://127.0.0.1/"), Err(ProviderError::Config { .. })));
         assert!(matches!(try_new("not a url"), Err(ProviderError::Config { .. })));
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // Sun, 06 Nov 1994 08:49:37 GMT
+        assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now), Some(Duration::from_secs(30)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-5", now), None);
+    }
+
+    #[test]
+    fn jitter_only_adds() {
+        for _ in 0..100 {
+            let wait = jittered(Duration::from_secs(10));
+            assert!(wait >= Duration::from_secs(10) && wait <= Duration::from_secs(11));
+        }
     }
 
     #[test]

@@ -34,8 +34,10 @@ pub enum ProviderError {
     Auth { provider: ProviderId, status: u16, message: SafeText },
     #[error("{provider} has no such {what}")]
     NotFound { provider: ProviderId, what: String },
-    #[error("{provider} kept asking kycdesk to wait (HTTP 429, or 409 with Retry-After) for {waited_secs} s")]
-    RateLimited { provider: ProviderId, waited_secs: u64 },
+    #[error(
+        "{provider} kept asking kycdesk to wait (HTTP 429, or 409 with Retry-After); gave up after {waited_secs} s (max_call_secs = {limit_secs})"
+    )]
+    RateLimited { provider: ProviderId, waited_secs: u64, limit_secs: u64 },
     #[error("{provider} answered HTTP {status} {kind}: {message}{}", param.as_ref().map(|p| format!(" (field: {p})")).unwrap_or_default())]
     Api { provider: ProviderId, status: u16, kind: SafeText, message: SafeText, param: Option<SafeText> },
     #[error("{provider} sent a response kycdesk cannot read: {detail}")]

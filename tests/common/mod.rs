@@ -21,6 +21,7 @@ pub fn complycube(emu: &RunningEmulator, mode: KeyMode) -> Result<ComplyCube, Bo
         KeyMode::Live => emulator::complycube::LIVE_KEY,
     };
     Ok(ComplyCube::new(ComplyCubeSettings {
+        limits: Default::default(),
         base_url: format!("{}/complycube/v1", emu.base_url()),
         api_key: key.to_string().into(),
         mode,
@@ -31,6 +32,7 @@ pub fn complycube(emu: &RunningEmulator, mode: KeyMode) -> Result<ComplyCube, Bo
 
 pub fn idwise(emu: &RunningEmulator) -> Result<kycdesk::providers::idwise::IdWise, Box<dyn std::error::Error>> {
     Ok(kycdesk::providers::idwise::IdWise::new(kycdesk::providers::idwise::IdWiseSettings {
+        limits: Default::default(),
         base_url: format!("{}/idwise/", emu.base_url()),
         api_key: emulator::idwise::API_KEY.to_string().into(),
         api_secret: emulator::idwise::API_SECRET.to_string().into(),
@@ -54,6 +56,7 @@ pub async fn idwise_journeys(emu: &RunningEmulator) -> Result<Vec<(String, Strin
 pub fn credas(emu: &RunningEmulator) -> Result<kycdesk::providers::credas::Credas, Box<dyn std::error::Error>> {
     use kycdesk::providers::SharedHeader;
     Ok(kycdesk::providers::credas::Credas::new(kycdesk::providers::credas::CredasSettings {
+        limits: Default::default(),
         base_url: format!("{}/credas/api/v2/ci/", emu.base_url()),
         api_key: emulator::credas::API_KEY.to_string().into(),
         webhook_header: Some(SharedHeader {
@@ -98,6 +101,7 @@ pub async fn recorded_decisions(base: &str) -> Result<Vec<serde_json::Value>, Bo
 
 pub fn sumsub(emu: &RunningEmulator) -> Result<kycdesk::providers::sumsub::Sumsub, Box<dyn std::error::Error>> {
     Ok(kycdesk::providers::sumsub::Sumsub::new(kycdesk::providers::sumsub::SumsubSettings {
+        limits: Default::default(),
         base_url: format!("{}/sumsub/", emu.base_url()),
         app_token: emulator::sumsub::APP_TOKEN.to_string().into(),
         secret_key: emulator::sumsub::SECRET_KEY.to_string().into(),
@@ -119,6 +123,7 @@ pub fn frankieone(
     emu: &RunningEmulator,
 ) -> Result<kycdesk::providers::frankieone::FrankieOne, Box<dyn std::error::Error>> {
     Ok(kycdesk::providers::frankieone::FrankieOne::new(kycdesk::providers::frankieone::FrankieOneSettings {
+        limits: Default::default(),
         base_url: format!("{}/frankieone/", emu.base_url()),
         api_key: emulator::frankieone::API_KEY.to_string().into(),
         customer_id: emulator::frankieone::CUSTOMER_ID.into(),

@@ -48,6 +48,8 @@ pub enum KeyMode {
 }
 
 pub struct ComplyCubeSettings {
+    /// Call time and attempt timeout, the same for every provider.
+    pub limits: crate::providers::http::CallLimits,
     pub base_url: String,
     pub api_key: SecretString,
     pub mode: KeyMode,
@@ -189,7 +191,11 @@ impl ComplyCube {
             &settings.base_url,
             // The raw key, no scheme (documented).
             vec![(AUTHORIZATION, settings.api_key.expose_secret().to_string())],
-            HttpSettings { requests_per_second, backoff_initial: settings.backoff_initial, ..HttpSettings::default() },
+            HttpSettings {
+                requests_per_second,
+                backoff_initial: settings.backoff_initial,
+                ..HttpSettings::from(settings.limits)
+            },
         )?;
         let capabilities = Capabilities {
             native_verdicts: vec![
@@ -459,6 +465,7 @@ mod tests {
     #[test]
     fn reason_codes_outside_the_catalogue_are_refused_with_the_valid_ones() {
         let cc = ComplyCube::new(ComplyCubeSettings {
+            limits: Default::default(),
             base_url: "http://127.0.0.1:1/v1".into(),
             api_key: "k".to_string().into(),
             mode: KeyMode::Test,

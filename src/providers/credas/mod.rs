@@ -25,6 +25,8 @@ pub use mapping::{case_key, split_key};
 const ID: ProviderId = ProviderId::Credas;
 
 pub struct CredasSettings {
+    /// Call time and attempt timeout, the same for every provider.
+    pub limits: crate::providers::http::CallLimits,
     pub base_url: String,
     pub api_key: SecretString,
     pub webhook_header: Option<SharedHeader>,
@@ -126,7 +128,7 @@ impl Credas {
             HttpSettings {
                 requests_per_second: 10,
                 backoff_initial: Duration::from_secs(2),
-                ..HttpSettings::default()
+                ..HttpSettings::from(settings.limits)
             },
         )?;
         Ok(Self {
@@ -372,6 +374,7 @@ mod tests {
         );
         assert_eq!(text(&["supporting:s1"], Verdict::Verify), "1 supporting document ManualPass");
         let credas = Credas::new(CredasSettings {
+            limits: Default::default(),
             base_url: "http://127.0.0.1:1/".into(),
             api_key: "k".to_string().into(),
             webhook_header: None,

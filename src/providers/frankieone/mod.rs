@@ -24,6 +24,8 @@ pub use mapping::{CaseKey, OpenKind, OpenResult};
 const ID: ProviderId = ProviderId::FrankieOne;
 
 pub struct FrankieOneSettings {
+    /// Call time and attempt timeout, the same for every provider.
+    pub limits: crate::providers::http::CallLimits,
     pub base_url: String,
     pub api_key: SecretString,
     pub customer_id: String,
@@ -139,7 +141,7 @@ impl FrankieOne {
             HttpSettings {
                 requests_per_second: assumptions::REQUESTS_PER_SECOND,
                 backoff_initial: Duration::from_secs(2),
-                ..HttpSettings::default()
+                ..HttpSettings::from(settings.limits)
             },
         )?;
         Ok(Self {

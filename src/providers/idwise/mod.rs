@@ -44,6 +44,8 @@ impl Region {
 }
 
 pub struct IdWiseSettings {
+    /// Call time and attempt timeout, the same for every provider.
+    pub limits: crate::providers::http::CallLimits,
     /// The region host, or another base URL (the emulator).
     pub base_url: String,
     pub api_key: SecretString,
@@ -119,7 +121,7 @@ impl IdWise {
             HttpSettings {
                 requests_per_second: 10,
                 backoff_initial: Duration::from_secs(2),
-                ..HttpSettings::default()
+                ..HttpSettings::from(settings.limits)
             },
         )?;
         Ok(Self {

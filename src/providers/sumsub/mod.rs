@@ -62,6 +62,8 @@ pub fn payload_digest(secret: &[u8], alg: &str, body: &[u8]) -> Option<String> {
 }
 
 pub struct SumsubSettings {
+    /// Call time and attempt timeout, the same for every provider.
+    pub limits: crate::providers::http::CallLimits,
     pub base_url: String,
     pub app_token: SecretString,
     pub secret_key: SecretString,
@@ -164,7 +166,7 @@ impl Sumsub {
                 write_requests_per_second: Some(assumptions::POST_PER_SECOND),
                 backoff_initial: settings.backoff_initial,
                 also_wait_out: &[assumptions::NOT_NOW_STATUS],
-                ..HttpSettings::default()
+                ..HttpSettings::from(settings.limits)
             },
         )?
         .with_signer(signer);
@@ -343,6 +345,7 @@ mod tests {
     #[test]
     fn a_resubmission_keeps_its_reason_locally() {
         let s = Sumsub::new(SumsubSettings {
+            limits: Default::default(),
             base_url: "http://127.0.0.1:1/".into(),
             app_token: "sbx:t".to_string().into(),
             secret_key: "k".to_string().into(),
