@@ -178,3 +178,72 @@ async fn emulator_pushes_to_an_inbox_that_starts_later() -> R {
     }
     Ok(())
 }
+
+/// Slow clients (a byte at a time, headers or body) are cut off after the header and
+/// body timeouts and never hold every connection slot for long: a real webhook sent
+/// while they hold them all is still answered.
+#[tokio::test]
+async fn slow_clients_are_timed_out_and_a_real_webhook_still_gets_in() -> R {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let emu = start_emulator(6).await?;
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("s.sqlite3"))?);
+    let mut providers = Providers::default();
+    providers.insert(Arc::new(complycube(&emu, KeyMode::Test)?));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let limits = inbox::InboxLimits {
+        header_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        max_connections: 8,
+    };
+    let addr = inbox::spawn_with(listener, Arc::clone(&store), providers, limits)?;
+    let s = Setup { emu, store, inbox: format!("http://{addr}"), _dir: dir };
+
+    // Every slot taken: half trickle their headers, half their body, one byte per 100 ms.
+    let mut slow = vec![];
+    for i in 0..8 {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        let head = if i % 2 == 0 {
+            "POST /webhooks/complycube HTTP/1.1\r\n".to_string()
+        } else {
+            "POST /webhooks/complycube HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n".to_string()
+        };
+        stream.write_all(head.as_bytes()).await?;
+        slow.push(tokio::spawn(async move {
+            let started = Instant::now();
+            let mut answer = vec![];
+            loop {
+                tokio::select! {
+                    read = stream.read_to_end(&mut answer) => { let _ = read; break; }
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {
+                        if stream.write_all(b"x").await.is_err() { break; }
+                    }
+                }
+                if started.elapsed() > Duration::from_secs(20) {
+                    break;
+                }
+            }
+            (started.elapsed(), String::from_utf8_lossy(&answer).into_owned())
+        }));
+    }
+
+    let check = first_referred(&s).await?;
+    let body = event("evt_slow", &check);
+    let sig = webhook_signature(WEBHOOK_SECRET.as_bytes(), &body);
+    let started = Instant::now();
+    assert_eq!(post(&s.inbox, "complycube", body, Some(sig)).await?.0, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "answered once the slow ones were cut: {:?}",
+        started.elapsed()
+    );
+
+    for (i, client) in slow.into_iter().enumerate() {
+        let (took, answer) = client.await?;
+        assert!(took < Duration::from_secs(5), "slow client {i} cut off after {took:?}");
+        if i % 2 == 1 {
+            assert!(answer.starts_with("HTTP/1.1 408"), "a slow body is told so: {answer:?}");
+        }
+    }
+    Ok(())
+}
