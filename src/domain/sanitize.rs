@@ -18,6 +18,18 @@ fn is_unsafe(c: char) -> bool {
     )
 }
 
+/// What an analyst may put into free text (the reason): printable characters and
+/// newlines; no terminal controls (ESC, BEL, OSC), bidi or invisible characters.
+pub fn is_typable(c: char) -> bool {
+    c == '\n' || !(is_unsafe(c) || c.is_control())
+}
+
+/// `raw` with everything [`is_typable`] refuses dropped; CR and CRLF become newlines
+/// (terminals paste lines with CR).
+pub fn typable(raw: &str) -> String {
+    raw.replace("\r\n", "\n").replace('\r', "\n").chars().filter(|c| is_typable(*c)).collect()
+}
+
 /// Replaces control, bidi and zero-width characters with [`REPLACEMENT`]; keeps newlines.
 pub fn sanitize(raw: &str) -> String {
     raw.chars().map(|c| if is_unsafe(c) { REPLACEMENT } else { c }).collect()
