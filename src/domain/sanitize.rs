@@ -97,6 +97,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn typable_keeps_printable_text_and_newlines_only() {
+        assert_eq!(typable("Zoë 山田\r\nok\rnext"), "Zoë 山田\nok\nnext");
+        assert_eq!(typable("a\u{1b}]0;title\u{7}b\u{9b}31m\tc\u{202e}d\u{200b}e\u{0}"), "a]0;titleb31mcde");
+        assert!(is_typable('\n') && is_typable('é') && !is_typable('\u{1b}') && !is_typable('\u{7f}'));
+    }
+
+    #[test]
     fn keeps_ordinary_text_and_newlines() {
         assert_eq!(sanitize("Zoë Müller-Łukasz\nline 2"), "Zoë Müller-Łukasz\nline 2");
         assert_eq!(sanitize("山田 太郎 محمد"), "山田 太郎 محمد");
