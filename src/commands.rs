@@ -5,6 +5,7 @@ use crate::config::{self, Config};
 use crate::domain::{CaseRef, Decision, ProviderId, QueueEntry, SafeText, TargetId, Verdict};
 use crate::emulator::{self, EmulatorOptions};
 use crate::intake::{inbox, poller};
+use crate::private_fs;
 use crate::providers::Providers;
 use crate::sender::{Delivery, Sender};
 use crate::store::{self, AuditEntry, AuditKey, Evidence, OutboxRow, OutboxState, SaveItem, SqliteStore, Store};
@@ -20,25 +21,24 @@ use std::sync::Arc;
 /// Exit code of `decide` and `send` when a decision is saved but not yet delivered.
 pub const EXIT_SAVED_NOT_DELIVERED: u8 = 3;
 
-/// No core dumps: a crash must not write document images or credentials to disk.
+/// No core dumps, and not dumpable: neither a crash nor another process of this user
+/// (ptrace, /proc/PID/mem) gets document images or credentials. Files made without an
+/// explicit mode are private too.
 pub fn harden_process() {
     if let Err(e) = rlimit::setrlimit(rlimit::Resource::CORE, 0, 0) {
         eprintln!("kycdesk: could not disable core dumps: {e}");
     }
+    if let Err(e) = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable) {
+        eprintln!("kycdesk: could not make the process undumpable: {e}");
+    }
+    crate::private_fs::restrict_umask();
 }
 
-/// Logs go to a private file, never the screen.
+/// Logs go to a private file (0600, in a 0700 directory if kycdesk makes it), never the
+/// screen; a log others can read is refused.
 pub fn init_logging(path: &Path) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).wrap_err_with(|| format!("cannot create log directory {}", dir.display()))?;
-    }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
-        .wrap_err_with(|| format!("cannot open log file {}", path.display()))?;
+    crate::private_fs::prepare_parent(path).wrap_err("cannot open the log")?;
+    let file = crate::private_fs::open_append(path).wrap_err("cannot open the log")?;
     let filter = tracing_subscriber::EnvFilter::try_from_env("KYCDESK_LOG_LEVEL")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("kycdesk=info,warn"));
     // A second init (the demo inside a test process) keeps the first subscriber.
@@ -128,11 +128,55 @@ pub async fn demo(listen: &str, mut options: EmulatorOptions) -> Result<()> {
     options.push_webhooks_to = Some(format!("http://{}", inbox_listener.local_addr()?));
     options.webhook_world = emulator::complycube::Mode::Live;
     let running = emulator::spawn(listener, options)?;
-    let dir = tempfile::Builder::new().prefix("kycdesk-demo-").tempdir()?;
+    // An SSH drop (SIGHUP), kill (SIGTERM) or SIGINT must not leave the demo's store
+    // behind: listen before the directory exists, remove it before exiting.
+    let mut ended = termination_signals()?;
+    let tmp = std::env::temp_dir();
+    for stale in private_fs::remove_stale(&tmp, DEMO_PREFIX) {
+        eprintln!("kycdesk: removed {}, left by a demo that was killed", stale.display());
+    }
+    let mut dir = private_fs::RunDir::create(&tmp, DEMO_PREFIX).wrap_err("cannot create the demo directory")?;
+    let outcome = tokio::select! {
+        outcome = demo_console(&running, dir.path(), inbox_listener) => outcome,
+        Some(signal) = ended.recv() => {
+            tracing::info!(signal, "demo ended by a signal");
+            Ok(())
+        }
+    };
+    dir.remove().wrap_err_with(|| format!("cannot remove the demo directory {}", dir.path().display()))?;
+    outcome
+}
+
+/// Demo directories are `$TMPDIR/kycdesk-demo-*`.
+const DEMO_PREFIX: &str = "kycdesk-demo-";
+
+/// The signals that end a run: one channel, fed by a task per signal.
+fn termination_signals() -> Result<tokio::sync::mpsc::Receiver<&'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, rx) = tokio::sync::mpsc::channel(3);
+    for (kind, name) in
+        [(SignalKind::hangup(), "SIGHUP"), (SignalKind::terminate(), "SIGTERM"), (SignalKind::interrupt(), "SIGINT")]
+    {
+        let mut stream = signal(kind).wrap_err_with(|| format!("cannot listen for {name}"))?;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            if stream.recv().await.is_some() {
+                let _ = tx.send(name).await;
+            }
+        });
+    }
+    Ok(rx)
+}
+
+async fn demo_console(
+    running: &emulator::RunningEmulator,
+    dir: &Path,
+    inbox_listener: tokio::net::TcpListener,
+) -> Result<()> {
     let mut config = Config::from_file(config::emulator_config(&running.base_url(), true), None, true)?;
-    config.store = dir.path().join("demo.sqlite3");
-    config.audit_key = config::AuditKeySource::Generated(dir.path().join("audit.key"));
-    config.log = dir.path().join("demo.log");
+    config.store = dir.join("demo.sqlite3");
+    config.audit_key = config::AuditKeySource::Generated(dir.join("audit.key"));
+    config.log = dir.join("demo.log");
     config.poll_interval = std::time::Duration::from_secs(10);
     init_logging(&config.log)?;
     let store = open_store(&config)?;

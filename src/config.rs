@@ -40,6 +40,11 @@ pub enum ConfigError {
     Provider(#[from] ProviderError),
     #[error("audit key: {0}")]
     AuditKey(String),
+    /// A config others can write could make kycdesk run their `cmd`.
+    #[error("refusing the config: {0}")]
+    Unsafe(#[source] crate::private_fs::PrivateFsError),
+    #[error(transparent)]
+    Files(#[from] crate::private_fs::PrivateFsError),
 }
 
 /// How images are drawn in the terminal.
@@ -331,6 +336,21 @@ fn is_private(path: &Path) -> Result<bool, std::io::Error> {
     Ok(std::fs::metadata(path)?.permissions().mode() & 0o077 == 0)
 }
 
+/// As OpenSSH's StrictModes: the config and its directory must not be writable by
+/// group or others nor owned by another user than this one or root, since the config
+/// names commands kycdesk runs. Both the named path's directory and, for a symlink, the
+/// real file's are checked.
+fn check_config_safe(path: &Path) -> Result<(), ConfigError> {
+    use crate::private_fs::{check_not_writable_by_others, parent_dir};
+    let real = std::fs::canonicalize(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let mut checked = vec![real.clone(), parent_dir(&real).to_path_buf()];
+    let named_dir = parent_dir(path).to_path_buf();
+    if std::fs::canonicalize(&named_dir).ok().as_deref() != Some(parent_dir(&real)) {
+        checked.push(named_dir);
+    }
+    checked.iter().try_for_each(|p| check_not_writable_by_others(p)).map_err(ConfigError::Unsafe)
+}
+
 fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
@@ -341,6 +361,7 @@ impl Config {
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
         let (file, path, file_is_private) = match path.map(Path::to_path_buf).or_else(default_config_path) {
             Some(p) if path.is_some() || p.exists() => {
+                check_config_safe(&p)?;
                 let text =
                     std::fs::read_to_string(&p).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
                 let file: ConfigFile = toml::from_str(&text)
@@ -686,13 +707,12 @@ fn demo_templates() -> Vec<TemplateFile> {
 /// replacing anything, so two processes starting at once end up with one key.
 fn create_key_file(path: &Path) -> Result<(), ConfigError> {
     use std::io::Write;
-    use std::os::unix::fs::DirBuilderExt;
     let fail = |e: std::io::Error| ConfigError::AuditKey(format!("cannot create {}: {e}", path.display()));
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(fail)?;
+    let dir = crate::private_fs::parent_dir(path);
+    crate::private_fs::create_dir(dir)?;
     let mut bytes = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    let mut tmp = tempfile::Builder::new().prefix(".audit.key").tempfile_in(dir).map_err(fail)?;
+    let mut tmp = crate::private_fs::temp_file_in(dir, ".audit.key").map_err(fail)?;
     writeln!(tmp, "{}", hex::encode(bytes)).and_then(|()| tmp.as_file().sync_all()).map_err(fail)?;
     match tmp.persist_noclobber(path) {
         Ok(_) => Ok(()),
@@ -759,22 +779,11 @@ pub fn emulator_config(base_url: &str, live: bool) -> ConfigFile {
 }
 
 pub fn write_private(path: &Path, file: &ConfigFile) -> Result<(), ConfigError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let text = toml::to_string_pretty(file)
         .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
-    let write = |source| ConfigError::Write { path: path.to_path_buf(), source };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(write)?;
-    }
-    let mut f =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path).map_err(write)?;
-    // An existing file keeps its mode on open; make sure it is private.
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).map_err(write)?;
-    f.write_all(b"# Written by `kycdesk emulator --write-config`: points kycdesk at a local emulator.\n")
-        .map_err(write)?;
-    f.write_all(text.as_bytes()).map_err(write)?;
-    Ok(())
+    crate::private_fs::create_dir(crate::private_fs::parent_dir(path))?;
+    let header = "# Written by `kycdesk emulator --write-config`: points kycdesk at a local emulator.\n";
+    Ok(crate::private_fs::write(path, format!("{header}{text}").as_bytes())?)
 }
 
 #[cfg(test)]
@@ -865,6 +874,57 @@ mod tests {
     fn the_demo_ships_three_templates() -> Result<(), ConfigError> {
         let config = Config::from_file(emulator_config("http://127.0.0.1:9", true), None, true)?;
         assert_eq!(config.templates.len(), 3);
+        Ok(())
+    }
+
+    /// A config with a `cmd` credential that leaves `marker` behind if it ever runs.
+    fn config_running(dir: &Path, marker: &Path) -> Result<PathBuf, std::io::Error> {
+        let path = dir.join("config.toml");
+        let cmd = format!("touch '{}'; echo k", marker.display());
+        std::fs::write(&path, format!("[providers.complycube]\napi_key = {{ cmd = {cmd:?} }}\n"))?;
+        Ok(path)
+    }
+
+    #[test]
+    fn a_config_others_can_write_is_refused_before_its_cmd_runs() -> Result<(), Box<dyn std::error::Error>> {
+        let tmp = tempfile::tempdir()?;
+        let dir = tmp.path().join("kycdesk");
+        crate::private_fs::create_dir(&dir)?;
+        let marker = tmp.path().join("ran");
+        let path = config_running(&dir, &marker)?;
+        for mode in [0o664, 0o666] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+            let err = Config::load(Some(&path)).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains(&format!("run `chmod go-w {}`", path.display())), "{err}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777))?;
+        let err = Config::load(Some(&path)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(&format!("run `chmod go-w {}`", dir.display())), "{err}");
+        assert!(!marker.exists(), "the cmd of a refused config ran");
+        // The same config, safe again: its cmd runs (so the marker would have shown it).
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+        Config::load(Some(&path))?.providers()?;
+        assert!(marker.exists());
+        Ok(())
+    }
+
+    #[test]
+    fn a_symlinked_config_is_checked_where_it_really_is() -> Result<(), Box<dyn std::error::Error>> {
+        let tmp = tempfile::tempdir()?;
+        let real_dir = tmp.path().join("dotfiles");
+        let link_dir = tmp.path().join("config");
+        crate::private_fs::create_dir(&real_dir)?;
+        crate::private_fs::create_dir(&link_dir)?;
+        let real = config_running(&real_dir, &tmp.path().join("ran"))?;
+        let link = link_dir.join("config.toml");
+        std::os::unix::fs::symlink(&real, &link)?;
+        Config::load(Some(&link))?;
+        std::fs::set_permissions(&real_dir, std::fs::Permissions::from_mode(0o775))?;
+        assert!(matches!(Config::load(Some(&link)), Err(ConfigError::Unsafe(_))));
+        std::fs::set_permissions(&real_dir, std::fs::Permissions::from_mode(0o700))?;
+        std::fs::set_permissions(&link_dir, std::fs::Permissions::from_mode(0o757))?;
+        assert!(matches!(Config::load(Some(&link)), Err(ConfigError::Unsafe(_))));
         Ok(())
     }
 

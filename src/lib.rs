@@ -8,6 +8,7 @@ pub mod domain;
 pub mod emulator;
 pub mod intake;
 pub mod media;
+pub mod private_fs;
 pub mod providers;
 pub mod sender;
 pub mod store;

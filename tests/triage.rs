@@ -393,6 +393,22 @@ fn a_pasted_reason_arrives_at_once() {
 }
 
 #[test]
+fn the_reason_takes_printable_text_and_newlines_only() {
+    let mut s = state();
+    let effects = press(&mut s, KeyCode::Enter);
+    settle(&mut s, effects);
+    let effects = press(&mut s, KeyCode::Char('d'));
+    settle(&mut s, effects);
+    press(&mut s, KeyCode::Char('v'));
+    // Raw controls typed one by one (a terminal that passes bytes through).
+    typed(&mut s, "ok\u{1b}]0;pwned\u{7}\u{9b}\u{202e}.");
+    // An OSC title, BEL and a bidi override pasted; CR and CRLF line ends.
+    update(&mut s, Action::Paste("\r\nline\u{1b}]52;c;eA==\u{7}\rnext\u{200b}".into()));
+    let reason = s.dialog().map(|d| d.reason_text()).unwrap_or_default();
+    assert_eq!(reason, "ok]0;pwned.\nline]52;c;eA==\nnext");
+}
+
+#[test]
 fn open_by_id_fetches_the_case_and_opens_it_once_queued() {
     let mut s = state();
     press(&mut s, KeyCode::Char(':'));

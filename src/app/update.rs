@@ -316,6 +316,13 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 fn on_unbound(state: &mut State, context: Context, key: KeyEvent) -> Vec<Effect> {
     match context {
         Context::Reason => {
+            // The reason goes to the provider and the audit log: printable text only
+            // (Enter makes the newlines; a raw ESC, BEL or OSC byte never gets in).
+            if let KeyCode::Char(c) = key.code
+                && !crate::domain::sanitize::is_typable(c)
+            {
+                return vec![];
+            }
             if let Some(d) = dialog_mut(state) {
                 d.error = None;
                 d.reason.input(key);
@@ -345,8 +352,8 @@ fn on_unbound(state: &mut State, context: Context, key: KeyEvent) -> Vec<Effect>
 }
 
 fn on_paste(state: &mut State, text: &str) -> Vec<Effect> {
-    // Pasted text is untrusted like any other input: control characters go.
-    let clean: String = text.chars().filter(|c| *c == '\n' || !c.is_control()).collect();
+    // Pasted text is untrusted like any other input: only printable text and newlines.
+    let clean = crate::domain::sanitize::typable(text);
     match state.context() {
         Context::Reason => {
             if let Some(d) = dialog_mut(state) {

@@ -18,6 +18,18 @@ fn is_unsafe(c: char) -> bool {
     )
 }
 
+/// What an analyst may put into free text (the reason): printable characters and
+/// newlines; no terminal controls (ESC, BEL, OSC), bidi or invisible characters.
+pub fn is_typable(c: char) -> bool {
+    c == '\n' || !(is_unsafe(c) || c.is_control())
+}
+
+/// `raw` with everything [`is_typable`] refuses dropped; CR and CRLF become newlines
+/// (terminals paste lines with CR).
+pub fn typable(raw: &str) -> String {
+    raw.replace("\r\n", "\n").replace('\r', "\n").chars().filter(|c| is_typable(*c)).collect()
+}
+
 /// Replaces control, bidi and zero-width characters with [`REPLACEMENT`]; keeps newlines.
 pub fn sanitize(raw: &str) -> String {
     raw.chars().map(|c| if is_unsafe(c) { REPLACEMENT } else { c }).collect()
@@ -83,6 +95,13 @@ impl<'de> Deserialize<'de> for SafeText {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typable_keeps_printable_text_and_newlines_only() {
+        assert_eq!(typable("Zoë 山田\r\nok\rnext"), "Zoë 山田\nok\nnext");
+        assert_eq!(typable("a\u{1b}]0;title\u{7}b\u{9b}31m\tc\u{202e}d\u{200b}e\u{0}"), "a]0;titleb31mcde");
+        assert!(is_typable('\n') && is_typable('é') && !is_typable('\u{1b}') && !is_typable('\u{7f}'));
+    }
 
     #[test]
     fn keeps_ordinary_text_and_newlines() {

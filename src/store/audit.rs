@@ -376,16 +376,9 @@ fn io_error(path: &Path, e: impl std::fmt::Display) -> StoreError {
 /// An exclusive lock on `<anchor>.lock`, held until the file is dropped. The anchor
 /// itself is replaced by rename, so it cannot carry the lock.
 fn lock(anchor: &Path) -> Result<std::fs::File, StoreError> {
-    use std::os::unix::fs::OpenOptionsExt;
     let mut name = anchor.as_os_str().to_owned();
     name.push(".lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .open(PathBuf::from(name))
-        .map_err(|e| io_error(anchor, e))?;
+    let file = crate::private_fs::open_append(&PathBuf::from(name)).map_err(|e| io_error(anchor, e))?;
     rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive).map_err(|e| io_error(anchor, e))?;
     Ok(file)
 }
@@ -403,7 +396,7 @@ fn read_anchor(path: &Path) -> Result<Option<Anchor>, StoreError> {
 fn write_anchor(path: &Path, key: &AuditKey, head: &Head) -> Result<(), StoreError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let text = serde_json::to_string(&Anchor::new(key, head)?).map_err(|e| io_error(path, e))?;
-    let mut tmp = tempfile::Builder::new().prefix(".kycdesk-anchor").tempfile_in(dir).map_err(|e| io_error(path, e))?;
+    let mut tmp = crate::private_fs::temp_file_in(dir, ".kycdesk-anchor").map_err(|e| io_error(path, e))?;
     tmp.write_all(text.as_bytes()).and_then(|()| tmp.as_file().sync_all()).map_err(|e| io_error(path, e))?;
     tmp.persist(path).map_err(|e| io_error(path, e.error))?;
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io_error(path, e))?;
@@ -903,6 +896,8 @@ mod tests {
         assert!(matches!(SqliteStore::open_read_only(&missing), Err(StoreError::NoStore(_))));
         assert!(!dir.path().join("nope").exists());
         let path = dir.path().join("old.sqlite3");
+        // Made as kycdesk makes a store: private (others' stores are refused).
+        crate::private_fs::ensure_file(&path)?;
         {
             let mut conn = Connection::open(&path)?;
             rusqlite_migration::Migrations::from_slice(&super::super::sqlite::MIGRATIONS[..3]).to_latest(&mut conn)?;

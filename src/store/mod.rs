@@ -22,6 +22,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("cannot create the store directory {path}: {source}")]
     Directory { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Private(#[from] crate::private_fs::PrivateFsError),
     #[error("{0} already has a decision saved; it cannot be decided twice")]
     AlreadyDecided(CaseRef),
     #[error("the audit log is broken at record {id}: {detail}")]

@@ -347,13 +347,19 @@ fn has_open_decision(tx: &Transaction<'_>, case_ref: &str, target: &str, except:
 }
 
 impl SqliteStore {
+    /// The store is created 0600 in a 0700 directory before SQLite opens it: SQLite
+    /// gives its `-wal`, `-shm` and `-journal` the database's mode, and they are set
+    /// 0600 after opening too. A store others can read is refused.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|source| StoreError::Directory { path: dir.display().to_string(), source })?;
+        crate::private_fs::prepare_parent(path)?;
+        crate::private_fs::ensure_file(path)?;
+        let store = Self::setup(Connection::open(path)?)?;
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut companion = path.as_os_str().to_owned();
+            companion.push(suffix);
+            crate::private_fs::tighten(Path::new(&companion))?;
         }
-        let conn = Connection::open(path)?;
-        Self::setup(conn)
+        Ok(store)
     }
 
     pub fn open_in_memory() -> Result<Self, StoreError> {
@@ -376,6 +382,7 @@ impl SqliteStore {
         if !path.is_file() {
             return Err(StoreError::NoStore(path.display().to_string()));
         }
+        crate::private_fs::check_private(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(Duration::from_secs(5))?;
@@ -1798,6 +1805,8 @@ mod tests {
     fn a_store_of_the_previous_schema_migrates() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let path = dir.path().join("old.sqlite3");
+        // Made as kycdesk makes a store: private (others' stores are refused).
+        crate::private_fs::ensure_file(&path)?;
         {
             let mut conn = Connection::open(&path)?;
             Migrations::from_slice(&MIGRATIONS[..2]).to_latest(&mut conn)?;
