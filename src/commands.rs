@@ -255,6 +255,7 @@ pub async fn decide(
     reason_codes: Vec<String>,
 ) -> Result<ExitCode> {
     let case_ref: CaseRef = case_ref.parse()?;
+    let reason = typed_reason(reason)?;
     let store = open_store(config)?;
     let providers = providers(config)?;
     let provider = providers.require(case_ref.provider)?;
@@ -282,7 +283,7 @@ pub async fn decide(
         case_ref: case_ref.clone(),
         target: target.clone(),
         verdict,
-        reason: reason.trim().to_string(),
+        reason,
         reason_codes,
         analyst: config.analyst.clone(),
         created_at: Utc::now(),
@@ -560,12 +561,24 @@ pub async fn outbox_retry(config: &Config, reference: &str) -> Result<ExitCode> 
     report_delivery(done, row.decision.verdict)
 }
 
+/// A reason from the command line goes to the provider and the audit log as the
+/// console's editor would let it: printable text and newlines. Anything else is
+/// refused, not silently changed.
+fn typed_reason(reason: &str) -> Result<String> {
+    let typed = crate::domain::sanitize::typable(reason);
+    if typed != reason.replace("\r\n", "\n").replace('\r', "\n") {
+        bail!("--reason holds control, escape, bidi or zero-width characters; give it as plain text");
+    }
+    Ok(typed.trim().to_string())
+}
+
 /// Gives up a refused or not yet sent decision, with a reason in the audit log.
 pub async fn outbox_drop(config: &Config, reference: &str, reason: &str) -> Result<ExitCode> {
+    let reason = typed_reason(reason)?;
     let store = open_store(config)?;
     let row =
         find_decision(&store, reference, "dropped", |s| matches!(s, OutboxState::Failed | OutboxState::Saved)).await?;
-    let (id, analyst, why) = (row.decision.id.clone(), config.analyst.clone(), reason.to_string());
+    let (id, analyst, why) = (row.decision.id.clone(), config.analyst.clone(), reason);
     store::blocking(&store, move |s| s.drop_decision(&id, &analyst, &why)).await?;
     println!(
         "dropped: {} ({} on {}); the case is back in the queue",

@@ -194,7 +194,7 @@ fn verify_and_export_create_no_store() -> R {
 #[test]
 fn export_prints_who_decided_what_in_both_formats_and_by_range() -> R {
     let dir = tempfile::tempdir()?;
-    let emulator = decided(dir.path(), &["Plain reason.", "Hostile \u{1b}]0;title\u{7} and \u{9b}2J reason."])?;
+    let emulator = decided(dir.path(), &["Plain reason.", "Second look:\nname matches, Zoë."])?;
     let export = |args: &[&str]| -> R<Output> {
         let out = kycdesk(dir.path(), &emulator.config, &[&["audit", "export"][..], args].concat())?;
         assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out.stderr));
@@ -211,9 +211,10 @@ fn export_prints_who_decided_what_in_both_formats_and_by_range() -> R {
     assert_eq!(decided["detail"]["reason"], "Plain reason.");
     assert_eq!(decided["detail"]["verdict"], "verify");
     assert!(decided["detail"]["evidence"]["media_sha256"].is_array(), "the evidence shown, by hash");
-    let hostile = records.iter().find(|r| r["action"] == "decided" && r["detail"]["reason"] != "Plain reason.");
-    let reason = hostile.and_then(|r| r["detail"]["reason"].as_str()).ok_or("no second decision")?;
-    assert_eq!(reason, "Hostile \u{FFFD}]0;title\u{FFFD} and \u{FFFD}2J reason.");
+    // Escapes never get into a reason (`decide` refuses them); lines and letters do.
+    let second = records.iter().find(|r| r["action"] == "decided" && r["detail"]["reason"] != "Plain reason.");
+    let reason = second.and_then(|r| r["detail"]["reason"].as_str()).ok_or("no second decision")?;
+    assert_eq!(reason, "Second look:\nname matches, Zoë.");
 
     let csv = export(&["--format", "csv"])?;
     let mut reader = csv::Reader::from_reader(csv.stdout.as_slice());

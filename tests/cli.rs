@@ -144,6 +144,14 @@ fn bad_input_gets_clear_errors() -> R {
     )?;
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no such"));
+    // An escape sequence in a reason never reaches the provider or the audit log.
+    let hostile = kycdesk(
+        dir.path(),
+        &emulator.config,
+        &["decide", "complycube:000000000000000000000000", "--verdict", "verify", "--reason", "ok\u{1b}]0;pwned\u{7}"],
+    )?;
+    assert_eq!(hostile.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&hostile.stderr).contains("plain text"));
 
     // A config holding a key inline must be private, as OpenSSH treats its keys.
     use std::os::unix::fs::PermissionsExt;
