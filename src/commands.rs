@@ -175,7 +175,8 @@ pub async fn list(config: &Config, json: bool) -> Result<ExitCode> {
     let store = open_store(config)?;
     let providers = providers(config)?;
     let report = poller::poll_once(&store, &providers).await?;
-    let queue = store::blocking(&store, |s| s.open_queue()).await?;
+    let read = store::blocking(&store, |s| s.read_queue()).await?;
+    let queue = read.entries;
     if json {
         let rows: Vec<ListedCase<'_>> = queue.iter().map(listed).collect();
         print_out(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
@@ -198,6 +199,13 @@ pub async fn list(config: &Config, json: bool) -> Result<ExitCode> {
     }
     for (provider, error) in &report.failures {
         eprintln!("kycdesk: {provider}: {error}");
+    }
+    // The rest of the queue is listed; what could not be read is said, not hidden.
+    if !read.skipped.is_empty() {
+        eprintln!("kycdesk: {} unreadable queue row(s) skipped", read.skipped.len());
+        for s in &read.skipped {
+            eprintln!("kycdesk:   {s}");
+        }
     }
     Ok(if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -319,6 +319,8 @@ pub struct State {
     pub read_only: bool,
     pub images_enabled: bool,
     pub counts: OutboxCounts,
+    /// Queue rows the last read skipped as unreadable; the status bar counts them.
+    pub skipped_rows: Vec<crate::store::SkippedRow>,
     pub notice: Option<Notice>,
     pub settings: Settings,
     pub capabilities: HashMap<ProviderId, Capabilities>,
@@ -358,6 +360,7 @@ impl State {
             read_only: settings.read_only,
             images_enabled: true,
             counts: OutboxCounts::default(),
+            skipped_rows: vec![],
             notice: None,
             settings,
             capabilities,
@@ -465,6 +468,8 @@ pub enum Action {
     },
     Tick(DateTime<Utc>),
     QueueLoaded(Result<(Vec<QueueEntry>, OutboxCounts), String>),
+    /// The queue rows the last read had to skip (unreadable): the rest loaded.
+    QueueRowsSkipped(Vec<crate::store::SkippedRow>),
     CaseLoaded(CaseRef, Result<Box<Case>, String>),
     DecisionsLoaded(CaseRef, Vec<MadeDecision>),
     MediaLoaded(MediaRef, Result<Arc<Picture>, String>),

@@ -283,7 +283,7 @@ impl Provider for ComplyCube {
             }
             page += 1;
         }
-        Ok(scan)
+        Ok(scan.checked())
     }
 
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
@@ -384,7 +384,7 @@ impl Provider for ComplyCube {
             Some(entry) => scan.referred.push(entry),
             None => scan.settled.push(hint.clone()),
         }
-        Ok(scan)
+        scan.only_for(hint)
     }
 
     async fn reconcile(&self, decision: &Decision) -> Result<Reconciled, ProviderError> {

@@ -322,7 +322,7 @@ impl Provider for Credas {
     async fn refresh(&self, hint: &CaseRef) -> Result<PendingScan, ProviderError> {
         let summary = self.summary(&hint.key).await?;
         let (referred, settled) = mapping::queue_entries(&summary);
-        Ok(PendingScan { referred, settled, ..PendingScan::default() })
+        PendingScan { referred, settled, ..PendingScan::default() }.only_for(hint)
     }
 }
 

@@ -228,7 +228,7 @@ impl Provider for FrankieOne {
             }
             page += 1;
         }
-        Ok(scan)
+        Ok(scan.checked())
     }
 
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
@@ -348,7 +348,7 @@ impl Provider for FrankieOne {
             scan.referred.extend(mapping::queue_entries(profile));
             scan.settled.extend(mapping::settled(profile));
         }
-        Ok(scan)
+        scan.only_for(hint)
     }
 }
 

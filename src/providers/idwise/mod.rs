@@ -276,6 +276,6 @@ impl Provider for IdWise {
             Some(entry) => scan.referred.push(entry),
             None => scan.settled.push(hint.clone()),
         }
-        Ok(scan)
+        scan.only_for(hint)
     }
 }

@@ -332,7 +332,7 @@ impl Provider for Sumsub {
             Some(entry) => scan.referred.push(entry),
             None => scan.settled.push(hint.clone()),
         }
-        Ok(scan)
+        scan.only_for(hint)
     }
 }
 
