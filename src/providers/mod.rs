@@ -118,10 +118,32 @@ impl PendingScan {
         match other {
             Some(r) => Err(ProviderError::Decode {
                 provider: hint.provider,
-                detail: format!("asked about {hint}, the answer is about '{}'", crate::domain::shown_id(&r.key)),
+                detail: format!("asked about {hint}, the answer is for '{}'", crate::domain::shown_id(&r.key)),
             }),
             None => Ok(self.checked()),
         }
+    }
+}
+
+/// An answer read for `asked` must be about `asked`: a response naming another case (or
+/// entity, execution) is an error, so nothing read from a response can redirect a
+/// decision, or what the analyst sees, to another case. Absent ids are not compared.
+pub fn answer_is_for(
+    provider: ProviderId,
+    what: &str,
+    asked: &str,
+    answered: Option<&str>,
+) -> Result<(), ProviderError> {
+    match answered {
+        Some(answered) if answered != asked => Err(ProviderError::Decode {
+            provider,
+            detail: format!(
+                "asked for {what} {}, the answer is for '{}'",
+                crate::domain::shown_id(asked),
+                crate::domain::shown_id(answered)
+            ),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -506,6 +528,17 @@ mod tests {
         assert_eq!(scan.dropped.len(), 3);
         assert!(scan.dropped[0].contains("'chk 2' is not a ComplyCube case id"), "{:?}", scan.dropped);
         assert!(scan.dropped.iter().all(|d| !d.contains('\u{1b}')));
+    }
+
+    #[test]
+    fn an_answer_about_another_case_is_an_error() {
+        let p = ProviderId::Sumsub;
+        assert!(answer_is_for(p, "applicant", "a1", Some("a1")).is_ok());
+        assert!(answer_is_for(p, "applicant", "a1", None).is_ok());
+        let Err(ProviderError::Decode { detail, .. }) = answer_is_for(p, "applicant", "a1", Some("a2\u{1b}[2J")) else {
+            panic!("accepted an answer about another applicant");
+        };
+        assert!(detail.contains("'a2\u{FFFD}[2J'"), "{detail}");
     }
 
     #[test]

@@ -151,8 +151,11 @@ impl Credas {
         self.http.get_json(path, what, error_parts).await
     }
 
+    /// The entity's summary; an answer naming another entity is an error.
     pub async fn summary(&self, entity: &str) -> Result<wire::Summary, ProviderError> {
-        self.get(&format!("entities/{}/summary", guid(entity)?), "entity").await
+        let summary: wire::Summary = self.get(&format!("entities/{}/summary", guid(entity)?), "entity").await?;
+        super::answer_is_for(ID, "entity", entity, Some(&summary.id))?;
+        Ok(summary)
     }
 
     fn parts(case_ref: &CaseRef) -> Result<(&str, &str), ProviderError> {
@@ -203,6 +206,7 @@ impl Provider for Credas {
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
         let (entity_id, _) = Self::parts(case_ref)?;
         let entity: wire::Entity = self.get(&format!("entities/{entity_id}"), "entity").await?;
+        super::answer_is_for(ID, "entity", entity_id, Some(&entity.id))?;
         let (summary, entry) = self.entry(case_ref).await?;
         let checks: Vec<wire::ActiveCheck> =
             self.get(&format!("entities/{entity_id}/active-checks"), "active checks").await.unwrap_or_default();

@@ -167,18 +167,24 @@ impl FrankieOne {
         self.http.get_json(path, what, error_parts).await
     }
 
+    /// The execution `key` names; an answer about another execution or entity is an error.
     async fn execution(&self, key: &CaseKey, level: &str) -> Result<Value, ProviderError> {
-        self.get(
-            &format!(
-                "v2/individuals/{}/serviceprofiles/{}/workflows/{}/executions/{}?level={level}",
-                segment(&key.entity)?,
-                segment(&key.service)?,
-                segment(&key.workflow)?,
-                segment(&key.execution)?
-            ),
-            "workflow execution",
-        )
-        .await
+        let v: Value = self
+            .get(
+                &format!(
+                    "v2/individuals/{}/serviceprofiles/{}/workflows/{}/executions/{}?level={level}",
+                    segment(&key.entity)?,
+                    segment(&key.service)?,
+                    segment(&key.workflow)?,
+                    segment(&key.execution)?
+                ),
+                "workflow execution",
+            )
+            .await?;
+        let execution = v["workflowResult"]["workflowExecutionId"].as_str();
+        super::answer_is_for(ID, "workflow execution", &key.execution, execution)?;
+        super::answer_is_for(ID, "entity", &key.entity, v["individual"]["entityId"].as_str())?;
+        Ok(v)
     }
 
     async fn results(&self, key: &CaseKey) -> Result<Value, ProviderError> {

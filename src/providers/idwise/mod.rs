@@ -149,8 +149,11 @@ impl IdWise {
         self.http.get_json(path, what, error_parts).await
     }
 
+    /// The journey `id`; an answer naming another journey is an error.
     pub async fn journey(&self, id: &str) -> Result<wire::Journey, ProviderError> {
-        self.get(&assumptions::journey_path(path_segment(id)?), "journey").await
+        let j: wire::Journey = self.get(&assumptions::journey_path(path_segment(id)?), "journey").await?;
+        super::answer_is_for(ID, "journey", id, Some(&j.journey_id))?;
+        Ok(j)
     }
 
     /// The summary, waiting if this journey's was read less than 2 s ago.
@@ -165,7 +168,9 @@ impl IdWise {
             at
         };
         tokio::time::sleep_until(wait_until).await;
-        self.get(&assumptions::summary_path(id), "journey summary").await
+        let summary: wire::Summary = self.get(&assumptions::summary_path(id), "journey summary").await?;
+        super::answer_is_for(ID, "journey", id, summary.journey_id.as_deref())?;
+        Ok(summary)
     }
 
     async fn spot_check(&self, id: &str) -> Result<Option<wire::SpotCheck>, ProviderError> {

@@ -192,8 +192,12 @@ impl Sumsub {
         self.http.get_json(path, what, error_parts).await
     }
 
+    /// The applicant `id`; an answer naming another applicant is an error.
     pub async fn applicant(&self, id: &str) -> Result<wire::Applicant, ProviderError> {
-        self.get(&format!("resources/applicants/{}/one", id_segment(id)?), "applicant").await
+        let a: wire::Applicant =
+            self.get(&format!("resources/applicants/{}/one", id_segment(id)?), "applicant").await?;
+        super::answer_is_for(ID, "applicant", id, Some(&a.id))?;
+        Ok(a)
     }
 
     async fn steps(&self, id: &str) -> Result<wire::RequiredIdDocsStatus, ProviderError> {
