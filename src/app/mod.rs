@@ -310,6 +310,8 @@ pub struct State {
     /// Which document image the upper pane shows.
     pub image_index: usize,
     pub detail_scroll: u16,
+    /// The case view shows long values whole instead of cut at `ui::case::VALUE_CAP`.
+    pub whole_values: bool,
     pub modals: Vec<Modal>,
     /// Saves that can still be taken back, oldest first; `u` takes back the newest.
     pub undo: Vec<Undo>,
@@ -353,6 +355,7 @@ impl State {
             made: HashMap::new(),
             image_index: 0,
             detail_scroll: 0,
+            whole_values: false,
             modals: vec![],
             undo: vec![],
             last_reasons: HashMap::new(),

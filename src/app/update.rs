@@ -570,6 +570,10 @@ fn case_command(state: &mut State, cmd: Command) -> Vec<Effect> {
             state.image_index = state.image_index.wrapping_add(1);
             vec![]
         }
+        Command::WholeValues => {
+            state.whole_values = !state.whole_values;
+            vec![]
+        }
         Command::Zoom => {
             let Some(case) = state.open_case() else {
                 notice(state, Level::Info, "the case is still loading");
