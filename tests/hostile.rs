@@ -177,3 +177,84 @@ fn hostile_content_from_every_provider_is_shown_defused_and_the_queue_keeps_work
     tmux.wait_until_gone()?;
     Ok(())
 }
+
+/// CRC-32 (IEEE), for PNG chunks.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// A PNG that claims `width` x `height` pixels: what a decompression bomb says first.
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = b"IHDR".to_vec();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]); // 8-bit RGBA
+    png.extend_from_slice(&13u32.to_be_bytes());
+    png.extend_from_slice(&ihdr);
+    png.extend_from_slice(&crc32(&ihdr).to_be_bytes());
+    // A zlib stream of zeros would follow; the claim alone must be refused.
+    let mut idat = b"IDAT".to_vec();
+    idat.extend_from_slice(&[0x78, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01]);
+    png.extend_from_slice(&((idat.len() - 4) as u32).to_be_bytes());
+    png.extend_from_slice(&idat);
+    png.extend_from_slice(&crc32(&idat).to_be_bytes());
+    png
+}
+
+#[test]
+fn oversized_and_bomb_images_are_refused_in_their_pane_and_the_case_still_shows() -> R {
+    use base64::Engine;
+    let dir = tempfile::tempdir()?;
+    let mut env = isolated_env(dir.path());
+    env.push(("KYCDESK_IMAGES".into(), "halfblocks".into()));
+    let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
+    tmux.command(&["set-option", "-g", "set-clipboard", "on"])?;
+    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("30 new"))?;
+    let url = screen
+        .split("emulator at ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .ok_or("no emulator address on screen")?
+        .to_string();
+    let title = tmux.pane_title();
+    let b64 = |png: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(png);
+    // Sumsub sends image bytes: a bomb's header claiming 100,000 x 100,000 pixels.
+    fault(
+        &url,
+        json!({"provider": "sumsub", "count": 1000, "path_contains": "/resources/inspections/",
+            "body_base64": b64(png_claiming(100_000, 100_000)), "content_type": "image/png"}),
+    )?;
+    // ComplyCube wraps them in JSON: an image wider than any document scan.
+    let wide = json!({"fileName": "x.png", "contentType": "image/png", "data": b64(png_claiming(60_000, 10))});
+    fault(
+        &url,
+        json!({"provider": "complycube", "count": 1000, "path_contains": "/download", "body": wide.to_string()}),
+    )?;
+    // Cases with images: any Sumsub one, a ComplyCube document check.
+    for (name, provider, kind) in [("Sumsub", "sumsub", ""), ("ComplyCube", "complycube", " document ")] {
+        let screen = tmux.capture();
+        let (index, id) = queue_rows(&screen)
+            .into_iter()
+            .enumerate()
+            .find(|(_, (_, row))| row.starts_with(name) && row.contains(kind))
+            .map(|(i, (id, _))| (i, id))
+            .ok_or(format!("no {name} row:\n{screen}"))?;
+        let case = format!("{provider}:{}", id.trim_end_matches('…'));
+        open_row(&tmux, index, &case)?;
+        let shown = tmux.wait_for(&format!("{name}: the image refused"), |s| s.contains("image not shown"))?;
+        untouched(&tmux, &title, &shown, name)?;
+        assert!(shown.contains("Referred for:"), "{name}: the case details went with the image:\n{shown}");
+        back_to_queue(&tmux)?;
+    }
+    tmux.keys(&["q"])?;
+    tmux.wait_until_gone()?;
+    Ok(())
+}
