@@ -411,6 +411,22 @@ impl Provider for ComplyCube {
     }
 }
 
+/// Fuzzing hook (`fuzz/`): a check, client, document and live photo from arbitrary JSON
+/// through the mapping; what comes out must be safe text and valid ids.
+#[cfg(fuzzing)]
+pub fn fuzz_mapping(data: &[u8]) -> Option<Case> {
+    let v: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let check: wire::Check = serde_json::from_value(v.get("check")?.clone()).ok()?;
+    fn part<T: DeserializeOwned>(v: &serde_json::Value, k: &str) -> Option<T> {
+        v.get(k).cloned().and_then(|x| serde_json::from_value(x).ok())
+    }
+    let (client, document, photo): (Option<wire::Client>, Option<wire::Document>, Option<wire::LivePhoto>) =
+        (part(&v, "client"), part(&v, "document"), part(&v, "livePhoto"));
+    let _ = mapping::queue_entry(&check).map(|e| e.case_ref.is_valid());
+    let _ = mapping::undecided_matches(&check);
+    Some(mapping::case(&check, client.as_ref(), document.as_ref(), photo.as_ref()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

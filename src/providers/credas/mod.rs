@@ -330,6 +330,20 @@ impl Provider for Credas {
     }
 }
 
+/// Fuzzing hook (`fuzz/`): an entity, summary and checks from arbitrary JSON through the
+/// mapping.
+#[cfg(fuzzing)]
+pub fn fuzz_mapping(data: &[u8]) -> Option<Case> {
+    let v: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let entity: wire::Entity = serde_json::from_value(v.get("entity")?.clone()).ok()?;
+    let summary: wire::Summary = serde_json::from_value(v.get("summary")?.clone()).ok()?;
+    let checks: Vec<wire::ActiveCheck> =
+        v.get("checks").cloned().and_then(|x| serde_json::from_value(x).ok()).unwrap_or_default();
+    let _ = mapping::queue_entries(&summary);
+    let entry = summary.identity_verifications.first()?;
+    Some(mapping::case(&entity, &summary, entry, &checks, true))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -358,6 +358,20 @@ impl Provider for FrankieOne {
     }
 }
 
+/// Fuzzing hook (`fuzz/`): search answers, executions and results from arbitrary JSON
+/// through the mapping.
+#[cfg(fuzzing)]
+pub fn fuzz_mapping(data: &[u8]) -> Option<Case> {
+    let v: Value = serde_json::from_slice(data).ok()?;
+    for profile in mapping::matched_profiles(&v["search"]) {
+        let _ = mapping::queue_entries(&profile);
+        let _ = mapping::settled(&profile);
+    }
+    let _ = mapping::open_results(&v["results"]);
+    let key = CaseKey { entity: "e".into(), service: "KYC".into(), workflow: "w".into(), execution: "x".into() };
+    Some(mapping::case(&key, &v["execution"], &v["results"], &v["documents"], &v["profile"]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

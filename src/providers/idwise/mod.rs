@@ -284,3 +284,14 @@ impl Provider for IdWise {
         scan.only_for(hint)
     }
 }
+
+/// Fuzzing hook (`fuzz/`): a journey and spot check from arbitrary JSON through the
+/// mapping.
+#[cfg(fuzzing)]
+pub fn fuzz_mapping(data: &[u8]) -> Option<Case> {
+    let v: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let journey: wire::Journey = serde_json::from_value(v.get("journey")?.clone()).ok()?;
+    let spot: Option<wire::SpotCheck> = v.get("spotCheck").cloned().and_then(|x| serde_json::from_value(x).ok());
+    let _ = mapping::queue_entry(&journey);
+    Some(mapping::case(&journey, spot.as_ref(), &[]))
+}

@@ -340,6 +340,20 @@ impl Provider for Sumsub {
     }
 }
 
+/// Fuzzing hook (`fuzz/`): an applicant, its steps and image metadata from arbitrary
+/// JSON through the mapping.
+#[cfg(fuzzing)]
+pub fn fuzz_mapping(data: &[u8]) -> Option<Case> {
+    let v: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let a: wire::Applicant = serde_json::from_value(v.get("applicant")?.clone()).ok()?;
+    let steps: wire::RequiredIdDocsStatus =
+        v.get("steps").cloned().and_then(|x| serde_json::from_value(x).ok()).unwrap_or_default();
+    let metadata: wire::Metadata = serde_json::from_value(v.get("metadata")?.clone()).ok()?;
+    let _ = mapping::queue_entry(&a);
+    let _ = mapping::steps_to_reset(&steps);
+    Some(mapping::case(&a, &steps, &metadata))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
