@@ -68,6 +68,15 @@ fn print_out(text: &str) -> Result<()> {
     }
 }
 
+/// `eprintln!` without its panic: `kycdesk list 2>&1 | head -1` closes stderr too, and a
+/// closed pipe is a normal end of the output, not a crash (exit 101).
+macro_rules! print_err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     let key = AuditKey::new(config.audit_key()?);
     let store = SqliteStore::open(&config.store)
@@ -219,7 +228,8 @@ pub async fn list(config: &Config, json: bool) -> Result<ExitCode> {
     let store = open_store(config)?;
     let providers = providers(config)?;
     let report = poller::poll_once(&store, &providers).await?;
-    let queue = store::blocking(&store, |s| s.open_queue()).await?;
+    let read = store::blocking(&store, |s| s.read_queue()).await?;
+    let queue = read.entries;
     if json {
         let rows: Vec<ListedCase<'_>> = queue.iter().map(listed).collect();
         print_out(&format!("{}\n", serde_json::to_string_pretty(&rows)?))?;
@@ -238,10 +248,17 @@ pub async fn list(config: &Config, json: bool) -> Result<ExitCode> {
             )?;
         }
         print_out(&out)?;
-        eprintln!("{} case(s) open", queue.len());
+        print_err!("{} case(s) open", queue.len());
     }
     for (provider, error) in &report.failures {
-        eprintln!("kycdesk: {provider}: {error}");
+        print_err!("kycdesk: {provider}: {error}");
+    }
+    // The rest of the queue is listed; what could not be read is said, not hidden.
+    if !read.skipped.is_empty() {
+        print_err!("kycdesk: {} unreadable queue row(s) skipped", read.skipped.len());
+        for s in &read.skipped {
+            print_err!("kycdesk:   {s}");
+        }
     }
     Ok(if report.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -189,8 +189,14 @@ impl Jobs {
             }
             loop {
                 self.queue_dirty.store(false, SeqCst);
-                let loaded = store::blocking(&self.store, |s| Ok((s.open_queue()?, s.outbox_counts()?))).await;
-                self.report(Action::QueueLoaded(loaded.map_err(|e| e.to_string())));
+                let loaded = store::blocking(&self.store, |s| Ok((s.read_queue()?, s.outbox_counts()?))).await;
+                match loaded {
+                    Ok((read, counts)) => {
+                        self.report(Action::QueueLoaded(Ok((read.entries, counts))));
+                        self.report(Action::QueueRowsSkipped(read.skipped));
+                    }
+                    Err(e) => self.report(Action::QueueLoaded(Err(e.to_string()))),
+                }
                 if !self.queue_dirty.load(SeqCst) {
                     break;
                 }

@@ -120,6 +120,8 @@ pub enum Command {
     PrevCase,
     NextImage,
     Zoom,
+    /// Long values of the case shown whole, or cut (the default).
+    WholeValues,
     Rotate,
     ScrollUp,
     ScrollDown,
@@ -136,7 +138,7 @@ pub enum Command {
 }
 
 impl Command {
-    const ALL: [Command; 46] = [
+    const ALL: [Command; 47] = [
         Command::Quit,
         Command::QuitNow,
         Command::Help,
@@ -165,6 +167,7 @@ impl Command {
         Command::PrevCase,
         Command::NextImage,
         Command::Zoom,
+        Command::WholeValues,
         Command::Rotate,
         Command::ScrollUp,
         Command::ScrollDown,
@@ -216,6 +219,7 @@ impl Command {
             Command::PrevCase => "prev_case",
             Command::NextImage => "next_image",
             Command::Zoom => "zoom",
+            Command::WholeValues => "whole_values",
             Command::Rotate => "rotate",
             Command::ScrollUp => "scroll_up",
             Command::ScrollDown => "scroll_down",
@@ -252,6 +256,7 @@ impl Command {
             (Command::NextCase, _) => "next case",
             (Command::NextImage, _) => "next image",
             (Command::Zoom, _) => "full screen",
+            (Command::WholeValues, _) => "whole values",
             (Command::Rotate, _) => "rotate",
             (Command::ScrollDown | Command::ScrollUp, _) => "scroll",
             (Command::Toggle, _) => "tick",
@@ -419,6 +424,7 @@ const DEFAULTS: &[(Context, &[&str], Command, &str)] = {
         (Case, &["p", "K"], C::PrevCase, "previous case"),
         (Case, &["i", "tab"], C::NextImage, "next document image"),
         (Case, &["z"], C::Zoom, "the document image full-screen"),
+        (Case, &["e"], C::WholeValues, "show long values whole, or cut them short again"),
         (Case, &["j", "down"], C::ScrollDown, "scroll the details down"),
         (Case, &["k", "up"], C::ScrollUp, "scroll the details up"),
         (Case, &["pgdown"], C::PageDown, "scroll a page down"),

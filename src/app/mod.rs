@@ -310,6 +310,8 @@ pub struct State {
     /// Which document image the upper pane shows.
     pub image_index: usize,
     pub detail_scroll: u16,
+    /// The case view shows long values whole instead of cut at `ui::case::VALUE_CAP`.
+    pub whole_values: bool,
     pub modals: Vec<Modal>,
     /// Saves that can still be taken back, oldest first; `u` takes back the newest.
     pub undo: Vec<Undo>,
@@ -319,6 +321,8 @@ pub struct State {
     pub read_only: bool,
     pub images_enabled: bool,
     pub counts: OutboxCounts,
+    /// Queue rows the last read skipped as unreadable; the status bar counts them.
+    pub skipped_rows: Vec<crate::store::SkippedRow>,
     pub notice: Option<Notice>,
     pub settings: Settings,
     pub capabilities: HashMap<ProviderId, Capabilities>,
@@ -351,6 +355,7 @@ impl State {
             made: HashMap::new(),
             image_index: 0,
             detail_scroll: 0,
+            whole_values: false,
             modals: vec![],
             undo: vec![],
             last_reasons: HashMap::new(),
@@ -358,6 +363,7 @@ impl State {
             read_only: settings.read_only,
             images_enabled: true,
             counts: OutboxCounts::default(),
+            skipped_rows: vec![],
             notice: None,
             settings,
             capabilities,
@@ -465,6 +471,8 @@ pub enum Action {
     },
     Tick(DateTime<Utc>),
     QueueLoaded(Result<(Vec<QueueEntry>, OutboxCounts), String>),
+    /// The queue rows the last read had to skip (unreadable): the rest loaded.
+    QueueRowsSkipped(Vec<crate::store::SkippedRow>),
     CaseLoaded(CaseRef, Result<Box<Case>, String>),
     DecisionsLoaded(CaseRef, Vec<MadeDecision>),
     MediaLoaded(MediaRef, Result<Arc<Picture>, String>),

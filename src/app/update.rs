@@ -78,6 +78,17 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             }
             if state.screen == Screen::Case { fetch_around(state) } else { vec![] }
         }
+        Action::QueueRowsSkipped(skipped) => {
+            // Said once when the count changes, not on every reload.
+            if skipped.len() != state.skipped_rows.len()
+                && let Some(first) = skipped.first()
+            {
+                let n = plural(skipped.len(), "unreadable queue row");
+                notice(state, Level::Error, format!("{n} skipped (first: {first}); the rest of the queue is loaded"));
+            }
+            state.skipped_rows = skipped;
+            vec![]
+        }
         Action::QueueLoaded(Err(e)) => {
             notice(state, Level::Error, format!("cannot read the queue: {e}"));
             vec![]
@@ -564,6 +575,10 @@ fn case_command(state: &mut State, cmd: Command) -> Vec<Effect> {
         }
         Command::NextImage => {
             state.image_index = state.image_index.wrapping_add(1);
+            vec![]
+        }
+        Command::WholeValues => {
+            state.whole_values = !state.whole_values;
             vec![]
         }
         Command::Zoom => {

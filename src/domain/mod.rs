@@ -43,7 +43,33 @@ impl ProviderId {
             ProviderId::FrankieOne => "FrankieOne",
         }
     }
+
+    /// Whether `key` is a case key of this provider: its id alphabet, and as many
+    /// `/`-joined parts as its case reference has (fewer for a webhook's hint, which
+    /// names the entity only). The one place that says what an id may contain, so a
+    /// hostile or broken id never reaches the store, a URL path or the screen.
+    pub fn is_case_key(self, key: &str) -> bool {
+        // Credas: entity/IDV entry; FrankieOne: entity/service/workflow/execution.
+        let (max_parts, extra) = match self {
+            ProviderId::ComplyCube | ProviderId::IdWise | ProviderId::Sumsub => (1, ""),
+            ProviderId::Credas => (2, ""),
+            ProviderId::FrankieOne => (4, "."),
+        };
+        let part_ok = |p: &str| {
+            !p.is_empty()
+                && p.len() <= MAX_ID_LEN
+                && p != "."
+                && p != ".."
+                && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || extra.contains(c))
+        };
+        key.len() <= MAX_KEY_LEN && key.split('/').count() <= max_parts && key.split('/').all(part_ok)
+    }
 }
+
+/// Longest single id accepted from any provider (their ids are 24–36 characters).
+pub const MAX_ID_LEN: usize = 128;
+/// Longest case key (a composite of several ids).
+pub const MAX_KEY_LEN: usize = 512;
 
 impl fmt::Display for ProviderId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -57,6 +83,9 @@ pub enum RefError {
     UnknownProvider(String),
     #[error("a case reference looks like provider:id, e.g. complycube:5f1a…; got '{0}'")]
     Malformed(String),
+    /// The id has characters (or parts) the provider's ids never have; shown sanitised.
+    #[error("'{id}' is not a {provider} case id")]
+    BadId { provider: &'static str, id: String },
 }
 
 impl FromStr for ProviderId {
@@ -79,9 +108,41 @@ pub struct CaseRef {
 }
 
 impl CaseRef {
+    /// An already trusted key (built by an adapter from validated parts, or in tests);
+    /// anything read from a provider or a user goes through [`CaseRef::checked`].
     pub fn new(provider: ProviderId, key: impl Into<String>) -> Self {
         Self { provider, key: key.into() }
     }
+
+    /// A reference whose key passes the provider's id rules ([`ProviderId::is_case_key`]).
+    pub fn checked(provider: ProviderId, key: impl Into<String>) -> Result<Self, RefError> {
+        let key = key.into();
+        if provider.is_case_key(&key) {
+            Ok(Self { provider, key })
+        } else {
+            Err(RefError::BadId { provider: provider.display_name(), id: shown_id(&key) })
+        }
+    }
+
+    /// Whether this reference's key passes its provider's id rules.
+    pub fn is_valid(&self) -> bool {
+        self.provider.is_case_key(&self.key)
+    }
+}
+
+/// A rejected id as an error message may show it: sanitised, and cut short (an id can
+/// be 10,000 characters of anything).
+pub fn shown_id(raw: &str) -> String {
+    shown_text(raw, 80)
+}
+
+/// Untrusted text for a message: sanitised, at most `max` characters and a `…`.
+pub fn shown_text(raw: &str, max: usize) -> String {
+    let mut shown: String = sanitize(raw).chars().take(max).collect();
+    if raw.chars().count() > max {
+        shown.push('…');
+    }
+    shown
 }
 
 impl fmt::Display for CaseRef {
@@ -93,13 +154,11 @@ impl fmt::Display for CaseRef {
 impl FromStr for CaseRef {
     type Err = RefError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (provider, key) = s.split_once(':').ok_or_else(|| RefError::Malformed(sanitize(s)))?;
-        let key_ok =
-            !key.is_empty() && key.len() <= 256 && key.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c));
-        if !key_ok {
-            return Err(RefError::Malformed(sanitize(s)));
+        let (provider, key) = s.split_once(':').ok_or_else(|| RefError::Malformed(shown_id(s)))?;
+        if key.is_empty() {
+            return Err(RefError::Malformed(shown_id(s)));
         }
-        Ok(CaseRef::new(provider.parse()?, key))
+        CaseRef::checked(provider.parse()?, key)
     }
 }
 
@@ -503,8 +562,46 @@ mod tests {
         assert!(matches!("nope".parse::<CaseRef>(), Err(RefError::Malformed(_))));
         assert!(matches!("acme:1".parse::<CaseRef>(), Err(RefError::UnknownProvider(_))));
         assert!(matches!("complycube:".parse::<CaseRef>(), Err(RefError::Malformed(_))));
-        assert!(matches!("complycube:a b".parse::<CaseRef>(), Err(RefError::Malformed(_))));
-        assert!(matches!("complycube:\u{1b}[2J".parse::<CaseRef>(), Err(RefError::Malformed(_))));
+        assert!(matches!("complycube:a b".parse::<CaseRef>(), Err(RefError::BadId { .. })));
+        assert!(matches!("complycube:\u{1b}[2J".parse::<CaseRef>(), Err(RefError::BadId { .. })));
+    }
+
+    #[test]
+    fn each_provider_has_its_own_id_alphabet() {
+        use ProviderId::*;
+        for ok in ["5f1a2b", "chk_001", "a-b"] {
+            for p in ProviderId::ALL {
+                assert!(p.is_case_key(ok), "{p} {ok}");
+            }
+        }
+        // One part where the provider names a case by one id.
+        for p in [ComplyCube, IdWise, Sumsub] {
+            assert!(!p.is_case_key("a/b"), "{p}");
+        }
+        assert!(Credas.is_case_key("3fa85f64-5717/77"));
+        assert!(!Credas.is_case_key("a/b/c"));
+        assert!(FrankieOne.is_case_key("3fa85f64/KYC/AUS-Basic.v2/01HN9X"));
+        assert!(!FrankieOne.is_case_key("a/b/c/d/e"));
+        assert!(!ComplyCube.is_case_key("1.2"), "a dot is FrankieOne's only");
+        let hostile = ["", "a b", "a\u{1b}]0;x\u{7}", "a\u{202e}b", "a\u{200b}", "a%2fb", "a\\b", "é", "a?b", "a#b"];
+        for p in ProviderId::ALL {
+            for bad in hostile {
+                assert!(!p.is_case_key(bad), "{p} {bad:?}");
+            }
+            assert!(!p.is_case_key(&"a".repeat(MAX_ID_LEN + 1)), "{p}");
+        }
+        assert!(!FrankieOne.is_case_key("e/../w/x"), "no path traversal");
+        assert!(!Credas.is_case_key("e//x"), "no empty part");
+    }
+
+    #[test]
+    fn a_bad_id_is_reported_sanitised_and_short() {
+        let long = format!("\u{1b}]52;c;{}\u{7}", "A".repeat(10_000));
+        let Err(RefError::BadId { id, .. }) = CaseRef::checked(ProviderId::Sumsub, long) else {
+            panic!("accepted a hostile id");
+        };
+        assert!(!id.contains('\u{1b}') && id.chars().count() <= 81, "{id}");
+        assert!(CaseRef::checked(ProviderId::Sumsub, "5b73b82f0a975a3b46429758").is_ok());
     }
 
     #[test]

@@ -139,6 +139,62 @@ pub struct Fault {
     pub path_contains: Option<String>,
     #[serde(default)]
     pub cut: Option<Cut>,
+    /// Hostile or broken content: this body instead of the provider's (truncated or
+    /// malformed JSON, escape sequences, a bomb of an image), with `status` (default 200)
+    /// and `content_type` (default `application/json`). Base64 in `body_base64` for bytes
+    /// that are not UTF-8.
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub body_base64: Option<String>,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// The provider's own answer with these byte replacements applied (`[from, to]`):
+    /// an id swapped for another case's, a name swapped for an escape sequence.
+    #[serde(default)]
+    pub replace: Vec<(String, String)>,
+}
+
+impl Fault {
+    fn replacement_body(&self) -> Option<Vec<u8>> {
+        use base64::Engine;
+        let decoded =
+            self.body_base64.as_deref().and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
+        decoded.or_else(|| self.body.clone().map(String::into_bytes))
+    }
+}
+
+/// `haystack` with every `from` replaced by `to`, on bytes (image bodies stay intact).
+fn replace_bytes(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    if from.is_empty() {
+        return haystack.to_vec();
+    }
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if haystack[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Applies a fault's replacements to an answer.
+async fn rewritten(response: Response, replace: &[(String, String)]) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 256 * 1024 * 1024).await else {
+        return dropped_connection();
+    };
+    let mut bytes = bytes.to_vec();
+    for (from, to) in replace {
+        bytes = replace_bytes(&bytes, from.as_bytes(), to.as_bytes());
+    }
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 struct Inner {
@@ -258,12 +314,18 @@ async fn apply_fault(fault: Fault) -> Option<Response> {
     if let Some(ms) = fault.delay_ms {
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
-    let status = fault.status?;
-    let mut response = Answer::json(
-        status,
-        serde_json::json!({"type": "injected_fault", "message": "fault injected by the emulator"}),
-    )
-    .into_response();
+    let mut response = match fault.replacement_body() {
+        Some(body) => {
+            let status = StatusCode::from_u16(fault.status.unwrap_or(200)).unwrap_or(StatusCode::OK);
+            let content_type = fault.content_type.clone().unwrap_or_else(|| "application/json".into());
+            (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
+        None => Answer::json(
+            fault.status?,
+            serde_json::json!({"type": "injected_fault", "message": "fault injected by the emulator"}),
+        )
+        .into_response(),
+    };
     if let Some(secs) = fault.retry_after_secs
         && let Ok(v) = secs.to_string().parse()
     {
@@ -395,10 +457,15 @@ async fn provider_route(
 ) -> Response {
     let fault = emu.take_fault(provider, uri.path());
     let cut = fault.as_ref().and_then(|f| f.cut);
+    let replace = fault.as_ref().map(|f| f.replace.clone()).unwrap_or_default();
     if let Some(fault) = fault
         && let Some(answer) = apply_fault(fault).await
     {
         return answer;
+    }
+    if !replace.is_empty() && cut.is_none() {
+        let answer = provider_answer(emu, provider, rest, method, uri, headers, body).await;
+        return rewritten(answer, &replace).await;
     }
     match cut {
         Some(Cut::BeforeApply) => dropped_connection(),

@@ -89,6 +89,71 @@ pub struct PendingScan {
     pub watermark: Option<DateTime<Utc>>,
     /// `referred` is everything the provider refers now: its other open cases are settled.
     pub complete: bool,
+    /// Cases left out because the provider named them with an id that is not one of
+    /// its ids (why, sanitised): reported, never queued, never fatal for the scan.
+    pub dropped: Vec<String>,
+}
+
+impl PendingScan {
+    /// Drops every case whose id breaks its provider's id rules, logging and keeping why.
+    /// Adapters return every scan through this, where wire ids become domain ids.
+    pub fn checked(mut self) -> Self {
+        let mut dropped = std::mem::take(&mut self.dropped);
+        let mut keep = |r: &CaseRef| match CaseRef::checked(r.provider, r.key.as_str()) {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(provider = %r.provider, error = %e, "case dropped: its id is not a valid id");
+                dropped.push(e.to_string());
+                false
+            }
+        };
+        self.referred.retain(|e| keep(&e.case_ref));
+        self.settled.retain(|r| keep(r));
+        self.dropped = dropped;
+        self
+    }
+
+    /// A scan of the one case `hint` names: an answer about any other case is an
+    /// error, so a provider's answer never redirects intake to another case.
+    pub fn only_for(self, hint: &CaseRef) -> Result<Self, ProviderError> {
+        let other = self.referred.iter().map(|e| &e.case_ref).chain(&self.settled).find(|r| !same_case(hint, r));
+        match other {
+            Some(r) => Err(ProviderError::Decode {
+                provider: hint.provider,
+                detail: format!("asked about {hint}, the answer is for '{}'", crate::domain::shown_id(&r.key)),
+            }),
+            None => Ok(self.checked()),
+        }
+    }
+}
+
+/// An answer read for `asked` must be about `asked`: a response naming another case (or
+/// entity, execution) is an error, so nothing read from a response can redirect a
+/// decision, or what the analyst sees, to another case. Absent ids are not compared.
+pub fn answer_is_for(
+    provider: ProviderId,
+    what: &str,
+    asked: &str,
+    answered: Option<&str>,
+) -> Result<(), ProviderError> {
+    match answered {
+        Some(answered) if answered != asked => Err(ProviderError::Decode {
+            provider,
+            detail: format!(
+                "asked for {what} {}, the answer is for '{}'",
+                crate::domain::shown_id(asked),
+                crate::domain::shown_id(answered)
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `r` is the case `hint` names: the same reference, or (where a webhook names
+/// only the entity, Credas and FrankieOne) a case of that entity.
+fn same_case(hint: &CaseRef, r: &CaseRef) -> bool {
+    hint.provider == r.provider
+        && (hint.key == r.key || r.key.strip_prefix(hint.key.as_str()).is_some_and(|rest| rest.starts_with('/')))
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -437,6 +502,60 @@ impl CallRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(key: &str) -> QueueEntry {
+        QueueEntry {
+            case_ref: CaseRef::new(ProviderId::ComplyCube, key),
+            applicant: SafeText::new("A"),
+            check_type: SafeText::new("t"),
+            why_referred: SafeText::new("w"),
+            received_at: Utc::now(),
+            status: crate::domain::QueueStatus::Pending,
+            lane: crate::domain::Lane::New,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn a_case_with_a_bad_id_is_dropped_with_a_reason_and_the_rest_kept() {
+        let scan = PendingScan {
+            referred: vec![entry("chk_1"), entry("chk 2"), entry("chk\u{1b}]0;x")],
+            settled: vec![CaseRef::new(ProviderId::ComplyCube, "a/b"), CaseRef::new(ProviderId::ComplyCube, "ok")],
+            ..PendingScan::default()
+        }
+        .checked();
+        let kept: Vec<&str> = scan.referred.iter().map(|e| e.case_ref.key.as_str()).collect();
+        assert_eq!(kept, ["chk_1"]);
+        assert_eq!(scan.settled, [CaseRef::new(ProviderId::ComplyCube, "ok")]);
+        assert_eq!(scan.dropped.len(), 3);
+        assert!(scan.dropped[0].contains("'chk 2' is not a ComplyCube case id"), "{:?}", scan.dropped);
+        assert!(scan.dropped.iter().all(|d| !d.contains('\u{1b}')));
+    }
+
+    #[test]
+    fn an_answer_about_another_case_is_an_error() {
+        let p = ProviderId::Sumsub;
+        assert!(answer_is_for(p, "applicant", "a1", Some("a1")).is_ok());
+        assert!(answer_is_for(p, "applicant", "a1", None).is_ok());
+        let Err(ProviderError::Decode { detail, .. }) = answer_is_for(p, "applicant", "a1", Some("a2\u{1b}[2J")) else {
+            panic!("accepted an answer about another applicant");
+        };
+        assert!(detail.contains("'a2\u{FFFD}[2J'"), "{detail}");
+    }
+
+    #[test]
+    fn a_scan_about_another_case_is_an_error() {
+        let hint = CaseRef::new(ProviderId::ComplyCube, "chk_1");
+        let scan = || PendingScan { referred: vec![entry("chk_2")], ..PendingScan::default() };
+        assert!(matches!(scan().only_for(&hint), Err(ProviderError::Decode { .. })));
+        let own = PendingScan { referred: vec![entry("chk_1")], ..PendingScan::default() };
+        assert_eq!(own.only_for(&hint).map(|s| s.referred.len()).ok(), Some(1));
+        // An entity hint covers the cases of that entity, and no other entity's.
+        let entity = CaseRef::new(ProviderId::Credas, "e1");
+        assert!(same_case(&entity, &CaseRef::new(ProviderId::Credas, "e1/x")));
+        assert!(!same_case(&entity, &CaseRef::new(ProviderId::Credas, "e10/x")));
+        assert!(!same_case(&entity, &CaseRef::new(ProviderId::Sumsub, "e1")));
+    }
 
     #[test]
     fn sniffs_formats_from_bytes() {

@@ -187,6 +187,33 @@ pub struct AuditEntry {
     pub detail: SafeText,
 }
 
+/// The working queue as read, with the rows that could not be read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct QueueRead {
+    pub entries: Vec<QueueEntry>,
+    pub skipped: Vec<SkippedRow>,
+}
+
+/// A queue row the store could not read, as it may be shown: sanitised and short.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SkippedRow {
+    /// The row's case reference as stored (or its row number, if even that is unreadable).
+    pub row: String,
+    pub why: String,
+}
+
+impl SkippedRow {
+    pub fn new(row: &str, why: &str) -> Self {
+        Self { row: crate::domain::shown_id(row), why: crate::domain::shown_text(why, 240) }
+    }
+}
+
+impl std::fmt::Display for SkippedRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.row, self.why)
+    }
+}
+
 pub trait Store: Send + Sync {
     /// Adds new cases and refreshes the summary of known ones; never changes the status
     /// of a case kycdesk already holds. Returns how many were new.
@@ -203,7 +230,12 @@ pub trait Store: Send + Sync {
     /// `Escalated`; decided ones whose decision still waits for delivery `Awaiting` (the
     /// note gives the last delivery error while it retries). Ordered by lane, then
     /// oldest first, then reference. Sent, withdrawn-from and closed cases are not in it.
-    fn open_queue(&self) -> Result<Vec<QueueEntry>, StoreError>;
+    fn open_queue(&self) -> Result<Vec<QueueEntry>, StoreError> {
+        self.read_queue().map(|read| read.entries)
+    }
+    /// `open_queue`, and the rows it could not read: an unreadable row (a bad id, a
+    /// broken timestamp) is skipped and reported, never fatal for the whole queue.
+    fn read_queue(&self) -> Result<QueueRead, StoreError>;
     /// One case, with its lane as `open_queue` would give it.
     fn queue_entry(&self, case_ref: &CaseRef) -> Result<Option<QueueEntry>, StoreError>;
     /// One decision, sendable at once: `save_decisions` with `send_after` its creation

@@ -2,8 +2,8 @@
 
 use super::audit::{self, AuditKey, AuditRecord, AuditState, AuditedConn, append_audit};
 use super::{
-    AuditEntry, AuditReport, Claim, DegradedProvider, OutboxCounts, OutboxRow, OutboxState, SaveItem, SentOutcome,
-    Store, StoreError,
+    AuditEntry, AuditReport, Claim, DegradedProvider, OutboxCounts, OutboxRow, OutboxState, QueueRead, SaveItem,
+    SentOutcome, SkippedRow, Store, StoreError,
 };
 use crate::domain::{
     CallRecord, CaseRef, Decision, Lane, ProviderId, QueueEntry, QueueStatus, Receipt, SafeText, TargetId,
@@ -526,23 +526,45 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn open_queue(&self) -> Result<Vec<QueueEntry>, StoreError> {
+    fn read_queue(&self) -> Result<QueueRead, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {QUEUE_COLUMNS} FROM queue q WHERE q.status IN ('pending', 'escalated', 'decided')"
+            "SELECT {QUEUE_COLUMNS}, q.rowid FROM queue q WHERE q.status IN ('pending', 'escalated', 'decided')"
         ))?;
-        let rows = stmt.query_map([], queue_row)?;
-        let mut queue = Vec::new();
+        // A row whose values cannot be read as text is that row's problem, not the
+        // query's: it comes back as a skipped row, and the others are still read.
+        let rows = stmt.query_map([], |row| {
+            Ok(queue_row(row).map_err(|e| {
+                let name = match row.get_ref(0) {
+                    Ok(rusqlite::types::ValueRef::Text(t)) => String::from_utf8_lossy(t).into_owned(),
+                    _ => format!("row {}", row.get::<_, i64>(9).unwrap_or_default()),
+                };
+                SkippedRow::new(&name, &e.to_string())
+            }))
+        })?;
+        let mut read = QueueRead::default();
         for row in rows {
-            let (entry, open) = to_entry(row?)?;
-            if open {
-                queue.push(entry);
+            let raw = match row? {
+                Ok(raw) => raw,
+                Err(skipped) => {
+                    read.skipped.push(skipped);
+                    continue;
+                }
+            };
+            let name = raw.case_ref.clone();
+            match to_entry(raw) {
+                Ok((entry, true)) => read.entries.push(entry),
+                Ok((_, false)) => {}
+                Err(e) => read.skipped.push(SkippedRow::new(&name, &e.to_string())),
             }
         }
-        queue.sort_by(|a, b| {
+        for s in &read.skipped {
+            tracing::warn!(row = %s.row, why = %s.why, "unreadable queue row skipped");
+        }
+        read.entries.sort_by(|a, b| {
             (a.lane, a.received_at, a.case_ref.to_string()).cmp(&(b.lane, b.received_at, b.case_ref.to_string()))
         });
-        Ok(queue)
+        Ok(read)
     }
 
     fn queue_entry(&self, case_ref: &CaseRef) -> Result<Option<QueueEntry>, StoreError> {
@@ -1310,6 +1332,31 @@ mod tests {
         s.save_decision(&refer, &Evidence::default())?;
         assert!(take(s, &refer.id)?);
         sent(s, &refer.id, &escalated_receipt())
+    }
+
+    #[test]
+    fn an_unreadable_queue_row_is_skipped_and_reported_not_fatal() -> Result<(), StoreError> {
+        let s = store();
+        // What an older kycdesk let in: an id with a space, and rows broken on disk.
+        s.upsert_queue(&[entry("good", 3), entry("chk 1", 2), entry("bad_time", 1), entry("blob", 0)])?;
+        s.conn().execute("UPDATE queue SET received_at = 'yesterday' WHERE case_ref = 'complycube:bad_time'", [])?;
+        s.conn().execute("UPDATE queue SET applicant = X'FF00' WHERE case_ref = 'complycube:blob'", [])?;
+        s.conn().execute(
+            "UPDATE queue SET case_ref = 'complycube:x' || char(27) || ']0;pwned' || char(7) WHERE case_ref = 'complycube:chk 1'",
+            [],
+        )?;
+        let read = s.read_queue()?;
+        let kept: Vec<&str> = read.entries.iter().map(|e| e.case_ref.key.as_str()).collect();
+        assert_eq!(kept, ["good"]);
+        assert_eq!(read.skipped.len(), 3, "{:?}", read.skipped);
+        let shown: Vec<String> = read.skipped.iter().map(ToString::to_string).collect();
+        assert!(shown.iter().all(|t| !t.contains('\u{1b}') && !t.contains('\u{7}')), "{shown:?}");
+        assert!(shown.iter().any(|t| t.contains("is not a ComplyCube case id")), "{shown:?}");
+        assert!(shown.iter().any(|t| t.starts_with("complycube:bad_time: ")), "{shown:?}");
+        assert!(shown.iter().any(|t| t.starts_with("complycube:blob: ")), "{shown:?}");
+        // The plain queue read is not fatal either.
+        assert_eq!(s.open_queue()?.len(), 1);
+        Ok(())
     }
 
     #[test]

@@ -145,14 +145,30 @@ fn draw_picture(frame: &mut Frame<'_>, picture: &Arc<Picture>, inner: Rect) {
     frame.render_widget(ratatui_image::Image::new(&picture.protocol), area);
 }
 
+/// Longest value the case view shows unless asked for whole values: a 10,000-character
+/// name must not push the liveness and face match results below the fold.
+pub const VALUE_CAP: usize = 200;
+
+/// A provider value as the case view shows it: cut at [`VALUE_CAP`] characters with a
+/// note saying how to see it whole, unless whole values are on.
+fn capped(state: &State, text: &str) -> String {
+    let chars = text.chars().count();
+    if state.whole_values || chars <= VALUE_CAP {
+        return text.to_string();
+    }
+    let key = state.settings.keys.key_label(Context::Case, crate::app::keymap::Command::WholeValues);
+    let head: String = text.chars().take(VALUE_CAP).collect();
+    format!("{head}… ({chars} characters; {key} shows them whole)")
+}
+
 fn masked(state: &State, text: &SafeText) -> String {
-    if state.mask { MASKED.to_string() } else { text.to_string() }
+    if state.mask { MASKED.to_string() } else { capped(state, text.as_str()) }
 }
 
 fn field_lines(lines: &mut Vec<Line<'static>>, fields: &[Field], indent: &str, state: &State) {
     for f in fields {
         lines.push(Line::from(vec![
-            Span::styled(format!("{indent}{}: ", f.name), theme::label()),
+            Span::styled(format!("{indent}{}: ", capped(state, f.name.as_str())), theme::label()),
             Span::raw(masked(state, &f.value)),
         ]));
     }
@@ -167,6 +183,11 @@ fn heading(lines: &mut Vec<Line<'static>>, text: &str) {
 
 fn kv(lines: &mut Vec<Line<'static>>, key: &str, value: String) {
     lines.push(Line::from(vec![Span::styled(format!("{key}: "), theme::label()), Span::raw(value)]));
+}
+
+/// `kv` for a provider value, cut like every long value.
+fn kv_capped(lines: &mut Vec<Line<'static>>, state: &State, key: &str, value: &str) {
+    kv(lines, key, capped(state, value));
 }
 
 fn standing(d: &MadeDecision) -> bool {
@@ -203,8 +224,8 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
         lines.push(Line::styled(format!("✘ The provider refused the last decision: {why}"), theme::error()));
         lines.push(Line::styled("  Decide it again, or drop the decision from :outbox.", theme::dim()));
     }
-    kv(&mut lines, "Status", case.status.to_string());
-    kv(&mut lines, "Referred for", case.why_referred.to_string());
+    kv_capped(&mut lines, state, "Status", case.status.as_str());
+    kv_capped(&mut lines, state, "Referred for", case.why_referred.as_str());
     if let Some(at) = case.created_at {
         kv(&mut lines, "Created", at.format("%Y-%m-%d %H:%M UTC").to_string());
     }
@@ -215,7 +236,7 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
         kv(&mut lines, "Date of birth", masked(state, dob));
     }
     if let Some(n) = &case.applicant.nationality {
-        kv(&mut lines, "Nationality", n.to_string());
+        kv_capped(&mut lines, state, "Nationality", n.as_str());
     }
     field_lines(&mut lines, &case.applicant.fields, "", state);
 
@@ -251,10 +272,10 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
                     theme::level(crate::app::Level::Info),
                 ));
             } else if let Some(r) = &hit.resolution {
-                spans.push(Span::styled(format!("  resolved: {r}"), theme::dim()));
+                spans.push(Span::styled(format!("  resolved: {}", capped(state, r.as_str())), theme::dim()));
             }
             lines.push(Line::from(spans));
-            let join = |v: &[SafeText]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
+            let join = |v: &[SafeText]| capped(state, &v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "));
             if !hit.datasets.is_empty() {
                 kv(&mut lines, "    Lists", join(&hit.datasets));
             }
@@ -265,19 +286,19 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
                 kv(&mut lines, "    Dates of birth", join(&hit.dates_of_birth));
             }
             field_lines(&mut lines, &hit.extra, "    ", state);
-            lines.push(Line::styled(format!("    id {}", hit.id), theme::dim()));
+            lines.push(Line::styled(format!("    id {}", capped(state, &hit.id)), theme::dim()));
         }
     }
     for doc in &case.documents {
-        heading(&mut lines, &format!("Document: {}", doc.doc_type));
+        heading(&mut lines, &format!("Document: {}", capped(state, doc.doc_type.as_str())));
         if let Some(c) = &doc.country {
-            kv(&mut lines, "Country", c.to_string());
+            kv_capped(&mut lines, state, "Country", c.as_str());
         }
         if let Some(n) = &doc.number {
             kv(&mut lines, "Number", masked(state, n));
         }
         if let Some(e) = &doc.expiry {
-            kv(&mut lines, "Expiry", e.to_string());
+            kv_capped(&mut lines, state, "Expiry", e.as_str());
         }
         field_lines(&mut lines, &doc.fields, "", state);
     }
@@ -287,10 +308,10 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
         let (word, style) = theme::liveness(selfie.liveness.result);
         let mut spans = vec![Span::styled("Liveness: ", theme::label()), Span::styled(word, style)];
         if let Some(code) = &selfie.liveness.code {
-            spans.push(Span::raw(format!("  {code}")));
+            spans.push(Span::raw(format!("  {}", capped(state, code.as_str()))));
         }
         lines.push(Line::from(spans));
-        lines.push(Line::raw(format!("  {}", selfie.liveness.description)));
+        lines.push(Line::raw(format!("  {}", capped(state, selfie.liveness.description.as_str()))));
     }
 
     if let Some(fm) = &case.face_match {
@@ -317,9 +338,9 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
         }
         for rule in rules {
             let (mark, style) = theme::rule(rule.outcome);
-            let mut spans = vec![Span::styled(format!("{mark} "), style), Span::raw(rule.name.to_string())];
+            let mut spans = vec![Span::styled(format!("{mark} "), style), Span::raw(capped(state, rule.name.as_str()))];
             if !rule.description.is_empty() && rule.outcome != crate::domain::RuleOutcome::Passed {
-                spans.push(Span::styled(format!(" — {}", rule.description), theme::dim()));
+                spans.push(Span::styled(format!(" — {}", capped(state, rule.description.as_str())), theme::dim()));
             }
             lines.push(Line::from(spans));
             field_lines(&mut lines, &rule.details, "    ", state);
@@ -356,4 +377,61 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
     lines.push(Line::raw(""));
     lines.push(Line::styled(state.settings.keys.hints(Context::Case), theme::dim()));
     Text::from(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Applicant, CaseRef, Liveness, LivenessResult, ProviderId, Selfie};
+
+    fn long_named_case() -> Case {
+        Case {
+            case_ref: CaseRef::new(ProviderId::Sumsub, "a1"),
+            check_type: SafeText::new("kyc"),
+            status: SafeText::new("onHold"),
+            why_referred: SafeText::new("liveness"),
+            created_at: None,
+            applicant: Applicant {
+                name: SafeText::new(&"Zoë ".repeat(2_500)),
+                fields: vec![Field::new("Address", &"x".repeat(10_000))],
+                ..Applicant::default()
+            },
+            documents: vec![],
+            selfie: Some(Selfie {
+                media: None,
+                liveness: Liveness {
+                    result: LivenessResult::NotLive,
+                    code: None,
+                    description: SafeText::new("spoof suspected"),
+                },
+            }),
+            rules: vec![],
+            face_match: None,
+            screening: vec![],
+            targets: vec![],
+        }
+    }
+
+    fn text_of(t: &Text<'_>) -> Vec<String> {
+        t.lines.iter().map(|l| l.spans.iter().map(|s| s.content.as_ref()).collect()).collect()
+    }
+
+    #[test]
+    fn long_values_are_cut_and_shown_whole_on_demand() {
+        let mut state = State::new(Default::default(), Default::default(), chrono::Utc::now());
+        let case = long_named_case();
+        let lines = text_of(&details(&case, &state));
+        let name = lines.iter().find(|l| l.starts_with("Name: ")).cloned().unwrap_or_default();
+        assert!(name.chars().count() < VALUE_CAP + 60, "{} characters", name.chars().count());
+        assert!(name.contains("… (10000 characters; e shows them whole)"), "{name}");
+        assert!(lines.iter().all(|l| l.chars().count() < VALUE_CAP + 80), "every value is cut");
+        // The liveness result is a few lines down, not 10,000 characters down.
+        let before_liveness: usize =
+            lines.iter().take_while(|l| !l.starts_with("Liveness")).map(|l| l.chars().count()).sum();
+        assert!(before_liveness < 1_000, "{before_liveness} characters before the liveness result");
+
+        state.whole_values = true;
+        let whole = text_of(&details(&case, &state));
+        assert!(whole.iter().any(|l| l.chars().count() == "Name: ".len() + 10_000), "the whole name on demand");
+    }
 }

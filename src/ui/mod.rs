@@ -111,6 +111,11 @@ fn status_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
     if c.escalated > 0 && !narrow {
         right.push_str(&format!(" · {} escalated locally", c.escalated));
     }
+    // Rows the store could not read are left out of the queue: never silently.
+    if !state.skipped_rows.is_empty() {
+        let n = state.skipped_rows.len();
+        right = format!("⚠ {n} unreadable row{} skipped │ {right}", if n == 1 { "" } else { "s" });
+    }
     // Decisions to a degraded provider wait for a probe to get through: say so first.
     if !c.degraded.is_empty() {
         let names: Vec<&str> = c.degraded.iter().map(|p| p.display_name()).collect();
@@ -142,7 +147,8 @@ fn status_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
         }
     };
     let pad = left_room.saturating_sub(unicode_width::UnicodeWidthStr::width(left.content.as_ref()));
-    let right_style = if c.failed > 0 || !c.degraded.is_empty() { theme::error() } else { theme::label() };
+    let alarm = c.failed > 0 || !c.degraded.is_empty() || !state.skipped_rows.is_empty();
+    let right_style = if alarm { theme::error() } else { theme::label() };
     let line = Line::from(vec![left, Span::raw(" ".repeat(pad + 1)), Span::styled(right, right_style)]);
     frame.render_widget(Paragraph::new(line), area);
 }

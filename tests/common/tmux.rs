@@ -55,6 +55,29 @@ impl Tmux {
         Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
     }
 
+    /// A tmux command on this server (e.g. setting an option).
+    pub fn command(&self, args: &[&str]) -> Result<(), std::io::Error> {
+        self.tmux().args(args).status().map(|_| ())
+    }
+
+    /// The pane's title, as an OSC 0/2 sequence would have set it.
+    pub fn pane_title(&self) -> String {
+        self.tmux()
+            .args(["display-message", "-p", "-t", "kycdesk", "#{pane_title}"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    }
+
+    /// tmux's paste buffers: an OSC 52 clipboard write would land here.
+    pub fn buffers(&self) -> String {
+        self.tmux()
+            .args(["list-buffers"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
     pub fn alive(&self) -> bool {
         self.tmux().args(["has-session", "-t", "kycdesk"]).output().map(|o| o.status.success()).unwrap_or(false)
     }

@@ -289,7 +289,7 @@ impl Provider for ComplyCube {
             }
             page += 1;
         }
-        Ok(scan)
+        Ok(scan.checked())
     }
 
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
@@ -390,7 +390,7 @@ impl Provider for ComplyCube {
             Some(entry) => scan.referred.push(entry),
             None => scan.settled.push(hint.clone()),
         }
-        Ok(scan)
+        scan.only_for(hint)
     }
 
     async fn reconcile(&self, decision: &Decision) -> Result<Reconciled, ProviderError> {
@@ -415,6 +415,22 @@ impl Provider for ComplyCube {
             _ => Reconciled::CannotTell,
         })
     }
+}
+
+/// Fuzzing hook (`fuzz/`): a check, client, document and live photo from arbitrary JSON
+/// through the mapping; what comes out must be safe text and valid ids.
+#[cfg(fuzzing)]
+pub fn fuzz_mapping(data: &[u8]) -> Option<Case> {
+    let v: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let check: wire::Check = serde_json::from_value(v.get("check")?.clone()).ok()?;
+    fn part<T: DeserializeOwned>(v: &serde_json::Value, k: &str) -> Option<T> {
+        v.get(k).cloned().and_then(|x| serde_json::from_value(x).ok())
+    }
+    let (client, document, photo): (Option<wire::Client>, Option<wire::Document>, Option<wire::LivePhoto>) =
+        (part(&v, "client"), part(&v, "document"), part(&v, "livePhoto"));
+    let _ = mapping::queue_entry(&check).map(|e| e.case_ref.is_valid());
+    let _ = mapping::undecided_matches(&check);
+    Some(mapping::case(&check, client.as_ref(), document.as_ref(), photo.as_ref()))
 }
 
 #[cfg(test)]

@@ -153,8 +153,11 @@ impl Credas {
         self.http.get_json(path, what, error_parts).await
     }
 
+    /// The entity's summary; an answer naming another entity is an error.
     pub async fn summary(&self, entity: &str) -> Result<wire::Summary, ProviderError> {
-        self.get(&format!("entities/{}/summary", guid(entity)?), "entity").await
+        let summary: wire::Summary = self.get(&format!("entities/{}/summary", guid(entity)?), "entity").await?;
+        super::answer_is_for(ID, "entity", entity, Some(&summary.id))?;
+        Ok(summary)
     }
 
     fn parts(case_ref: &CaseRef) -> Result<(&str, &str), ProviderError> {
@@ -205,6 +208,7 @@ impl Provider for Credas {
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
         let (entity_id, _) = Self::parts(case_ref)?;
         let entity: wire::Entity = self.get(&format!("entities/{entity_id}"), "entity").await?;
+        super::answer_is_for(ID, "entity", entity_id, Some(&entity.id))?;
         let (summary, entry) = self.entry(case_ref).await?;
         let checks: Vec<wire::ActiveCheck> =
             self.get(&format!("entities/{entity_id}/active-checks"), "active checks").await.unwrap_or_default();
@@ -324,8 +328,22 @@ impl Provider for Credas {
     async fn refresh(&self, hint: &CaseRef) -> Result<PendingScan, ProviderError> {
         let summary = self.summary(&hint.key).await?;
         let (referred, settled) = mapping::queue_entries(&summary);
-        Ok(PendingScan { referred, settled, ..PendingScan::default() })
+        PendingScan { referred, settled, ..PendingScan::default() }.only_for(hint)
     }
+}
+
+/// Fuzzing hook (`fuzz/`): an entity, summary and checks from arbitrary JSON through the
+/// mapping.
+#[cfg(fuzzing)]
+pub fn fuzz_mapping(data: &[u8]) -> Option<Case> {
+    let v: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let entity: wire::Entity = serde_json::from_value(v.get("entity")?.clone()).ok()?;
+    let summary: wire::Summary = serde_json::from_value(v.get("summary")?.clone()).ok()?;
+    let checks: Vec<wire::ActiveCheck> =
+        v.get("checks").cloned().and_then(|x| serde_json::from_value(x).ok()).unwrap_or_default();
+    let _ = mapping::queue_entries(&summary);
+    let entry = summary.identity_verifications.first()?;
+    Some(mapping::case(&entity, &summary, entry, &checks, true))
 }
 
 #[cfg(test)]

@@ -169,18 +169,24 @@ impl FrankieOne {
         self.http.get_json(path, what, error_parts).await
     }
 
+    /// The execution `key` names; an answer about another execution or entity is an error.
     async fn execution(&self, key: &CaseKey, level: &str) -> Result<Value, ProviderError> {
-        self.get(
-            &format!(
-                "v2/individuals/{}/serviceprofiles/{}/workflows/{}/executions/{}?level={level}",
-                segment(&key.entity)?,
-                segment(&key.service)?,
-                segment(&key.workflow)?,
-                segment(&key.execution)?
-            ),
-            "workflow execution",
-        )
-        .await
+        let v: Value = self
+            .get(
+                &format!(
+                    "v2/individuals/{}/serviceprofiles/{}/workflows/{}/executions/{}?level={level}",
+                    segment(&key.entity)?,
+                    segment(&key.service)?,
+                    segment(&key.workflow)?,
+                    segment(&key.execution)?
+                ),
+                "workflow execution",
+            )
+            .await?;
+        let execution = v["workflowResult"]["workflowExecutionId"].as_str();
+        super::answer_is_for(ID, "workflow execution", &key.execution, execution)?;
+        super::answer_is_for(ID, "entity", &key.entity, v["individual"]["entityId"].as_str())?;
+        Ok(v)
     }
 
     async fn results(&self, key: &CaseKey) -> Result<Value, ProviderError> {
@@ -230,7 +236,7 @@ impl Provider for FrankieOne {
             }
             page += 1;
         }
-        Ok(scan)
+        Ok(scan.checked())
     }
 
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
@@ -350,8 +356,22 @@ impl Provider for FrankieOne {
             scan.referred.extend(mapping::queue_entries(profile));
             scan.settled.extend(mapping::settled(profile));
         }
-        Ok(scan)
+        scan.only_for(hint)
     }
+}
+
+/// Fuzzing hook (`fuzz/`): search answers, executions and results from arbitrary JSON
+/// through the mapping.
+#[cfg(fuzzing)]
+pub fn fuzz_mapping(data: &[u8]) -> Option<Case> {
+    let v: Value = serde_json::from_slice(data).ok()?;
+    for profile in mapping::matched_profiles(&v["search"]) {
+        let _ = mapping::queue_entries(&profile);
+        let _ = mapping::settled(&profile);
+    }
+    let _ = mapping::open_results(&v["results"]);
+    let key = CaseKey { entity: "e".into(), service: "KYC".into(), workflow: "w".into(), execution: "x".into() };
+    Some(mapping::case(&key, &v["execution"], &v["results"], &v["documents"], &v["profile"]))
 }
 
 #[cfg(test)]

@@ -151,8 +151,11 @@ impl IdWise {
         self.http.get_json(path, what, error_parts).await
     }
 
+    /// The journey `id`; an answer naming another journey is an error.
     pub async fn journey(&self, id: &str) -> Result<wire::Journey, ProviderError> {
-        self.get(&assumptions::journey_path(path_segment(id)?), "journey").await
+        let j: wire::Journey = self.get(&assumptions::journey_path(path_segment(id)?), "journey").await?;
+        super::answer_is_for(ID, "journey", id, Some(&j.journey_id))?;
+        Ok(j)
     }
 
     /// The summary, waiting if this journey's was read less than 2 s ago.
@@ -167,7 +170,9 @@ impl IdWise {
             at
         };
         tokio::time::sleep_until(wait_until).await;
-        self.get(&assumptions::summary_path(id), "journey summary").await
+        let summary: wire::Summary = self.get(&assumptions::summary_path(id), "journey summary").await?;
+        super::answer_is_for(ID, "journey", id, summary.journey_id.as_deref())?;
+        Ok(summary)
     }
 
     async fn spot_check(&self, id: &str) -> Result<Option<wire::SpotCheck>, ProviderError> {
@@ -278,6 +283,17 @@ impl Provider for IdWise {
             Some(entry) => scan.referred.push(entry),
             None => scan.settled.push(hint.clone()),
         }
-        Ok(scan)
+        scan.only_for(hint)
     }
+}
+
+/// Fuzzing hook (`fuzz/`): a journey and spot check from arbitrary JSON through the
+/// mapping.
+#[cfg(fuzzing)]
+pub fn fuzz_mapping(data: &[u8]) -> Option<Case> {
+    let v: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let journey: wire::Journey = serde_json::from_value(v.get("journey")?.clone()).ok()?;
+    let spot: Option<wire::SpotCheck> = v.get("spotCheck").cloned().and_then(|x| serde_json::from_value(x).ok());
+    let _ = mapping::queue_entry(&journey);
+    Some(mapping::case(&journey, spot.as_ref(), &[]))
 }

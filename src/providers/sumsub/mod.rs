@@ -194,8 +194,12 @@ impl Sumsub {
         self.http.get_json(path, what, error_parts).await
     }
 
+    /// The applicant `id`; an answer naming another applicant is an error.
     pub async fn applicant(&self, id: &str) -> Result<wire::Applicant, ProviderError> {
-        self.get(&format!("resources/applicants/{}/one", id_segment(id)?), "applicant").await
+        let a: wire::Applicant =
+            self.get(&format!("resources/applicants/{}/one", id_segment(id)?), "applicant").await?;
+        super::answer_is_for(ID, "applicant", id, Some(&a.id))?;
+        Ok(a)
     }
 
     async fn steps(&self, id: &str) -> Result<wire::RequiredIdDocsStatus, ProviderError> {
@@ -334,8 +338,22 @@ impl Provider for Sumsub {
             Some(entry) => scan.referred.push(entry),
             None => scan.settled.push(hint.clone()),
         }
-        Ok(scan)
+        scan.only_for(hint)
     }
+}
+
+/// Fuzzing hook (`fuzz/`): an applicant, its steps and image metadata from arbitrary
+/// JSON through the mapping.
+#[cfg(fuzzing)]
+pub fn fuzz_mapping(data: &[u8]) -> Option<Case> {
+    let v: serde_json::Value = serde_json::from_slice(data).ok()?;
+    let a: wire::Applicant = serde_json::from_value(v.get("applicant")?.clone()).ok()?;
+    let steps: wire::RequiredIdDocsStatus =
+        v.get("steps").cloned().and_then(|x| serde_json::from_value(x).ok()).unwrap_or_default();
+    let metadata: wire::Metadata = serde_json::from_value(v.get("metadata")?.clone()).ok()?;
+    let _ = mapping::queue_entry(&a);
+    let _ = mapping::steps_to_reset(&steps);
+    Some(mapping::case(&a, &steps, &metadata))
 }
 
 #[cfg(test)]
