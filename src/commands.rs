@@ -253,6 +253,9 @@ pub async fn list(config: &Config, json: bool) -> Result<ExitCode> {
     for (provider, error) in &report.failures {
         print_err!("kycdesk: {provider}: {error}");
     }
+    for (provider, reason) in &report.dropped {
+        print_err!("kycdesk: {provider}: a case was left out: {reason}");
+    }
     // The rest of the queue is listed; what could not be read is said, not hidden.
     if !read.skipped.is_empty() {
         print_err!("kycdesk: {} unreadable queue row(s) skipped", read.skipped.len());

@@ -232,6 +232,9 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Polled(report) => {
             if let Some((provider, error)) = report.failures.first() {
                 notice(state, Level::Warn, format!("{provider}: {error}"));
+            } else if let Some((provider, reason)) = report.dropped.first() {
+                let count = report.dropped.len();
+                notice(state, Level::Warn, format!("{provider}: {count} case(s) left out, bad id: {reason}"));
             }
             vec![Effect::LoadQueue]
         }

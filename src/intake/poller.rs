@@ -23,6 +23,8 @@ pub struct PollReport {
     pub new_cases: usize,
     pub referred: usize,
     pub failures: Vec<(ProviderId, String)>,
+    /// Cases a provider listed under an id that is not one of its ids, left out.
+    pub dropped: Vec<(ProviderId, String)>,
 }
 
 /// One scan of every list-capable provider. A failing provider is reported, and the
@@ -40,6 +42,7 @@ pub async fn poll_once(store: &Arc<dyn Store>, providers: &Providers) -> Result<
                 continue;
             }
         };
+        report.dropped.extend(scan.dropped.iter().map(|reason| (id, reason.clone())));
         report.referred += scan.referred.len();
         let watermark = scan.watermark;
         report.new_cases += store::blocking(store, move |s| {
