@@ -129,15 +129,7 @@ fn broken_answers_from_every_provider_get_a_clear_message_and_the_queue_keeps_wo
         assert!(shown.contains("could not be loaded"), "{name}: no clear message:\n{shown}");
         back_to_queue(&tmux)?;
     }
-    // The rest of the queue works: the last case opens as usual.
-    tmux.keys(&["G", "Enter"])?;
-    let last = tmux.wait_for("the last case", |s| s.contains("Referred for:"))?;
-    untouched(&tmux, &title, &last, "the last case")?;
-    // Separate keys: Escape then q at once would read as Alt-q.
-    back_to_queue(&tmux)?;
-    tmux.keys(&["q"])?;
-    tmux.wait_until_gone()?;
-    Ok(())
+    the_rest_still_works_and_quits(&tmux, &title)
 }
 
 #[test]
@@ -167,15 +159,7 @@ fn hostile_content_from_every_provider_is_shown_defused_and_the_queue_keeps_work
         back_to_queue(&tmux)?;
     }
 
-    // The rest of the queue works: the last case opens as usual.
-    tmux.keys(&["G", "Enter"])?;
-    let last = tmux.wait_for("the last case", |s| s.contains("Referred for:"))?;
-    untouched(&tmux, &title, &last, "the last case")?;
-    // Separate keys: Escape then q at once would read as Alt-q.
-    back_to_queue(&tmux)?;
-    tmux.keys(&["q"])?;
-    tmux.wait_until_gone()?;
-    Ok(())
+    the_rest_still_works_and_quits(&tmux, &title)
 }
 
 /// CRC-32 (IEEE), for PNG chunks.
@@ -254,6 +238,18 @@ fn oversized_and_bomb_images_are_refused_in_their_pane_and_the_case_still_shows(
         assert!(shown.contains("Referred for:"), "{name}: the case details went with the image:\n{shown}");
         back_to_queue(&tmux)?;
     }
+    tmux.keys(&["q"])?;
+    tmux.wait_until_gone()?;
+    Ok(())
+}
+
+/// The rest of the queue works: the last case opens as usual, and the console quits.
+fn the_rest_still_works_and_quits(tmux: &Tmux, title: &str) -> R {
+    tmux.keys(&["G", "Enter"])?;
+    let last = tmux.wait_for("the last case", |s| s.contains("Referred for:"))?;
+    untouched(tmux, title, &last, "the last case")?;
+    // Separate keys: Escape then q at once would read as Alt-q.
+    back_to_queue(tmux)?;
     tmux.keys(&["q"])?;
     tmux.wait_until_gone()?;
     Ok(())

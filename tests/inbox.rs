@@ -24,13 +24,17 @@ struct Setup {
 }
 
 async fn setup() -> Result<Setup, Box<dyn std::error::Error>> {
+    setup_with(inbox::InboxLimits::default()).await
+}
+
+async fn setup_with(limits: inbox::InboxLimits) -> Result<Setup, Box<dyn std::error::Error>> {
     let emu = start_emulator(6).await?;
     let dir = tempfile::tempdir()?;
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("s.sqlite3"))?);
     let mut providers = Providers::default();
     providers.insert(Arc::new(complycube(&emu, KeyMode::Test)?));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = inbox::spawn(listener, Arc::clone(&store), providers)?;
+    let addr = inbox::spawn_with(listener, Arc::clone(&store), providers, limits)?;
     Ok(Setup { emu, store, inbox: format!("http://{addr}"), _dir: dir })
 }
 
@@ -185,24 +189,18 @@ async fn emulator_pushes_to_an_inbox_that_starts_later() -> R {
 #[tokio::test]
 async fn slow_clients_are_timed_out_and_a_real_webhook_still_gets_in() -> R {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let emu = start_emulator(6).await?;
-    let dir = tempfile::tempdir()?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("s.sqlite3"))?);
-    let mut providers = Providers::default();
-    providers.insert(Arc::new(complycube(&emu, KeyMode::Test)?));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let limits = inbox::InboxLimits {
         header_timeout: Duration::from_secs(1),
         body_timeout: Duration::from_secs(1),
         max_connections: 8,
     };
-    let addr = inbox::spawn_with(listener, Arc::clone(&store), providers, limits)?;
-    let s = Setup { emu, store, inbox: format!("http://{addr}"), _dir: dir };
+    let s = setup_with(limits).await?;
+    let addr = s.inbox.trim_start_matches("http://").to_string();
 
     // Every slot taken: half trickle their headers, half their body, one byte per 100 ms.
     let mut slow = vec![];
     for i in 0..8 {
-        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        let mut stream = tokio::net::TcpStream::connect(&addr).await?;
         let head = if i % 2 == 0 {
             "POST /webhooks/complycube HTTP/1.1\r\n".to_string()
         } else {
