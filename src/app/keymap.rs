@@ -617,9 +617,15 @@ impl KeyTable {
 
     /// The status-bar hint for a context: "Enter open · / filter · …".
     pub fn hints(&self, context: Context) -> String {
+        self.hints_where(context, |_| true)
+    }
+
+    /// The hint with only the commands that can do something now.
+    pub fn hints_where(&self, context: Context, available: impl Fn(Command) -> bool) -> String {
         let commands = HINTS.iter().find(|(c, _)| *c == context).map(|(_, cmds)| *cmds).unwrap_or(&[]);
         commands
             .iter()
+            .filter(|cmd| available(**cmd))
             .filter_map(|cmd| {
                 let key = [context, Context::Screens, Context::Anywhere]
                     .into_iter()

@@ -291,7 +291,9 @@ pub fn draw_results(frame: &mut Frame<'_>, state: &State, results: &BulkResults,
     for (r, why) in &results.left_out {
         lines.push(Line::styled(format!("  {r}: left out, {why}"), theme::error()));
     }
-    let hint = state.settings.keys.hints(Context::Results);
+    // Once every case has gone out (or was undone), u has nothing left to take back.
+    let undoable = results.rows.iter().any(|(_, s)| matches!(s, ResultState::Saved)) && !state.undo.is_empty();
+    let hint = state.settings.keys.hints_where(Context::Results, |cmd| undoable || cmd != Command::Undo);
     lines.push(Line::styled(format!("  {hint}"), theme::dim()));
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(Line::styled(title, theme::heading()))),
