@@ -70,10 +70,11 @@ fn untouched(tmux: &Tmux, title: &str, screen: &str, what: &str) -> R {
     Ok(())
 }
 
-/// The demo in tmux with images off, its emulator's address and the pane's title.
-fn start(dir: &std::path::Path) -> Result<(Tmux, String, String), Box<dyn std::error::Error>> {
+/// The demo in tmux with images as `images` says, its emulator's address and the pane's
+/// title.
+fn start(dir: &std::path::Path, images: &str) -> Result<(Tmux, String, String), Box<dyn std::error::Error>> {
     let mut env = isolated_env(dir);
-    env.push(("KYCDESK_IMAGES".into(), "off".into()));
+    env.push(("KYCDESK_IMAGES".into(), images.into()));
     let tmux = Tmux::start(dir, &env, &format!("exec {BIN} demo --cases 6"))?;
     // An OSC 52 would become a tmux buffer; a title escape would rename the pane.
     tmux.command(&["set-option", "-g", "set-clipboard", "on"])?;
@@ -91,7 +92,7 @@ fn start(dir: &std::path::Path) -> Result<(Tmux, String, String), Box<dyn std::e
 #[test]
 fn broken_answers_from_every_provider_get_a_clear_message_and_the_queue_keeps_working() -> R {
     let dir = tempfile::tempdir()?;
-    let (tmux, url, title) = start(dir.path())?;
+    let (tmux, url, title) = start(dir.path(), "off")?;
     let screen = tmux.capture();
     // Each fault hits one case's detail path only, armed before any case is opened (and
     // prefetched), so the case shows exactly what the fault sends.
@@ -135,7 +136,7 @@ fn broken_answers_from_every_provider_get_a_clear_message_and_the_queue_keeps_wo
 #[test]
 fn hostile_content_from_every_provider_is_shown_defused_and_the_queue_keeps_working() -> R {
     let dir = tempfile::tempdir()?;
-    let (tmux, url, title) = start(dir.path())?;
+    let (tmux, url, title) = start(dir.path(), "off")?;
     let hostile = hostile_json_text();
 
     // Escapes, bidi, zero-width and a 10,000-character value in each provider's answers,
@@ -197,18 +198,7 @@ fn png_claiming(width: u32, height: u32) -> Vec<u8> {
 fn oversized_and_bomb_images_are_refused_in_their_pane_and_the_case_still_shows() -> R {
     use base64::Engine;
     let dir = tempfile::tempdir()?;
-    let mut env = isolated_env(dir.path());
-    env.push(("KYCDESK_IMAGES".into(), "halfblocks".into()));
-    let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} demo --cases 6"))?;
-    tmux.command(&["set-option", "-g", "set-clipboard", "on"])?;
-    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("30 new"))?;
-    let url = screen
-        .split("emulator at ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .ok_or("no emulator address on screen")?
-        .to_string();
-    let title = tmux.pane_title();
+    let (tmux, url, title) = start(dir.path(), "halfblocks")?;
     let b64 = |png: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(png);
     // Sumsub sends image bytes: a bomb's header claiming 100,000 x 100,000 pixels.
     fault(

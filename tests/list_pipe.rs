@@ -36,20 +36,25 @@ fn list_into_closed_pipe(
     }
     drop(lines); // the reader goes away, as `head` does
     let mut stderr = child.stderr.take().ok_or("no stderr")?;
+    let status = exited(&mut child)?;
+    let mut err = String::new();
+    stderr.read_to_string(&mut err)?;
+    Ok((status.code(), err))
+}
+
+/// Waits for `kycdesk list` to exit once its reader is gone, within a deadline.
+fn exited(child: &mut std::process::Child) -> Result<std::process::ExitStatus, Box<dyn std::error::Error>> {
     let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait()? {
-            break status;
+            return Ok(status);
         }
         if Instant::now() > deadline {
             let _ = child.kill();
             return Err("kycdesk list did not exit after its reader went away".into());
         }
         std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut err = String::new();
-    stderr.read_to_string(&mut err)?;
-    Ok((status.code(), err))
+    }
 }
 
 fn assert_normal_end(args: &[&str], read_lines: usize) -> R {
@@ -95,17 +100,7 @@ fn list_with_stderr_into_the_same_closed_pipe_ends_normally() -> R {
             .stderr(writer)
             .spawn()?;
         drop(reader);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                return Err("kycdesk list did not exit".into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = exited(&mut child)?;
         assert_ne!(status.code(), Some(101), "{args:?}: exit 101 is a panic");
         assert!(status.code().is_some(), "{args:?}: killed by a signal");
     }
