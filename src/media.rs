@@ -35,16 +35,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Decodes provider bytes (format from the bytes, size limited) and encodes them for
 /// the terminal at `area`. CPU-heavy: call from a blocking task.
 pub fn picture(picker: &Picker, media: &MediaBytes, area: Rect) -> Result<Picture, MediaError> {
-    picture_turned(picker, media, area, 0)
+    picture_turned(picker, media, area, 0, false)
 }
 
 /// `picture`, turned clockwise by `quarter_turns` × 90° first (a document scanned
-/// sideways).
+/// sideways), and in greys when `grey` (a terminal without colours).
 pub fn picture_turned(
     picker: &Picker,
     media: &MediaBytes,
     area: Rect,
     quarter_turns: u8,
+    grey: bool,
 ) -> Result<Picture, MediaError> {
     let format = match media.format {
         MediaFormat::Jpeg => image::ImageFormat::Jpeg,
@@ -64,6 +65,7 @@ pub fn picture_turned(
         3 => image.rotate270(),
         _ => image,
     };
+    let image = if grey { image::DynamicImage::ImageLuma8(image.to_luma8()) } else { image };
     let protocol =
         picker.new_protocol(image, area, Resize::Fit(None)).map_err(|e| MediaError::Encode(e.to_string()))?;
     Ok(Picture { protocol, sha256: sha256_hex(&media.bytes), area })

@@ -240,7 +240,7 @@ impl Jobs {
             }
         };
         tokio::task::spawn_blocking(move || {
-            media::picture_turned(&picker, &bytes, area, turns).map_err(|e| e.to_string())
+            media::picture_turned(&picker, &bytes, area, turns, false).map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| format!("decoder stopped: {e}"))?
@@ -323,6 +323,7 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
         templates: config.templates.clone(),
         undo_secs: config.undo_secs,
         read_only: config.read_only,
+        ..Settings::default()
     };
     let mut state = State::new(settings, capabilities, Utc::now());
     state.images_enabled = picker.is_some();

@@ -273,6 +273,13 @@ pub struct Settings {
     /// Seconds a saved decision waits before it may be sent; `u` takes it back meanwhile.
     pub undo_secs: u64,
     pub read_only: bool,
+    /// Mask mode at start (`--mask`); `m` toggles it.
+    pub mask: bool,
+    pub theme: crate::ui::theme::Theme,
+    /// Click to select and wheel to scroll (`mouse = true`); off by default.
+    pub mouse: bool,
+    /// Under `NO_COLOR`, draw images in greys instead of a labelled placeholder.
+    pub grey_images: bool,
 }
 
 impl Default for Settings {
@@ -284,6 +291,10 @@ impl Default for Settings {
             templates: vec![],
             undo_secs: 5,
             read_only: false,
+            mask: false,
+            theme: crate::ui::theme::Theme::default(),
+            mouse: false,
+            grey_images: false,
         }
     }
 }
@@ -359,7 +370,7 @@ impl State {
             modals: vec![],
             undo: vec![],
             last_reasons: HashMap::new(),
-            mask: false,
+            mask: settings.mask,
             read_only: settings.read_only,
             images_enabled: true,
             counts: OutboxCounts::default(),
@@ -460,6 +471,8 @@ pub struct DecisionDraft {
 #[derive(Debug)]
 pub enum Action {
     Key(crossterm::event::KeyEvent),
+    /// A click or wheel turn (only with `mouse = true`).
+    Mouse(crossterm::event::MouseEvent),
     /// Text pasted at once (bracketed paste).
     Paste(String),
     /// The terminal's new size and where images go at that size.

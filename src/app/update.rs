@@ -29,6 +29,7 @@ fn plural(n: usize, one: &str) -> String {
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::Key(key) => on_key(state, key),
+        Action::Mouse(event) => on_mouse(state, event),
         Action::Paste(text) => on_paste(state, &text),
         Action::Resize { width, height, image_area, viewer_area } => {
             state.size = Rect::new(0, 0, width, height);
@@ -296,6 +297,12 @@ fn select_case(state: &mut State, case_ref: &CaseRef) {
 
 // ---------------------------------------------------------------------------------
 // keys
+
+/// The mouse, when enabled: the wheel scrolls what the keys would (filled in with the
+/// mouse support).
+fn on_mouse(_state: &mut State, _event: crossterm::event::MouseEvent) -> Vec<Effect> {
+    vec![]
+}
 
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     // Two Esc presses in quick succession reach the program as one Alt-Esc.

@@ -4,6 +4,27 @@ use crate::app::Level;
 use crate::domain::{LivenessResult, RuleOutcome};
 use ratatui::style::{Color, Modifier, Style};
 
+/// How the console is coloured: `theme` in the config, or no colour at all when
+/// `NO_COLOR` is set (https://no-color.org).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Theme {
+    #[default]
+    Default,
+    HighContrast,
+    NoColor,
+}
+
+impl Theme {
+    /// `theme = "default" | "high-contrast"` in the config.
+    pub fn parse(name: &str) -> Option<Theme> {
+        match name {
+            "default" => Some(Theme::Default),
+            "high-contrast" => Some(Theme::HighContrast),
+            _ => None,
+        }
+    }
+}
+
 pub const ACCENT: Color = Color::Cyan;
 
 pub fn title() -> Style {
