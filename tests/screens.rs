@@ -51,7 +51,7 @@ async fn settle(state: &mut State, cc: &ComplyCube, mut effects: Vec<Effect>) ->
             Effect::FetchViewerImage { media: m, area, turns } => {
                 let bytes = cc.media(&m).await?;
                 let result =
-                    media::picture_turned(&picker, &bytes, area, turns).map(Arc::new).map_err(|e| e.to_string());
+                    media::picture_turned(&picker, &bytes, area, turns, false).map(Arc::new).map_err(|e| e.to_string());
                 Action::ViewerLoaded { media: m, turns, result }
             }
             _ => continue,
@@ -194,6 +194,168 @@ async fn tiny_and_odd_terminal_sizes_never_panic() -> R<()> {
     update(&mut state, key(KeyCode::Char('?')));
     let mut terminal = Terminal::new(TestBackend::new(12, 4))?;
     terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    Ok(())
+}
+
+/// The sizes every screen is laid out for: a wide terminal, a classic SSH session and the
+/// smallest supported.
+const SIZES: [(u16, u16); 3] = [(200, 50), (80, 24), (40, 10)];
+
+/// What mask mode must hide, from the cases the state holds: ids, names, dates of birth,
+/// document numbers, and each longer word of a name (a cut name still shows it).
+fn personal_strings(state: &State) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    for e in &state.queue {
+        out.push(e.case_ref.key.clone());
+        out.push(e.applicant.one_line());
+    }
+    for case in state.cases.values() {
+        let kycdesk::app::Loadable::Ready(case) = case else { continue };
+        out.push(case.case_ref.key.clone());
+        out.push(case.applicant.name.one_line());
+        out.extend(case.applicant.date_of_birth.iter().map(|d| d.to_string()));
+        for d in &case.documents {
+            out.extend(d.number.iter().map(|n| n.one_line()));
+        }
+        for h in &case.screening {
+            out.push(h.name.one_line());
+            out.extend(h.dates_of_birth.iter().map(|d| d.to_string()));
+        }
+    }
+    let words: Vec<String> =
+        out.iter().flat_map(|s| s.split_whitespace().map(str::to_string).collect::<Vec<_>>()).collect();
+    out.extend(words.into_iter().filter(|w| w.chars().count() >= 5));
+    out.retain(|s| s.chars().count() >= 4);
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Renders the state as it stands at every size, in colour and without, masked and not;
+/// checks that no colour is written under NO_COLOR (and the cursor row is in reverse
+/// video), that nothing personal shows when masked, and snapshots the lot.
+async fn every_size_theme_and_mask(name: &str, state: &mut State, cc: &ComplyCube) -> R<()> {
+    use kycdesk::ui::theme::Theme;
+    use ratatui::style::{Color, Modifier};
+    let personal = personal_strings(state);
+    let mut out = String::new();
+    for (w, h) in SIZES {
+        let mut seen: Vec<(String, String)> = vec![];
+        for theme in [Theme::Default, Theme::NoColor] {
+            for mask in [false, true] {
+                state.settings.theme = theme;
+                state.mask = mask;
+                let effects = update(state, kycdesk::ui::resize(w, h));
+                settle(state, cc, effects).await?;
+                let mut terminal = Terminal::new(TestBackend::new(w, h))?;
+                terminal.draw(|f| kycdesk::ui::draw(f, state))?;
+                let buffer = terminal.backend().buffer().clone();
+                let screen = terminal.backend().to_string();
+                let label = format!("{w}x{h} {theme:?}{}", if mask { " masked" } else { "" });
+                if theme == Theme::NoColor {
+                    for cell in buffer.content() {
+                        assert!(
+                            cell.fg == Color::Reset && cell.bg == Color::Reset,
+                            "{name} {label}: a colour under NO_COLOR at {cell:?}"
+                        );
+                        if cell.symbol() == "▶" {
+                            assert!(cell.modifier.contains(Modifier::REVERSED), "{name} {label}: ▶ row not reversed");
+                        }
+                    }
+                }
+                if mask {
+                    for p in &personal {
+                        assert!(!screen.contains(p.as_str()), "{name} {label}: {p:?} shows while masked:\n{screen}");
+                    }
+                }
+                match seen.iter().find(|(_, s)| *s == screen) {
+                    Some((same, _)) => out.push_str(&format!("── {label}: as {same}\n")),
+                    None => out.push_str(&format!("── {label}\n{screen}\n")),
+                }
+                seen.push((label, screen));
+            }
+        }
+    }
+    state.settings.theme = Theme::Default;
+    state.mask = false;
+    let effects = update(state, kycdesk::ui::resize(WIDTH, HEIGHT));
+    settle(state, cc, effects).await?;
+    insta::assert_snapshot!(name, out);
+    Ok(())
+}
+
+fn type_text(state: &mut State, text: &str) {
+    for c in text.chars() {
+        update(state, key(KeyCode::Char(c)));
+    }
+}
+
+#[tokio::test]
+async fn queue_and_prompts_at_every_size() -> R<()> {
+    let (_emu, cc, mut state) = setup().await?;
+    update(&mut state, key(KeyCode::Char('j')));
+    every_size_theme_and_mask("matrix_queue", &mut state, &cc).await?;
+    type_text(&mut state, "/ident");
+    every_size_theme_and_mask("matrix_filter", &mut state, &cc).await?;
+    update(&mut state, key(KeyCode::Esc));
+    update(&mut state, key(KeyCode::Char('?')));
+    every_size_theme_and_mask("matrix_help", &mut state, &cc).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn case_views_at_every_size() -> R<()> {
+    let (_emu, cc, mut state) = setup().await?;
+    open_first_of(&mut state, &cc, "identity").await?;
+    every_size_theme_and_mask("matrix_identity_case", &mut state, &cc).await?;
+    let effects = update(&mut state, key(KeyCode::Char('z')));
+    settle(&mut state, &cc, effects).await?;
+    every_size_theme_and_mask("matrix_image_viewer", &mut state, &cc).await?;
+    update(&mut state, key(KeyCode::Esc));
+    update(&mut state, key(KeyCode::Esc));
+    open_first_of(&mut state, &cc, "standard screening").await?;
+    every_size_theme_and_mask("matrix_screening_case", &mut state, &cc).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn decision_steps_at_every_size() -> R<()> {
+    let (_emu, cc, mut state) = setup().await?;
+    open_first_of(&mut state, &cc, "document").await?;
+    update(&mut state, key(KeyCode::Char('d')));
+    every_size_theme_and_mask("matrix_verdict", &mut state, &cc).await?;
+    update(&mut state, key(KeyCode::Char('x')));
+    update(&mut state, key(KeyCode::Char(' ')));
+    every_size_theme_and_mask("matrix_reasons", &mut state, &cc).await?;
+    update(&mut state, key(KeyCode::Enter));
+    type_text(&mut state, "Expired in 2024; holder to resubmit.");
+    every_size_theme_and_mask("matrix_reason", &mut state, &cc).await?;
+    update(&mut state, key(KeyCode::Enter));
+    every_size_theme_and_mask("matrix_confirm", &mut state, &cc).await?;
+    let effects = update(&mut state, key(KeyCode::Char('y')));
+    let [Effect::SaveDecisions { drafts, .. }] = effects.as_slice() else {
+        return Err(format!("{effects:?}").into());
+    };
+    let decisions: Vec<Decision> = drafts
+        .iter()
+        .map(|d| Decision {
+            id: "id-1".into(),
+            case_ref: d.case_ref.clone(),
+            target: d.target.clone(),
+            verdict: d.verdict,
+            reason: d.reason.clone(),
+            reason_codes: d.reason_codes.clone(),
+            analyst: "ana".into(),
+            created_at: state.now,
+        })
+        .collect();
+    let send_after = state.now + chrono::Duration::seconds(5);
+    update(&mut state, Action::DecisionsSaved { decisions, send_after });
+    every_size_theme_and_mask("matrix_saved", &mut state, &cc).await?;
+    type_text(&mut state, ":outbox");
+    update(&mut state, key(KeyCode::Enter));
+    update(&mut state, Action::OutboxLoaded(Ok(vec![])));
+    every_size_theme_and_mask("matrix_outbox", &mut state, &cc).await?;
     Ok(())
 }
 

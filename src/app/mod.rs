@@ -238,6 +238,29 @@ pub enum Level {
 pub struct Notice {
     pub level: Level,
     pub text: String,
+    /// The text with case ids hidden, for mask mode; `None` when `text` names no case.
+    pub masked: Option<String>,
+    /// When it was said: notices go once they are stale.
+    pub at: DateTime<Utc>,
+}
+
+impl Notice {
+    /// How long a notice stays: information briefly, a warning longer, an error until
+    /// it has surely been read.
+    pub fn lasts(&self) -> chrono::Duration {
+        chrono::Duration::seconds(match self.level {
+            Level::Info => 8,
+            Level::Warn => 30,
+            Level::Error => 120,
+        })
+    }
+
+    pub fn shown(&self, mask: bool) -> &str {
+        match (&self.masked, mask) {
+            (Some(m), true) => m,
+            _ => &self.text,
+        }
+    }
 }
 
 /// The last save, while it can still be taken back.
@@ -387,6 +410,16 @@ impl State {
             quit_armed: false,
             should_quit: false,
         }
+    }
+
+    pub fn theme(&self) -> crate::ui::theme::Theme {
+        self.settings.theme
+    }
+
+    /// Whether images are decoded and drawn: not when off, nor on a terminal without
+    /// colours unless the analyst asked for greys.
+    pub fn pictures_drawn(&self) -> bool {
+        self.images_enabled && (self.theme().colours() || self.settings.grey_images)
     }
 
     pub fn selected_entry(&self) -> Option<&QueueEntry> {

@@ -19,7 +19,13 @@ const KEEP_BEHIND: usize = 1;
 const PREFETCH_AHEAD: usize = 2;
 
 fn notice(state: &mut State, level: Level, text: impl Into<String>) {
-    state.notice = Some(Notice { level, text: text.into() });
+    state.notice = Some(Notice { level, text: text.into(), masked: None, at: state.now });
+}
+
+/// A notice that names a case: mask mode shows it without the case's id.
+fn notice_about(state: &mut State, level: Level, case_ref: &CaseRef, text: impl Fn(&str) -> String) {
+    let masked = Some(text(&crate::ui::shown_ref(true, case_ref)));
+    state.notice = Some(Notice { level, text: text(&case_ref.to_string()), masked, at: state.now });
 }
 
 fn plural(n: usize, one: &str) -> String {
@@ -49,6 +55,9 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Tick(now) => {
             state.now = now;
             state.undo.retain(|u| u.until > now);
+            if state.notice.as_ref().is_some_and(|n| now - n.at > n.lasts()) {
+                state.notice = None;
+            }
             vec![]
         }
         Action::QueueLoaded(Ok((entries, counts))) => {
@@ -170,33 +179,31 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Delivered(delivery) => {
             let (case_ref, result) = match &delivery {
                 Delivery::Sent { case_ref, .. } => {
-                    notice(state, Level::Info, format!("Delivered to the provider: {case_ref}"));
+                    notice_about(state, Level::Info, case_ref, |r| format!("Delivered to the provider: {r}"));
                     (case_ref.clone(), ResultState::Sent)
                 }
                 Delivery::Escalated { case_ref, .. } => {
                     let provider = case_ref.provider.display_name();
-                    notice(state, Level::Info, format!("Escalated locally (nothing sent to {provider}): {case_ref}"));
+                    notice_about(state, Level::Info, case_ref, |r| {
+                        format!("Escalated locally (nothing sent to {provider}): {r}")
+                    });
                     (case_ref.clone(), ResultState::Escalated)
                 }
                 Delivery::WillRetry { case_ref, error, .. } => {
                     let error = SafeText::new(error);
-                    notice(
-                        state,
-                        Level::Warn,
-                        format!("{case_ref}: not delivered yet, will retry ({})", error.one_line()),
-                    );
+                    notice_about(state, Level::Warn, case_ref, |r| {
+                        format!("{r}: not delivered yet, will retry ({})", error.one_line())
+                    });
                     (case_ref.clone(), ResultState::Retrying(error))
                 }
                 Delivery::Failed { case_ref, error, .. } => {
                     let error = SafeText::new(error);
-                    notice(
-                        state,
-                        Level::Error,
+                    notice_about(state, Level::Error, case_ref, |r| {
                         format!(
-                            "{case_ref}: the provider refused the decision; it is in the refused lane. {}",
+                            "{r}: the provider refused the decision; it is in the refused lane. {}",
                             error.one_line()
-                        ),
-                    );
+                        )
+                    });
                     (case_ref.clone(), ResultState::Refused(error))
                 }
             };
@@ -261,7 +268,7 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             vec![Effect::LoadOutbox, Effect::LoadQueue]
         }
         Action::Opened(Ok(case_ref)) => {
-            notice(state, Level::Info, format!("{case_ref} is in the queue"));
+            notice_about(state, Level::Info, &case_ref, |r| format!("{r} is in the queue"));
             if let Some(pos) = state.view.rows.iter().position(|&i| state.queue[i].case_ref == case_ref) {
                 state.selected = pos;
                 return open_selected(state);
@@ -298,10 +305,39 @@ fn select_case(state: &mut State, case_ref: &CaseRef) {
 // ---------------------------------------------------------------------------------
 // keys
 
-/// The mouse, when enabled: the wheel scrolls what the keys would (filled in with the
-/// mouse support).
-fn on_mouse(_state: &mut State, _event: crossterm::event::MouseEvent) -> Vec<Effect> {
-    vec![]
+/// The mouse, when enabled (`mouse = true`): the wheel does what the arrow keys do
+/// where the pointer is; a click on a queue row selects it, a click on the selected
+/// row opens it.
+fn on_mouse(state: &mut State, event: crossterm::event::MouseEvent) -> Vec<Effect> {
+    use crossterm::event::{MouseButton, MouseEventKind};
+    let context = state.context();
+    let step = |down: bool| match context {
+        Context::Case | Context::Help => Some(if down { Command::ScrollDown } else { Command::ScrollUp }),
+        Context::Queue | Context::Dialog | Context::Outbox => Some(if down { Command::Down } else { Command::Up }),
+        _ => None,
+    };
+    match event.kind {
+        MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => match step(event.kind == MouseEventKind::ScrollDown) {
+            Some(cmd) => on_command(state, context, cmd),
+            None => vec![],
+        },
+        MouseEventKind::Down(MouseButton::Left) if context == Context::Queue => {
+            let body = crate::ui::layout::frame(state.size).body;
+            let Some(line) = event.row.checked_sub(body.y + crate::ui::queue::FIRST_LINE) else { return vec![] };
+            let lines = crate::ui::queue::visible_lines(state, body);
+            match lines.get(usize::from(line)) {
+                Some(crate::ui::queue::QueueLine::Case(pos)) if *pos == state.selected => {
+                    on_command(state, context, Command::Open)
+                }
+                Some(crate::ui::queue::QueueLine::Case(pos)) => {
+                    let by = *pos as isize - state.selected as isize;
+                    move_selection(state, by)
+                }
+                _ => vec![],
+            }
+        }
+        _ => vec![],
+    }
 }
 
 fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
@@ -736,7 +772,7 @@ fn run_typed(state: &mut State, typed: Typed) -> Vec<Effect> {
                 notice(state, Level::Warn, format!("{} is not configured", case_ref.provider.display_name()));
                 return vec![];
             }
-            notice(state, Level::Info, format!("fetching {case_ref}…"));
+            notice_about(state, Level::Info, &case_ref, |r| format!("fetching {r}…"));
             vec![Effect::OpenById(case_ref)]
         }
         Typed::Filter(text) => {
@@ -829,11 +865,12 @@ fn viewed_media(cases: &HashMap<CaseRef, Loadable<crate::domain::Case>>, v: &Ima
 /// Asks for the viewer's picture at the viewer's size and turn.
 fn viewer_effects(state: &mut State) -> Vec<Effect> {
     let area = state.viewer_area;
+    let drawn = state.pictures_drawn();
     let Some(Modal::Image(v)) = state.modals.iter_mut().rev().find(|m| matches!(m, Modal::Image(_))) else {
         return vec![];
     };
     let Some(media) = viewed_media(&state.cases, v) else { return vec![] };
-    if !state.images_enabled || area.width == 0 || area.height == 0 {
+    if !drawn || area.width == 0 || area.height == 0 {
         return vec![];
     }
     v.picture = Loadable::Loading;
@@ -928,7 +965,7 @@ fn fetch_around(state: &mut State) -> Vec<Effect> {
 
 /// Media of the held cases that is neither loaded nor loading; drops the rest.
 fn media_effects(state: &mut State) -> Vec<Effect> {
-    if !state.images_enabled {
+    if !state.pictures_drawn() {
         return vec![];
     }
     let area = state.image_area;
@@ -1108,7 +1145,7 @@ fn prepare_dialog(state: &mut State) -> Vec<Effect> {
     let targets = if single { targets } else { common_target(&targets, included.len(), &needs_codes) };
     let problem = if included.is_empty() {
         Some(match left_out.first() {
-            Some((r, why)) => format!("cannot decide {r}: {why}"),
+            Some((r, why)) => format!("cannot decide {}: {why}", crate::ui::shown_ref(state.mask, r)),
             None => "nothing to decide".to_string(),
         })
     } else if targets.iter().all(|t| t.verdicts.is_empty()) {
@@ -1397,7 +1434,8 @@ fn on_saved(
     let undo_key = state.settings.keys.key_label(Context::Screens, Command::Undo);
     let undo_hint =
         if send_after > state.now { format!(" {undo_key} undoes it while the countdown runs.") } else { String::new() };
-    let what = if bulk { plural(decisions.len(), "case") } else { first.case_ref.to_string() };
+    let many = plural(decisions.len(), "case");
+    let what = |r: &str| if bulk { many.clone() } else { r.to_string() };
     if closed.is_empty() {
         let open = match state.cases.get(&first.case_ref) {
             Some(Loadable::Ready(case)) => {
@@ -1405,18 +1443,19 @@ fn on_saved(
             }
             _ => 0,
         };
-        notice(
-            state,
-            Level::Info,
+        let open = plural(open, "part");
+        notice_about(state, Level::Info, &first.case_ref, |r| {
             format!(
-                "Saved: {} on {what}. {} still undecided: the case stays in the queue until they are settled.{undo_hint}",
+                "Saved: {} on {}. {open} still undecided: the case stays in the queue until they are settled.{undo_hint}",
                 verdict.label(),
-                plural(open, "part")
-            ),
-        );
+                what(r)
+            )
+        });
         return vec![Effect::LoadQueue];
     }
-    notice(state, Level::Info, format!("Saved: {} on {what}.{undo_hint}", verdict.label()));
+    notice_about(state, Level::Info, &first.case_ref, |r| {
+        format!("Saved: {} on {}.{undo_hint}", verdict.label(), what(r))
+    });
     if bulk {
         state.modals.push(Modal::Results(BulkResults {
             verdict,

@@ -1,6 +1,6 @@
 //! The case view: details on the left, document and selfie images on the right.
 
-use super::{MASKED, layout, theme};
+use super::{MASKED, layout, shown_id, shown_ref, truncate};
 use crate::app::keymap::Context;
 use crate::app::{ImageViewer, Loadable, MadeDecision, Picture, State};
 use crate::domain::{Case, Field, MediaRef, SafeText};
@@ -18,34 +18,41 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, body: Rect) {
     let Some(entry) = state.selected_entry() else {
         return;
     };
-    let title = format!(" {} · {} ", entry.case_ref, entry.check_type.one_line());
-    let block = Block::bordered().title(Line::styled(title, theme::heading()));
+    let title = format!(" {} · {} ", shown_ref(state.mask, &entry.case_ref), entry.check_type.one_line());
+    let title = truncate(&title, usize::from(body.width.saturating_sub(2)));
+    let block = Block::bordered().title(Line::styled(title, state.theme().heading()));
     match state.cases.get(&entry.case_ref) {
         Some(Loadable::Ready(case)) => {
             let text = details(case, state);
             let p = Paragraph::new(text).block(block).wrap(Wrap { trim: false }).scroll((state.detail_scroll, 0));
             let (doc, selfie) = pane_media(case, state.image_index);
-            if doc.is_none() && selfie.is_none() {
-                // Nothing to look at (a screening check): the details take the width.
+            if (doc.is_none() && selfie.is_none()) || !layout::images_beside(body) {
+                // Nothing to look at (a screening check), or no room beside the details
+                // (the full-screen viewer still shows them): the details take the width.
                 frame.render_widget(p, body);
                 return;
             }
             frame.render_widget(p, panes.details);
             let all = case.media();
-            image_pane(frame, state, panes.document, doc.as_ref(), "Document", &all);
-            image_pane(frame, state, panes.selfie, selfie.as_ref(), "Selfie", &all);
+            image_pane(frame, state, panes.document, doc.as_ref(), "Document", &all, None);
+            let beside = selfie.as_ref().filter(|m| case.selfie.as_ref().and_then(|s| s.media.as_ref()) == Some(*m));
+            let evidence = beside.map(|_| selfie_evidence(state, case));
+            image_pane(frame, state, panes.selfie, selfie.as_ref(), "Selfie", &all, evidence);
         }
         Some(Loadable::Failed(e)) => {
             let text = vec![
-                Line::styled("This case could not be loaded:", theme::error()),
+                Line::styled("This case could not be loaded:", state.theme().error()),
                 Line::raw(e.one_line()),
                 Line::raw(""),
-                Line::styled("n/p moves to another case; r polls again; Esc goes back.", theme::dim()),
+                Line::styled("n/p moves to another case; r polls again; Esc goes back.", state.theme().dim()),
             ];
             frame.render_widget(Paragraph::new(text).block(block).wrap(Wrap { trim: false }), panes.details);
         }
         _ => {
-            frame.render_widget(Paragraph::new("Loading the case…").style(theme::dim()).block(block), panes.details);
+            frame.render_widget(
+                Paragraph::new("Loading the case…").style(state.theme().dim()).block(block),
+                panes.details,
+            );
         }
     }
 }
@@ -68,6 +75,37 @@ fn counted(media: &MediaRef, all: &[MediaRef]) -> String {
     }
 }
 
+/// What is judged on the selfie, on its pane: the liveness result and code, the face
+/// match score, and (bottom line) what the code means.
+fn selfie_evidence(state: &State, case: &Case) -> (Line<'static>, Option<Line<'static>>) {
+    let theme = state.theme();
+    let mut spans = vec![];
+    let mut about = None;
+    if let Some(selfie) = &case.selfie {
+        let (word, style) = theme.liveness(selfie.liveness.result);
+        let mark = if selfie.liveness.result == crate::domain::LivenessResult::NotLive { "✘ " } else { "" };
+        spans.push(Span::styled(format!(" {mark}{word}"), style));
+        if let Some(code) = &selfie.liveness.code {
+            spans.push(Span::raw(format!(" {}", code.one_line())));
+        }
+        let description = selfie.liveness.description.one_line();
+        if !description.is_empty() {
+            about = Some(Line::styled(format!(" {description} "), theme.dim()));
+        }
+    }
+    if let Some(fm) = &case.face_match {
+        let score = fm.score.map(|s| format!("{s:.0}/100")).unwrap_or_else(|| "no score".into());
+        let (mark, style) = match fm.matched {
+            Some(false) => ("✘ ", theme.error()),
+            Some(true) => ("✔ ", theme.good()),
+            None => ("", theme.label()),
+        };
+        spans.push(Span::styled(format!(" · {mark}face match {score}"), style));
+    }
+    spans.push(Span::raw(" "));
+    (Line::from(spans), about)
+}
+
 fn image_pane(
     frame: &mut Frame<'_>,
     state: &State,
@@ -75,27 +113,42 @@ fn image_pane(
     media: Option<&MediaRef>,
     fallback: &str,
     all: &[MediaRef],
+    evidence: Option<(Line<'static>, Option<Line<'static>>)>,
 ) {
     let title = media.map(|m| counted(m, all)).unwrap_or_else(|| fallback.to_string());
-    let block = Block::bordered().title(Line::styled(format!(" {title} "), theme::heading()));
+    // The evidence follows the label in one title, cut by the frame where it is narrow:
+    // the label always shows.
+    let mut spans = vec![Span::styled(format!(" {title} "), state.theme().heading())];
+    let mut bottom = None;
+    if let Some((line, about)) = evidence {
+        spans.push(Span::raw("·"));
+        spans.extend(line.spans);
+        bottom = about;
+    }
+    let mut block = Block::bordered().title(Line::from(spans));
+    if let Some(about) = bottom {
+        block = block.title_bottom(about);
+    }
     let inner = layout::inner(area);
     frame.render_widget(block, area);
     let message = |frame: &mut Frame<'_>, text: String, style: Style| {
         frame.render_widget(Paragraph::new(text).style(style).wrap(Wrap { trim: true }), inner);
     };
     let Some(media) = media else {
-        return message(frame, "no image in this case".into(), theme::dim());
+        return message(frame, "no image in this case".into(), state.theme().dim());
     };
     if state.mask {
-        return message(frame, "image hidden (mask mode; m to show)".into(), theme::dim());
+        return message(frame, "image hidden (mask mode; m to show)".into(), state.theme().dim());
     }
-    if !state.images_enabled {
-        return message(frame, "images are off in this session".into(), theme::dim());
+    if let Some(why) = no_picture(state) {
+        return message(frame, format!("[{}] {why}", media.label.one_line()), state.theme().dim());
     }
     match state.media.get(media) {
         Some(Loadable::Ready(picture)) => draw_picture(frame, picture, inner),
-        Some(Loadable::Failed(e)) => message(frame, format!("image not shown: {}", e.one_line()), theme::error()),
-        _ => message(frame, "loading image…".into(), theme::dim()),
+        Some(Loadable::Failed(e)) => {
+            message(frame, format!("image not shown: {}", e.one_line()), state.theme().error())
+        }
+        _ => message(frame, "loading image…".into(), state.theme().dim()),
     }
 }
 
@@ -117,26 +170,39 @@ pub fn draw_viewer(frame: &mut Frame<'_>, state: &State, viewer: &ImageViewer, b
     let title = media.as_ref().map(|(t, _)| format!(" {t}{turned} ")).unwrap_or_else(|| " Image ".into());
     let hint = state.settings.keys.hints(Context::Viewer);
     let block = Block::bordered()
-        .title(Line::styled(title, theme::heading()))
-        .title_bottom(Line::styled(format!(" {hint} "), theme::dim()));
+        .title(Line::styled(title, state.theme().heading()))
+        .title_bottom(Line::styled(format!(" {hint} "), state.theme().dim()));
     let inner = layout::inner(body);
     frame.render_widget(block, body);
     let message = |frame: &mut Frame<'_>, text: String, style: Style| {
         frame.render_widget(Paragraph::new(text).style(style).wrap(Wrap { trim: true }), inner);
     };
     if media.is_none() {
-        return message(frame, "no image in this case".into(), theme::dim());
+        return message(frame, "no image in this case".into(), state.theme().dim());
     }
     if state.mask {
-        return message(frame, "image hidden (mask mode; m to show)".into(), theme::dim());
+        return message(frame, "image hidden (mask mode; m to show)".into(), state.theme().dim());
     }
-    if !state.images_enabled {
-        return message(frame, "images are off in this session".into(), theme::dim());
+    if let Some(why) = no_picture(state) {
+        let label = media.as_ref().map(|(t, _)| t.clone()).unwrap_or_default();
+        return message(frame, format!("[{label}] {why}"), state.theme().dim());
     }
     match &viewer.picture {
         Loadable::Ready(picture) => draw_picture(frame, picture, inner),
-        Loadable::Failed(e) => message(frame, format!("image not shown: {}", e.one_line()), theme::error()),
-        Loadable::Loading => message(frame, "loading image…".into(), theme::dim()),
+        Loadable::Failed(e) => message(frame, format!("image not shown: {}", e.one_line()), state.theme().error()),
+        Loadable::Loading => message(frame, "loading image…".into(), state.theme().dim()),
+    }
+}
+
+/// Why no picture is drawn, when none is: images off, or a terminal without colours
+/// (where half blocks are noise) unless the analyst asked for greys.
+fn no_picture(state: &State) -> Option<&'static str> {
+    if !state.images_enabled {
+        Some("image not drawn: images are off in this session (image_protocol)")
+    } else if !state.theme().colours() && !state.settings.grey_images {
+        Some("image not drawn: colours are off (NO_COLOR); grey_images = true draws it in greys")
+    } else {
+        None
     }
 }
 
@@ -168,26 +234,26 @@ fn masked(state: &State, text: &SafeText) -> String {
 fn field_lines(lines: &mut Vec<Line<'static>>, fields: &[Field], indent: &str, state: &State) {
     for f in fields {
         lines.push(Line::from(vec![
-            Span::styled(format!("{indent}{}: ", capped(state, f.name.as_str())), theme::label()),
+            Span::styled(format!("{indent}{}: ", capped(state, f.name.as_str())), state.theme().label()),
             Span::raw(masked(state, &f.value)),
         ]));
     }
 }
 
-fn heading(lines: &mut Vec<Line<'static>>, text: &str) {
+fn heading(lines: &mut Vec<Line<'static>>, state: &State, text: &str) {
     if !lines.is_empty() {
         lines.push(Line::raw(""));
     }
-    lines.push(Line::styled(text.to_string(), theme::heading()));
+    lines.push(Line::styled(text.to_string(), state.theme().heading()));
 }
 
-fn kv(lines: &mut Vec<Line<'static>>, key: &str, value: String) {
-    lines.push(Line::from(vec![Span::styled(format!("{key}: "), theme::label()), Span::raw(value)]));
+fn kv(lines: &mut Vec<Line<'static>>, state: &State, key: &str, value: String) {
+    lines.push(Line::from(vec![Span::styled(format!("{key}: "), state.theme().label()), Span::raw(value)]));
 }
 
 /// `kv` for a provider value, cut like every long value.
 fn kv_capped(lines: &mut Vec<Line<'static>>, state: &State, key: &str, value: &str) {
-    kv(lines, key, capped(state, value));
+    kv(lines, state, key, capped(state, value));
 }
 
 fn standing(d: &MadeDecision) -> bool {
@@ -214,6 +280,60 @@ fn made_label(state_: &State, case_ref: &crate::domain::CaseRef, d: &MadeDecisio
     text
 }
 
+/// What failed, first: the reasons the case is here, each with a symbol, before the
+/// details that explain them.
+fn what_failed(lines: &mut Vec<Line<'static>>, case: &Case, state: &State) {
+    let theme = state.theme();
+    let failed = |text: String| Line::from(vec![Span::styled("✘ ", theme.error()), Span::raw(text)]);
+    let mut found = vec![];
+    if let Some(selfie) = &case.selfie
+        && selfie.liveness.result != crate::domain::LivenessResult::Live
+    {
+        let (word, _) = theme.liveness(selfie.liveness.result);
+        let code = selfie.liveness.code.as_ref().map(|c| format!(" {}", c.one_line())).unwrap_or_default();
+        let what = capped(state, selfie.liveness.description.as_str());
+        found.push(failed(format!("liveness {word}{code}: {what}")));
+    }
+    if let Some(fm) = case.face_match.as_ref().filter(|fm| fm.matched == Some(false)) {
+        let score = fm.score.map(|s| format!(" ({s:.0}/100)")).unwrap_or_default();
+        found.push(failed(format!("face match: NOT the same person{score}")));
+    }
+    // A failed rule that only restates the liveness result is said once.
+    let liveness_said = case.selfie.as_ref().map(|s| s.liveness.description.as_str()).filter(|_| !found.is_empty());
+    for rule in case
+        .rules
+        .iter()
+        .filter(|r| r.outcome == crate::domain::RuleOutcome::Failed)
+        .filter(|r| liveness_said.is_none_or(|said| said != r.description.as_str()))
+    {
+        let about = if rule.description.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", capped(state, rule.description.as_str()))
+        };
+        found.push(failed(format!("{}{about}", capped(state, rule.name.as_str()))));
+    }
+    if !case.screening.is_empty() {
+        let n = case.screening.len();
+        let best = case
+            .screening
+            .iter()
+            .filter_map(|h| h.score)
+            .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))));
+        let best = best.map(|s| format!(", best score {s:.0}")).unwrap_or_default();
+        found.push(Line::from(vec![
+            Span::styled("● ", theme.error()),
+            Span::raw(format!("{n} screening hit{}{best}", if n == 1 { "" } else { "s" })),
+        ]));
+    }
+    if found.is_empty() {
+        return;
+    }
+    lines.push(Line::styled("What failed", theme.heading()));
+    lines.extend(found);
+    lines.push(Line::raw(""));
+}
+
 /// Up to this many passed checks are listed one by one.
 const FOLD_PASSES_ABOVE: usize = 8;
 
@@ -221,19 +341,20 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
     let mut lines: Vec<Line<'static>> = vec![];
     if let Some(entry) = state.selected_entry().filter(|e| e.case_ref == case.case_ref && e.lane == Lane::Refused) {
         let why = entry.note.as_ref().map(|n| n.to_string()).unwrap_or_default();
-        lines.push(Line::styled(format!("✘ The provider refused the last decision: {why}"), theme::error()));
-        lines.push(Line::styled("  Decide it again, or drop the decision from :outbox.", theme::dim()));
+        lines.push(Line::styled(format!("✘ The provider refused the last decision: {why}"), state.theme().error()));
+        lines.push(Line::styled("  Decide it again, or drop the decision from :outbox.", state.theme().dim()));
     }
+    what_failed(&mut lines, case, state);
     kv_capped(&mut lines, state, "Status", case.status.as_str());
     kv_capped(&mut lines, state, "Referred for", case.why_referred.as_str());
     if let Some(at) = case.created_at {
-        kv(&mut lines, "Created", at.format("%Y-%m-%d %H:%M UTC").to_string());
+        kv(&mut lines, state, "Created", at.format("%Y-%m-%d %H:%M UTC").to_string());
     }
 
-    heading(&mut lines, "Applicant");
-    kv(&mut lines, "Name", masked(state, &case.applicant.name));
+    heading(&mut lines, state, "Applicant");
+    kv(&mut lines, state, "Name", masked(state, &case.applicant.name));
     if let Some(dob) = &case.applicant.date_of_birth {
-        kv(&mut lines, "Date of birth", masked(state, dob));
+        kv(&mut lines, state, "Date of birth", masked(state, dob));
     }
     if let Some(n) = &case.applicant.nationality {
         kv_capped(&mut lines, state, "Nationality", n.as_str());
@@ -241,7 +362,7 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
     field_lines(&mut lines, &case.applicant.fields, "", state);
 
     if !case.screening.is_empty() {
-        heading(&mut lines, "Screening hits");
+        heading(&mut lines, state, "Screening hits");
         let made = state.made.get(&case.case_ref);
         let undecided = case
             .screening
@@ -255,47 +376,49 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
                     "{undecided} of {} hits still undecided: settle them, or decide the whole case",
                     case.screening.len()
                 ),
-                theme::key(),
+                state.theme().key(),
             ));
         }
         for hit in &case.screening {
             let score = hit.score.map(|s| format!("{s:.0}")).unwrap_or_else(|| "?".into());
             let mut spans = vec![
-                Span::styled("● ", theme::error()),
+                Span::styled("● ", state.theme().error()),
                 Span::raw(masked(state, &hit.name)),
-                Span::styled(format!("  score {score}"), theme::label()),
+                Span::styled(format!("  score {score}"), state.theme().label()),
             ];
             let decision = made.and_then(|m| m.iter().rev().find(|d| d.target == TargetId::Hit(hit.id.clone())));
             if let Some(d) = decision {
                 spans.push(Span::styled(
                     format!("  {}", made_label(state, &case.case_ref, d)),
-                    theme::level(crate::app::Level::Info),
+                    state.theme().level(crate::app::Level::Info),
                 ));
             } else if let Some(r) = &hit.resolution {
-                spans.push(Span::styled(format!("  resolved: {}", capped(state, r.as_str())), theme::dim()));
+                spans.push(Span::styled(format!("  resolved: {}", capped(state, r.as_str())), state.theme().dim()));
             }
             lines.push(Line::from(spans));
             let join = |v: &[SafeText]| capped(state, &v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "));
             if !hit.datasets.is_empty() {
-                kv(&mut lines, "    Lists", join(&hit.datasets));
+                kv(&mut lines, state, "    Lists", join(&hit.datasets));
             }
             if !hit.countries.is_empty() {
-                kv(&mut lines, "    Countries", join(&hit.countries));
+                kv(&mut lines, state, "    Countries", join(&hit.countries));
             }
             if !hit.dates_of_birth.is_empty() {
-                kv(&mut lines, "    Dates of birth", join(&hit.dates_of_birth));
+                let dates = if state.mask { MASKED.to_string() } else { join(&hit.dates_of_birth) };
+                kv(&mut lines, state, "    Dates of birth", dates);
             }
             field_lines(&mut lines, &hit.extra, "    ", state);
-            lines.push(Line::styled(format!("    id {}", capped(state, &hit.id)), theme::dim()));
+            let id = shown_id(state.mask, &capped(state, &hit.id));
+            lines.push(Line::styled(format!("    id {id}"), state.theme().dim()));
         }
     }
     for doc in &case.documents {
-        heading(&mut lines, &format!("Document: {}", capped(state, doc.doc_type.as_str())));
+        heading(&mut lines, state, &format!("Document: {}", capped(state, doc.doc_type.as_str())));
         if let Some(c) = &doc.country {
             kv_capped(&mut lines, state, "Country", c.as_str());
         }
         if let Some(n) = &doc.number {
-            kv(&mut lines, "Number", masked(state, n));
+            kv(&mut lines, state, "Number", masked(state, n));
         }
         if let Some(e) = &doc.expiry {
             kv_capped(&mut lines, state, "Expiry", e.as_str());
@@ -304,9 +427,9 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
     }
 
     if let Some(selfie) = &case.selfie {
-        heading(&mut lines, "Selfie and liveness");
-        let (word, style) = theme::liveness(selfie.liveness.result);
-        let mut spans = vec![Span::styled("Liveness: ", theme::label()), Span::styled(word, style)];
+        heading(&mut lines, state, "Selfie and liveness");
+        let (word, style) = state.theme().liveness(selfie.liveness.result);
+        let mut spans = vec![Span::styled("Liveness: ", state.theme().label()), Span::styled(word, style)];
         if let Some(code) = &selfie.liveness.code {
             spans.push(Span::raw(format!("  {}", capped(state, code.as_str()))));
         }
@@ -315,18 +438,18 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
     }
 
     if let Some(fm) = &case.face_match {
-        heading(&mut lines, "Face match");
+        heading(&mut lines, state, "Face match");
         let score = fm.score.map(|s| format!("{s:.0}/100")).unwrap_or_else(|| "no score".into());
         let verdict = match fm.matched {
-            Some(true) => Span::styled("  same person", theme::rule(crate::domain::RuleOutcome::Passed).1),
-            Some(false) => Span::styled("  NOT a match", theme::rule(crate::domain::RuleOutcome::Failed).1),
+            Some(true) => Span::styled("  same person", state.theme().rule(crate::domain::RuleOutcome::Passed).1),
+            Some(false) => Span::styled("  NOT a match", state.theme().rule(crate::domain::RuleOutcome::Failed).1),
             None => Span::raw(""),
         };
-        lines.push(Line::from(vec![Span::styled("Score: ", theme::label()), Span::raw(score), verdict]));
+        lines.push(Line::from(vec![Span::styled("Score: ", state.theme().label()), Span::raw(score), verdict]));
     }
 
     if !case.rules.is_empty() {
-        heading(&mut lines, "Results");
+        heading(&mut lines, state, "Results");
         let mut rules: Vec<_> = case.rules.iter().collect();
         // failures first: they are why the case is here
         rules.sort_by_key(|r| r.outcome != crate::domain::RuleOutcome::Failed);
@@ -337,19 +460,22 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
             rules.retain(|r| r.outcome != crate::domain::RuleOutcome::Passed || !r.details.is_empty());
         }
         for rule in rules {
-            let (mark, style) = theme::rule(rule.outcome);
+            let (mark, style) = state.theme().rule(rule.outcome);
             let mut spans = vec![Span::styled(format!("{mark} "), style), Span::raw(capped(state, rule.name.as_str()))];
             if !rule.description.is_empty() && rule.outcome != crate::domain::RuleOutcome::Passed {
-                spans.push(Span::styled(format!(" — {}", capped(state, rule.description.as_str())), theme::dim()));
+                spans.push(Span::styled(
+                    format!(" — {}", capped(state, rule.description.as_str())),
+                    state.theme().dim(),
+                ));
             }
             lines.push(Line::from(spans));
             field_lines(&mut lines, &rule.details, "    ", state);
         }
         if fold_passes {
-            let (mark, style) = theme::rule(crate::domain::RuleOutcome::Passed);
+            let (mark, style) = state.theme().rule(crate::domain::RuleOutcome::Passed);
             lines.push(Line::from(vec![
                 Span::styled(format!("{mark} "), style),
-                Span::styled("every other check passed", theme::dim()),
+                Span::styled("every other check passed", state.theme().dim()),
             ]));
         }
     }
@@ -360,7 +486,7 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
         .map(|m| m.iter().filter(|d| !matches!(d.target, TargetId::Hit(_))).collect())
         .unwrap_or_default();
     if !elements.is_empty() {
-        heading(&mut lines, "Decisions made in kycdesk");
+        heading(&mut lines, state, "Decisions made in kycdesk");
         for d in elements {
             let target = match &d.target {
                 TargetId::Case => "whole case".to_string(),
@@ -370,12 +496,12 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
             if !d.reason.is_empty() {
                 // Analysts' words may name the person: masked like the rest.
                 let why = if state.mask { MASKED.to_string() } else { d.reason.clone() };
-                lines.push(Line::styled(format!("    why: {why}"), theme::dim()));
+                lines.push(Line::styled(format!("    why: {why}"), state.theme().dim()));
             }
         }
     }
     lines.push(Line::raw(""));
-    lines.push(Line::styled(state.settings.keys.hints(Context::Case), theme::dim()));
+    lines.push(Line::styled(state.settings.keys.hints(Context::Case), state.theme().dim()));
     Text::from(lines)
 }
 

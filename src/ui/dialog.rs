@@ -1,7 +1,7 @@
 //! The decision dialog (target, verdict, reasons, the typed reason with its templates,
 //! the confirmation) and the summary of a bulk decision.
 
-use super::{MASKED, layout, theme, truncate};
+use super::{MASKED, layout, shown_ref, truncate};
 use crate::app::keymap::{Command, Context};
 use crate::app::{BulkResults, DecisionDialog, DialogStep, Loadable, ResultState, State};
 use crate::domain::{CaseRef, TargetId, Verdict};
@@ -11,8 +11,19 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Wrap};
 use std::collections::BTreeMap;
 
-fn choice(selected: bool, text: String) -> Line<'static> {
-    if selected { Line::styled(format!("▶ {text}"), theme::selected()) } else { Line::raw(format!("  {text}")) }
+/// A list scrolled so its selected row is in view inside `block` at `area`.
+fn scrolled<'a>(lines: Vec<Line<'a>>, selected: usize, block: &Block<'_>, area: Rect) -> Paragraph<'a> {
+    let visible = usize::from(block.inner(area).height);
+    let first = super::queue::offset(selected, lines.len(), visible);
+    Paragraph::new(lines).scroll((u16::try_from(first).unwrap_or(u16::MAX), 0))
+}
+
+fn choice(state: &State, selected: bool, text: String) -> Line<'static> {
+    if selected {
+        Line::styled(format!("▶ {text}"), state.theme().selected())
+    } else {
+        Line::raw(format!("  {text}"))
+    }
 }
 
 /// `3 812` for 3812: counts an analyst reads at a glance.
@@ -32,7 +43,7 @@ fn subject(state: &State, dialog: &DecisionDialog) -> String {
     match dialog.cases.as_slice() {
         [one] => {
             let who = if state.mask { MASKED.to_string() } else { one.applicant.one_line() };
-            format!("{} · {who}", one.case_ref)
+            format!("{} · {who}", shown_ref(state.mask, &one.case_ref))
         }
         many => format!("{} marked cases", many.len()),
     }
@@ -88,12 +99,27 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, body:
     frame.render_widget(Clear, area);
     let title = format!(" Decide {} ", subject(state, dialog));
     let block = Block::bordered()
-        .title(Line::styled(truncate(&title, usize::from(area.width.saturating_sub(2))), theme::heading()));
+        .title(Line::styled(truncate(&title, usize::from(area.width.saturating_sub(2))), state.theme().heading()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [summary, main, error, hints] =
-        Layout::vertical([Constraint::Length(2), Constraint::Fill(1), Constraint::Length(2), Constraint::Length(1)])
-            .areas(inner);
+    // On a short terminal the summary goes (the title and the list say it) and lists
+    // lose their frame, so every step keeps rows to choose from.
+    let compact = inner.height < 14;
+    let error_rows = match (&dialog.error, compact) {
+        (None, true) => 0,
+        (Some(_), true) => 1,
+        (_, false) => 2,
+    };
+    let [summary, main, error, hints] = Layout::vertical([
+        Constraint::Length(if compact { 0 } else { 2 }),
+        Constraint::Fill(1),
+        Constraint::Length(error_rows),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    let frame_of = |title: &str| -> Block<'static> {
+        if compact { Block::new().title(title.to_string()) } else { Block::bordered().title(title.to_string()) }
+    };
 
     let target = dialog.target().map(|t| t.label.one_line()).unwrap_or_default();
     let verdict = match dialog.step {
@@ -102,8 +128,11 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, body:
     };
     frame.render_widget(
         Paragraph::new(vec![
-            Line::from(vec![Span::styled("Target: ", theme::label()), Span::raw(target)]),
-            Line::from(vec![Span::styled("Verdict: ", theme::label()), Span::styled(verdict, theme::key())]),
+            Line::from(vec![Span::styled("Target: ", state.theme().label()), Span::raw(target)]),
+            Line::from(vec![
+                Span::styled("Verdict: ", state.theme().label()),
+                Span::styled(verdict, state.theme().key()),
+            ]),
         ]),
         summary,
     );
@@ -123,7 +152,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, body:
                 .filter(|c| !matches!(state.cases.get(&c.case_ref), Some(Loadable::Loading) | None))
                 .count();
             let text = format!("Loading the cases' details… {loaded} of {}", dialog.cases.len());
-            frame.render_widget(Paragraph::new(text).style(theme::dim()).block(Block::bordered()), main);
+            frame.render_widget(Paragraph::new(text).style(state.theme().dim()).block(frame_of("")), main);
             hint = "keys typed now are kept for the dialog · Esc cancel".into();
         }
         DialogStep::Target => {
@@ -131,9 +160,10 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, body:
                 .targets
                 .iter()
                 .enumerate()
-                .map(|(i, t)| choice(i == dialog.target_index, t.label.one_line()))
+                .map(|(i, t)| choice(state, i == dialog.target_index, t.label.one_line()))
                 .collect();
-            frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" What are you deciding? ")), main);
+            let block = frame_of(" What are you deciding? ");
+            frame.render_widget(scrolled(lines, dialog.target_index, &block, main).block(block), main);
         }
         DialogStep::Verdict => {
             let verdicts = dialog.target().map(|t| t.verdicts.clone()).unwrap_or_default();
@@ -142,17 +172,18 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, body:
                 .enumerate()
                 .map(|(i, v)| {
                     let key = keys.key_label(Context::Dialog, Command::Verdict(*v));
-                    choice(i == dialog.verdict_index, format!("{key}  {}", v.label()))
+                    choice(state, i == dialog.verdict_index, format!("{key}  {}", v.label()))
                 })
                 .collect();
             if !dialog.left_out.is_empty() {
                 lines.push(Line::raw(""));
-                lines.push(Line::styled(format!("Left out ({}):", dialog.left_out.len()), theme::error()));
+                lines.push(Line::styled(format!("Left out ({}):", dialog.left_out.len()), state.theme().error()));
                 for (r, why) in &dialog.left_out {
-                    lines.push(Line::raw(format!("  {r}: {why}")));
+                    lines.push(Line::raw(format!("  {}: {why}", shown_ref(state.mask, r))));
                 }
             }
-            frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(" Verdict ")), main);
+            let block = frame_of(" Verdict ");
+            frame.render_widget(scrolled(lines, dialog.verdict_index, &block, main).block(block), main);
         }
         DialogStep::ReasonCodes => {
             let lines: Vec<Line> = dialog
@@ -161,7 +192,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, body:
                 .enumerate()
                 .map(|(i, r)| {
                     let tick = if dialog.chosen_codes.contains(r.code) { "[x]" } else { "[ ]" };
-                    choice(i == dialog.codes_index, format!("{tick} {}", r.label))
+                    choice(state, i == dialog.codes_index, format!("{tick} {}", r.label))
                 })
                 .collect();
             let title = if dialog.verdict() == Some(Verdict::Resubmit) {
@@ -169,7 +200,8 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, body:
             } else {
                 " Rejection reasons "
             };
-            frame.render_widget(Paragraph::new(lines).block(Block::bordered().title(title)), main);
+            let block = frame_of(title);
+            frame.render_widget(scrolled(lines, dialog.codes_index, &block, main).block(block), main);
         }
         DialogStep::Reason | DialogStep::Templates => reason_editor(frame, state, dialog, main),
         DialogStep::Confirm => {
@@ -180,38 +212,43 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, body:
             } else {
                 format!("Save {} on {n} cases?", verdict.label())
             };
-            let mut lines = vec![Line::styled(head, theme::heading())];
+            let mut lines = vec![Line::styled(head, state.theme().heading())];
             for what in plan(state, dialog, verdict) {
                 lines.push(Line::raw(format!("  {what}")));
             }
             if !dialog.left_out.is_empty() {
                 lines.push(Line::styled(
                     format!("  {} marked case(s) left out, not decided", dialog.left_out.len()),
-                    theme::error(),
+                    state.theme().error(),
                 ));
             }
             if !dialog.chosen_codes.is_empty() {
                 let codes: Vec<&str> = dialog.chosen_codes.iter().copied().collect();
-                lines.push(Line::from(vec![Span::styled("Reasons: ", theme::label()), Span::raw(codes.join(", "))]));
+                lines.push(Line::from(vec![
+                    Span::styled("Reasons: ", state.theme().label()),
+                    Span::raw(codes.join(", ")),
+                ]));
             }
-            lines.push(Line::styled("Reason:", theme::label()));
+            lines.push(Line::styled("Reason:", state.theme().label()));
             lines.extend(dialog.reason.lines().iter().map(|l| Line::raw(format!("  {l}"))));
             let secs = state.settings.undo_secs;
             if secs > 0 {
                 let undo = keys.key_label(Context::Screens, Command::Undo);
-                lines
-                    .push(Line::styled(format!("Sent after {secs} s; {undo} takes it back until then."), theme::dim()));
+                lines.push(Line::styled(
+                    format!("Sent after {secs} s; {undo} takes it back until then."),
+                    state.theme().dim(),
+                ));
             }
-            frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(Block::bordered()), main);
+            frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(frame_of("")), main);
             if dialog.saving {
                 hint = "saving…".into();
             }
         }
     }
     if let Some(e) = &dialog.error {
-        frame.render_widget(Paragraph::new(e.as_str()).style(theme::error()).wrap(Wrap { trim: true }), error);
+        frame.render_widget(Paragraph::new(e.as_str()).style(state.theme().error()).wrap(Wrap { trim: true }), error);
     }
-    frame.render_widget(Paragraph::new(hint).style(theme::dim()), hints);
+    frame.render_widget(Paragraph::new(hint).style(state.theme().dim()), hints);
 }
 
 fn reason_editor(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, area: Rect) {
@@ -236,21 +273,19 @@ fn reason_editor(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, 
         editor.set_placeholder_text("Why? kycdesk's audit log keeps this text.");
         format!(" Reason (required; not sent to {}: kept in kycdesk's audit log) ", kept.join(", "))
     };
-    editor.set_block(
-        Block::bordered()
-            .title(title)
-            .title_bottom(Line::styled(counter, if over { theme::error() } else { theme::dim() }).right_aligned()),
-    );
+    editor.set_block(Block::bordered().title(title).title_bottom(
+        Line::styled(counter, if over { state.theme().error() } else { state.theme().dim() }).right_aligned(),
+    ));
     frame.render_widget(&editor, editor_area);
     if dialog.step == DialogStep::Templates {
         let lines: Vec<Line> = if templates.is_empty() {
-            vec![Line::styled("No template for this verdict ([[templates]] in the config).", theme::dim())]
+            vec![Line::styled("No template for this verdict ([[templates]] in the config).", state.theme().dim())]
         } else {
             templates
                 .iter()
                 .map(|(k, text)| {
                     Line::from(vec![
-                        Span::styled(format!(" {k} "), theme::key()),
+                        Span::styled(format!(" {k} "), state.theme().key()),
                         Span::raw(truncate(text, usize::from(area.width.saturating_sub(6)))),
                     ])
                 })
@@ -262,7 +297,8 @@ fn reason_editor(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, 
         let key = state.settings.keys.key_label(Context::Reason, Command::Templates);
         let names: Vec<String> = templates.iter().map(|(k, _)| k.to_string()).collect();
         frame.render_widget(
-            Paragraph::new(format!("{key} lists the reason templates (keys {})", names.join(" "))).style(theme::dim()),
+            Paragraph::new(format!("{key} lists the reason templates (keys {})", names.join(" ")))
+                .style(state.theme().dim()),
             list_area,
         );
     }
@@ -278,29 +314,29 @@ pub fn draw_results(frame: &mut Frame<'_>, state: &State, results: &BulkResults,
         .iter()
         .map(|(case_ref, s)| {
             let (word, style) = match s {
-                ResultState::Saved => ("saved, waiting to send".to_string(), theme::dim()),
-                ResultState::Sent => ("sent to the provider".to_string(), theme::level(crate::app::Level::Info)),
-                ResultState::Escalated => ("escalated locally".to_string(), theme::escalated()),
-                ResultState::Retrying(e) => (format!("will retry: {e}"), theme::level(crate::app::Level::Warn)),
-                ResultState::Refused(e) => (format!("refused: {e}"), theme::error()),
-                ResultState::Withdrawn => ("withdrawn (undone)".to_string(), theme::dim()),
+                ResultState::Saved => ("saved, waiting to send".to_string(), state.theme().dim()),
+                ResultState::Sent => ("sent to the provider".to_string(), state.theme().level(crate::app::Level::Info)),
+                ResultState::Escalated => ("escalated locally".to_string(), state.theme().escalated()),
+                ResultState::Retrying(e) => (format!("will retry: {e}"), state.theme().level(crate::app::Level::Warn)),
+                ResultState::Refused(e) => (format!("refused: {e}"), state.theme().error()),
+                ResultState::Withdrawn => ("withdrawn (undone)".to_string(), state.theme().dim()),
             };
-            Line::from(vec![Span::raw(format!("  {:<40} ", case_label(case_ref))), Span::styled(word, style)])
+            Line::from(vec![Span::raw(format!("  {:<40} ", case_label(state, case_ref))), Span::styled(word, style)])
         })
         .collect();
     for (r, why) in &results.left_out {
-        lines.push(Line::styled(format!("  {r}: left out, {why}"), theme::error()));
+        lines.push(Line::styled(format!("  {}: left out, {why}", shown_ref(state.mask, r)), state.theme().error()));
     }
     // Once every case has gone out (or was undone), u has nothing left to take back.
     let undoable = results.rows.iter().any(|(_, s)| matches!(s, ResultState::Saved)) && !state.undo.is_empty();
     let hint = state.settings.keys.hints_where(Context::Results, |cmd| undoable || cmd != Command::Undo);
-    lines.push(Line::styled(format!("  {hint}"), theme::dim()));
+    lines.push(Line::styled(format!("  {hint}"), state.theme().dim()));
     frame.render_widget(
-        Paragraph::new(lines).block(Block::bordered().title(Line::styled(title, theme::heading()))),
+        Paragraph::new(lines).block(Block::bordered().title(Line::styled(title, state.theme().heading()))),
         area,
     );
 }
 
-fn case_label(r: &CaseRef) -> String {
-    truncate(&r.to_string(), 40)
+fn case_label(state: &State, r: &CaseRef) -> String {
+    truncate(&shown_ref(state.mask, r), 40)
 }

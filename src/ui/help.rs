@@ -1,7 +1,7 @@
 //! The key overlay, generated from the key table (with the config's rebindings) and the
 //! command line's own list. It scrolls when the terminal is short.
 
-use super::{layout, theme};
+use super::layout;
 use crate::app::State;
 use crate::app::command_line::COMMANDS;
 use crate::app::keymap::{Command, Context};
@@ -13,21 +13,21 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 pub fn lines(state: &State) -> Vec<Line<'static>> {
     let mut lines = vec![];
     for (context, rows) in state.settings.keys.sections() {
-        lines.push(Line::styled(context.title(), theme::heading()));
+        lines.push(Line::styled(context.title(), state.theme().heading()));
         for (keys, what) in rows {
-            lines.push(Line::from(vec![Span::styled(format!("  {keys:<24}"), theme::key()), Span::raw(what)]));
+            lines.push(Line::from(vec![Span::styled(format!("  {keys:<24}"), state.theme().key()), Span::raw(what)]));
         }
         lines.push(Line::raw(""));
     }
-    lines.push(Line::styled("Commands (after :)", theme::heading()));
+    lines.push(Line::styled("Commands (after :)", state.theme().heading()));
     for (name, args, what) in COMMANDS {
         let usage = if args.is_empty() { name.to_string() } else { format!("{name} {args}") };
-        lines.push(Line::from(vec![Span::styled(format!("  :{usage:<30}  "), theme::key()), Span::raw(*what)]));
+        lines.push(Line::from(vec![Span::styled(format!("  :{usage:<30}  "), state.theme().key()), Span::raw(*what)]));
     }
     lines.push(Line::raw(""));
     lines.push(Line::styled(
         "No single key sends a decision: decide, a verdict, a reason, Enter, then confirm.",
-        theme::dim(),
+        state.theme().dim(),
     ));
     lines
 }
@@ -43,9 +43,9 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, body: Rect, scroll: u16) {
         if total > room { format!(" · {}/{} · j/k scroll", scroll + room.min(total), total) } else { String::new() };
     frame.render_widget(Clear, area);
     frame.render_widget(
-        Paragraph::new(lines)
-            .scroll((scroll, 0))
-            .block(Block::bordered().title(Line::styled(format!(" Keys ({close} closes{more}) "), theme::heading()))),
+        Paragraph::new(lines).scroll((scroll, 0)).block(
+            Block::bordered().title(Line::styled(format!(" Keys ({close} closes{more}) "), state.theme().heading())),
+        ),
         area,
     );
 }

@@ -27,6 +27,12 @@ pub fn case_panes(body: Rect) -> CasePanes {
     CasePanes { details, document, selfie }
 }
 
+/// Whether the document and selfie panes fit beside the details; below this the details
+/// take the body and `z` shows the images full-screen.
+pub fn images_beside(body: Rect) -> bool {
+    body.width >= 60 && body.height >= 8
+}
+
 /// Inside a bordered pane.
 pub fn inner(r: Rect) -> Rect {
     Rect::new(r.x + 1, r.y + 1, r.width.saturating_sub(2), r.height.saturating_sub(2))
@@ -35,7 +41,11 @@ pub fn inner(r: Rect) -> Rect {
 /// The size images are encoded for: the inside of the document pane (the selfie pane
 /// is the same size or one row larger).
 pub fn image_area(size: Rect) -> Rect {
-    let panes = case_panes(frame(size).body);
+    let body = frame(size).body;
+    if !images_beside(body) {
+        return Rect::default();
+    }
+    let panes = case_panes(body);
     let r = inner(panes.document);
     Rect::new(0, 0, r.width, r.height)
 }

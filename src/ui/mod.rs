@@ -5,7 +5,7 @@ mod dialog;
 mod help;
 pub mod layout;
 mod outbox;
-mod queue;
+pub mod queue;
 pub mod theme;
 
 use crate::app::keymap::Context;
@@ -18,8 +18,29 @@ use ratatui::widgets::Paragraph;
 /// What mask mode shows instead of personal data.
 pub const MASKED: &str = "▒▒▒▒▒▒";
 
+/// A case as the screen names it: in mask mode the provider only, since the id is the
+/// provider's handle on the person.
+pub fn shown_ref(mask: bool, case_ref: &crate::domain::CaseRef) -> String {
+    if mask { format!("{}:{MASKED}", case_ref.provider) } else { case_ref.to_string() }
+}
+
+/// An id of the person (case, applicant, hit) as the screen shows it.
+pub fn shown_id(mask: bool, id: &str) -> String {
+    if mask { MASKED.to_string() } else { id.to_string() }
+}
+
+/// The smallest terminal every screen is laid out for.
+pub const MIN_SIZE: (u16, u16) = (40, 10);
+
 pub fn draw(frame: &mut Frame<'_>, state: &State) {
-    let areas = layout::frame(frame.area());
+    let size = frame.area();
+    if size.width < MIN_SIZE.0 || size.height < MIN_SIZE.1 {
+        let text = format!("terminal too small (need {}x{})", MIN_SIZE.0, MIN_SIZE.1);
+        let text = Paragraph::new(text).style(state.theme().error()).wrap(ratatui::widgets::Wrap { trim: true });
+        frame.render_widget(text, size);
+        return;
+    }
+    let areas = layout::frame(size);
     title_bar(frame, state, areas.title);
     match state.screen {
         Screen::Queue => queue::draw(frame, state, areas.body),
@@ -51,15 +72,15 @@ pub fn resize(width: u16, height: u16) -> crate::app::Action {
 fn title_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
     let width = |t: &str| unicode_width::UnicodeWidthStr::width(t);
     let room = usize::from(area.width);
-    let mut spans = vec![Span::styled(" kycdesk ", theme::title())];
+    let mut spans = vec![Span::styled(" kycdesk ", state.theme().title())];
     let lanes: Vec<String> = state.view.lane_counts.iter().map(|(lane, n)| format!("{n} {}", lane.label())).collect();
     let lanes = if lanes.is_empty() { "0 pending".to_string() } else { lanes.join(" · ") };
     spans.push(Span::raw(format!("  {lanes}")));
     if state.read_only {
-        spans.push(Span::styled("  READ-ONLY", theme::key()));
+        spans.push(Span::styled("  READ-ONLY", state.theme().key()));
     }
     if state.mask {
-        spans.push(Span::styled("  MASKED", theme::key()));
+        spans.push(Span::styled("  MASKED", state.theme().key()));
     }
     let used = |spans: &[Span<'_>]| spans.iter().map(|s| width(s.content.as_ref())).sum::<usize>();
     // The banner (where the demo's emulator listens) is shown whole or in its last part,
@@ -69,14 +90,14 @@ fn title_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
         let last = banner.rsplit(" · ").next().unwrap_or(banner);
         let fits = [banner.as_str(), last].into_iter().find(|b| used(&spans) + 2 + width(b) <= room);
         if let Some(b) = fits {
-            spans.push(Span::styled(format!("  {b}"), theme::dim()));
+            spans.push(Span::styled(format!("  {b}"), state.theme().dim()));
         }
     }
     let providers: Vec<String> =
         state.view.provider_counts.iter().map(|(p, n)| format!("{} {n}", p.display_name())).collect();
     let providers = format!("  │ {}", providers.join(" · "));
     if !state.view.provider_counts.is_empty() && used(&spans) + width(&providers) <= room {
-        spans.push(Span::styled(providers, theme::dim()));
+        spans.push(Span::styled(providers, state.theme().dim()));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -90,11 +111,11 @@ fn status_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
         };
         let keys = state.settings.keys.hints(Context::Prompt);
         let line = Line::from(vec![
-            Span::styled(lead, theme::key()),
+            Span::styled(lead, state.theme().key()),
             Span::raw(prompt.text.clone()),
-            Span::styled("█", theme::dim()),
-            Span::styled(hint, theme::label()),
-            Span::styled(format!("   {keys}"), theme::dim()),
+            Span::styled("█", state.theme().dim()),
+            Span::styled(hint, state.theme().label()),
+            Span::styled(format!("   {keys}"), state.theme().dim()),
         ]);
         frame.render_widget(Paragraph::new(line), area);
         let cursor_x = area.x + (lead.chars().count() + prompt.text.chars().count()) as u16;
@@ -141,14 +162,17 @@ fn status_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
     let right_width = unicode_width::UnicodeWidthStr::width(right.as_str());
     let left_room = width.saturating_sub(right_width + 1);
     let left = match &state.notice {
-        Some(n) => Span::styled(truncate(&format!(" {}", n.text), left_room), theme::level(n.level)),
-        None => {
-            Span::styled(truncate(&format!(" {}", state.settings.keys.hints(state.context())), left_room), theme::dim())
+        Some(n) => {
+            Span::styled(truncate(&format!(" {}", n.shown(state.mask)), left_room), state.theme().level(n.level))
         }
+        None => Span::styled(
+            truncate(&format!(" {}", state.settings.keys.hints(state.context())), left_room),
+            state.theme().dim(),
+        ),
     };
     let pad = left_room.saturating_sub(unicode_width::UnicodeWidthStr::width(left.content.as_ref()));
     let alarm = c.failed > 0 || !c.degraded.is_empty() || !state.skipped_rows.is_empty();
-    let right_style = if alarm { theme::error() } else { theme::label() };
+    let right_style = if alarm { state.theme().error() } else { state.theme().label() };
     let line = Line::from(vec![left, Span::raw(" ".repeat(pad + 1)), Span::styled(right, right_style)]);
     frame.render_widget(Paragraph::new(line), area);
 }

@@ -1,7 +1,7 @@
 //! The outbox view: every decision with its delivery state; refused ones can be sent
 //! again or dropped.
 
-use super::{theme, truncate};
+use super::truncate;
 use crate::app::keymap::Context;
 use crate::app::{Loadable, OutboxView, State};
 use crate::store::OutboxState;
@@ -26,9 +26,13 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, view: &OutboxView, body: Rect)
     frame.render_widget(Clear, area);
     let width = usize::from(area.width.saturating_sub(4));
     let lines: Vec<Line> = match &view.rows {
-        Loadable::Loading => vec![Line::styled("Reading the outbox…", theme::dim())],
-        Loadable::Failed(e) => vec![Line::styled(format!("cannot read the outbox: {}", e.one_line()), theme::error())],
-        Loadable::Ready(rows) if rows.is_empty() => vec![Line::styled("No decision has been saved yet.", theme::dim())],
+        Loadable::Loading => vec![Line::styled("Reading the outbox…", state.theme().dim())],
+        Loadable::Failed(e) => {
+            vec![Line::styled(format!("cannot read the outbox: {}", e.one_line()), state.theme().error())]
+        }
+        Loadable::Ready(rows) if rows.is_empty() => {
+            vec![Line::styled("No decision has been saved yet.", state.theme().dim())]
+        }
         Loadable::Ready(rows) => {
             let visible = usize::from(area.height.saturating_sub(3));
             let first = super::queue::offset(view.selected, rows.len(), visible);
@@ -42,7 +46,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, view: &OutboxView, body: Rect)
                         "{:<9} {:<14} {:<40} {} · {}",
                         state_word(row.state),
                         d.verdict.label(),
-                        d.case_ref.to_string(),
+                        super::shown_ref(state.mask, &d.case_ref),
                         d.created_at.format("%Y-%m-%d %H:%M UTC"),
                         d.analyst
                     );
@@ -51,9 +55,9 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, view: &OutboxView, body: Rect)
                     }
                     let text = truncate(&text, width);
                     let style = match row.state {
-                        _ if i == view.selected => theme::selected(),
-                        OutboxState::Failed => theme::error(),
-                        OutboxState::Sent | OutboxState::Withdrawn | OutboxState::Dropped => theme::dim(),
+                        _ if i == view.selected => state.theme().selected(),
+                        OutboxState::Failed => state.theme().error(),
+                        OutboxState::Sent | OutboxState::Withdrawn | OutboxState::Dropped => state.theme().dim(),
                         _ => ratatui::style::Style::new(),
                     };
                     Line::styled(format!("{} {text}", if i == view.selected { "▶" } else { " " }), style)
@@ -65,8 +69,8 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, view: &OutboxView, body: Rect)
     frame.render_widget(
         Paragraph::new(lines).block(
             Block::bordered()
-                .title(Line::styled(" Outbox: decisions and their delivery ", theme::heading()))
-                .title_bottom(Line::styled(format!(" {hint} "), theme::dim())),
+                .title(Line::styled(" Outbox: decisions and their delivery ", state.theme().heading()))
+                .title_bottom(Line::styled(format!(" {hint} "), state.theme().dim())),
         ),
         area,
     );

@@ -1,7 +1,7 @@
 //! The queue pane: lanes and groups with their counts, marks, the filter. Only the
 //! visible rows are built, so 100,000 cases cost one screen.
 
-use super::{MASKED, filter_summary, theme, truncate};
+use super::{MASKED, filter_summary, shown_id, truncate};
 use crate::app::State;
 use crate::app::view::Group;
 use crate::domain::{Lane, QueueEntry};
@@ -10,7 +10,7 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph};
+use ratatui::widgets::{Block, Paragraph, Wrap};
 
 pub fn age(now: DateTime<Utc>, then: DateTime<Utc>) -> String {
     let minutes = (now - then).num_minutes().max(0);
@@ -70,10 +70,10 @@ impl Columns {
 fn lane_cell(state: &State, e: &QueueEntry) -> (String, Style) {
     match e.lane {
         Lane::New => (String::new(), Style::new()),
-        Lane::Escalated => ("⇑ escalated".into(), theme::escalated()),
+        Lane::Escalated => ("⇑ escalated".into(), state.theme().escalated()),
         Lane::Refused => {
             let why = e.note.as_ref().map(|n| n.one_line()).unwrap_or_default();
-            (format!("✘ refused: {why}"), theme::error())
+            (format!("✘ refused: {why}"), state.theme().error())
         }
         Lane::Awaiting => {
             let undo =
@@ -83,12 +83,12 @@ fn lane_cell(state: &State, e: &QueueEntry) -> (String, Style) {
                 (None, Some(n)) => format!("⧗ retrying: {}", n.one_line()),
                 (None, None) => "⧗ sending".into(),
             };
-            (text, theme::dim())
+            (text, state.theme().dim())
         }
     }
 }
 
-fn header_line(g: &Group, grouped: bool) -> Line<'static> {
+fn header_line(state: &State, g: &Group, grouped: bool) -> Line<'static> {
     let lane = match g.lane {
         Lane::New => "New referrals",
         Lane::Refused => "Refused by the provider: decide again",
@@ -100,34 +100,23 @@ fn header_line(g: &Group, grouped: bool) -> Line<'static> {
     } else {
         format!("── {lane} ({}) ", g.len)
     };
-    Line::styled(text, theme::heading())
+    Line::styled(text, state.theme().heading())
 }
 
-pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
-    let mut title = format!(" Queue {}/{} ", (state.selected + 1).min(state.view.rows.len()), state.view.rows.len());
-    if let Some(f) = filter_summary(state) {
-        title = format!(" Queue · {f} ");
-    }
-    if !state.marks.is_empty() {
-        title.push_str(&format!("· {} marked ", state.marks.len()));
-    }
-    let block = Block::bordered().title(Line::styled(title, theme::heading()));
-    if state.view.rows.is_empty() {
-        let text = if !state.queue_loaded {
-            "Loading the queue…".to_string()
-        } else if state.view.is_filtered() {
-            format!("No case matches the filter '{}' (Esc clears it).", state.view.filter.trim())
-        } else {
-            "No cases need review. New ones appear here as providers refer them (r polls now).".to_string()
-        };
-        frame.render_widget(Paragraph::new(text).style(theme::dim()).block(block), area);
-        return;
-    }
-    let inner_width = usize::from(area.width.saturating_sub(2));
-    let cols = Columns::for_width(inner_width);
+/// What one line of the queue pane below its column header shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueLine {
+    /// The heading of the group starting at (or continuing into) this position.
+    Group(usize),
+    /// The case at this position of the view.
+    Case(usize),
+}
+
+/// The lines the queue pane shows in `area` (its outer, bordered area), top to bottom:
+/// shared by drawing and by the mouse, so a click lands on the row drawn there.
+pub fn visible_lines(state: &State, area: Rect) -> Vec<QueueLine> {
     let visible = usize::from(area.height.saturating_sub(3));
     let len = state.view.rows.len();
-    let grouped = state.view.group.is_some();
     // Group headers take lines too: move the window down until the selection fits.
     let mut first = offset(state.selected, len, visible);
     let starts_group = |p: usize| state.view.group_at(p).is_some_and(|g| g.start == p);
@@ -137,6 +126,51 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
     while first < state.selected && lines_to(first, state.selected) > visible {
         first += 1;
     }
+    let mut out = Vec::with_capacity(visible);
+    let mut pos = first;
+    while pos < len && out.len() < visible {
+        if let Some(g) = state.view.group_at(pos)
+            && (g.start == pos || pos == first)
+        {
+            out.push(QueueLine::Group(pos));
+            if out.len() >= visible {
+                break;
+            }
+        }
+        out.push(QueueLine::Case(pos));
+        pos += 1;
+    }
+    out
+}
+
+/// The first screen row of the queue's lines inside `area`: below the border and the
+/// column header.
+pub const FIRST_LINE: u16 = 2;
+
+pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
+    let theme = state.theme();
+    let mut title = format!(" Queue {}/{} ", (state.selected + 1).min(state.view.rows.len()), state.view.rows.len());
+    if let Some(f) = filter_summary(state) {
+        title = format!(" Queue · {f} ");
+    }
+    if !state.marks.is_empty() {
+        title.push_str(&format!("· {} marked ", state.marks.len()));
+    }
+    let block = Block::bordered().title(Line::styled(title, theme.heading()));
+    if state.view.rows.is_empty() {
+        let text = if !state.queue_loaded {
+            "Loading the queue…".to_string()
+        } else if state.view.is_filtered() {
+            format!("No case matches the filter '{}' (Esc clears it).", state.view.filter.trim())
+        } else {
+            "No cases need review. New ones appear here as providers refer them (r polls now).".to_string()
+        };
+        frame.render_widget(Paragraph::new(text).style(theme.dim()).wrap(Wrap { trim: true }).block(block), area);
+        return;
+    }
+    let inner_width = usize::from(area.width.saturating_sub(2));
+    let cols = Columns::for_width(inner_width);
+    let grouped = state.view.group.is_some();
     let mut header =
         vec![Span::raw("  "), Span::raw(pad("Provider", 11)), Span::raw(" "), Span::raw(pad("Case", cols.case))];
     if cols.applicant > 0 {
@@ -146,17 +180,18 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
         header.push(Span::raw(format!(" {}", pad("Check", cols.check))));
     }
     header.push(Span::raw(format!(" {} {} {}", pad("Why referred", cols.why), pad("Age", 4), pad("Lane", cols.lane))));
-    let mut lines = vec![Line::from(header).style(theme::heading())];
-    let mut pos = first;
-    while pos < len && lines.len() <= visible {
-        if let Some(g) = state.view.group_at(pos)
-            && (g.start == pos || pos == first)
-        {
-            lines.push(header_line(g, grouped));
-            if lines.len() > visible {
-                break;
+    let mut lines = vec![Line::from(header).style(theme.heading())];
+    let mut cursor = None;
+    for line in visible_lines(state, area) {
+        let pos = match line {
+            QueueLine::Group(pos) => {
+                if let Some(g) = state.view.group_at(pos) {
+                    lines.push(header_line(state, g, grouped));
+                }
+                continue;
             }
-        }
+            QueueLine::Case(pos) => pos,
+        };
         let e = &state.queue[state.view.rows[pos]];
         let selected = pos == state.selected;
         let marked = state.marks.contains(&e.case_ref);
@@ -166,13 +201,16 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
             (false, true) => " ● ",
             (false, false) => "   ",
         };
+        if selected {
+            cursor = Some(lines.len() as u16);
+        }
         let applicant = if state.mask { MASKED.to_string() } else { e.applicant.one_line() };
         let (lane, lane_style) = lane_cell(state, e);
         let mut spans = vec![
-            Span::styled(mark, theme::key()),
+            Span::styled(mark, theme.key()),
             Span::raw(pad(e.case_ref.provider.display_name(), 11)),
             Span::raw(" "),
-            Span::raw(pad(&e.case_ref.key, cols.case)),
+            Span::raw(pad(&shown_id(state.mask, &e.case_ref.key), cols.case)),
         ];
         if cols.applicant > 0 {
             spans.push(Span::raw(format!(" {}", pad(&applicant, cols.applicant))));
@@ -187,16 +225,22 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
         )));
         spans.push(Span::styled(pad(&lane, cols.lane), lane_style));
         let style = if selected {
-            theme::selected()
+            theme.selected()
         } else if marked {
-            theme::marked()
+            theme.marked()
         } else {
             Style::new()
         };
         lines.push(Line::from(spans).style(style));
-        pos += 1;
     }
     frame.render_widget(Paragraph::new(lines).block(block), area);
+    // The terminal cursor sits on the selected row: screen readers and magnifiers
+    // follow it. Not while a modal covers the queue.
+    if let Some(row) = cursor
+        && state.modals.is_empty()
+    {
+        frame.set_cursor_position((area.x + 1, area.y + 1 + row));
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Colours and styles, in one place.
+//! Colours and styles, in one place. Every state also has a symbol or a word beside its
+//! colour, so no theme carries meaning by colour alone.
 
 use crate::app::Level;
 use crate::domain::{LivenessResult, RuleOutcome};
@@ -10,9 +11,14 @@ use ratatui::style::{Color, Modifier, Style};
 pub enum Theme {
     #[default]
     Default,
+    /// Black and white with the brightest accents: projectors, low-vision analysts,
+    /// terminals with washed-out palettes.
     HighContrast,
+    /// Attributes only (bold, reverse, underline): nothing depends on a colour.
     NoColor,
 }
+
+const BOLD: Modifier = Modifier::BOLD;
 
 impl Theme {
     /// `theme = "default" | "high-contrast"` in the config.
@@ -23,67 +29,112 @@ impl Theme {
             _ => None,
         }
     }
-}
 
-pub const ACCENT: Color = Color::Cyan;
-
-pub fn title() -> Style {
-    Style::new().fg(Color::Black).bg(ACCENT).add_modifier(Modifier::BOLD)
-}
-
-pub fn heading() -> Style {
-    Style::new().fg(ACCENT).add_modifier(Modifier::BOLD)
-}
-
-pub fn label() -> Style {
-    Style::new().fg(Color::Gray)
-}
-
-pub fn dim() -> Style {
-    Style::new().fg(Color::DarkGray)
-}
-
-pub fn selected() -> Style {
-    Style::new().bg(Color::Rgb(40, 60, 90)).add_modifier(Modifier::BOLD)
-}
-
-/// A marked row: stands out without looking selected.
-pub fn marked() -> Style {
-    Style::new().fg(Color::Yellow)
-}
-
-pub fn escalated() -> Style {
-    Style::new().fg(Color::Magenta)
-}
-
-pub fn key() -> Style {
-    Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD)
-}
-
-pub fn error() -> Style {
-    Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
-}
-
-pub fn level(level: Level) -> Style {
-    match level {
-        Level::Info => Style::new().fg(Color::Green),
-        Level::Warn => Style::new().fg(Color::Yellow),
-        Level::Error => error(),
+    pub fn colours(self) -> bool {
+        self != Theme::NoColor
     }
-}
 
-pub fn rule(outcome: RuleOutcome) -> (&'static str, Style) {
-    match outcome {
-        RuleOutcome::Passed => ("✔", Style::new().fg(Color::Green)),
-        RuleOutcome::Failed => ("✘", Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)),
-        RuleOutcome::CouldNotApply => ("–", Style::new().fg(Color::Yellow)),
+    /// `style` in colour, or `plain` without.
+    fn pick(self, default: Style, high_contrast: Style, plain: Style) -> Style {
+        match self {
+            Theme::Default => default,
+            Theme::HighContrast => high_contrast,
+            Theme::NoColor => plain,
+        }
     }
-}
 
-pub fn liveness(result: LivenessResult) -> (&'static str, Style) {
-    match result {
-        LivenessResult::Live => ("LIVE", Style::new().fg(Color::Green).add_modifier(Modifier::BOLD)),
-        LivenessResult::NotLive => ("NOT LIVE", Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)),
-        LivenessResult::Unknown => ("UNKNOWN", Style::new().fg(Color::Yellow)),
+    pub fn title(self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Black).bg(Color::Cyan).add_modifier(BOLD),
+            Style::new().fg(Color::Black).bg(Color::White).add_modifier(BOLD),
+            Style::new().add_modifier(BOLD | Modifier::REVERSED),
+        )
+    }
+
+    pub fn heading(self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Cyan).add_modifier(BOLD),
+            Style::new().fg(Color::LightCyan).add_modifier(BOLD),
+            Style::new().add_modifier(BOLD),
+        )
+    }
+
+    pub fn label(self) -> Style {
+        self.pick(Style::new().fg(Color::Gray), Style::new().fg(Color::White), Style::new())
+    }
+
+    /// Hints and secondary text: readable, never the thing to look at first.
+    pub fn dim(self) -> Style {
+        self.pick(Style::new().fg(Color::DarkGray), Style::new().fg(Color::White), Style::new())
+    }
+
+    /// The cursor row: reverse video wherever colours may be missing or washed out.
+    pub fn selected(self) -> Style {
+        self.pick(
+            Style::new().bg(Color::Rgb(40, 60, 90)).add_modifier(BOLD),
+            Style::new().add_modifier(BOLD | Modifier::REVERSED),
+            Style::new().add_modifier(BOLD | Modifier::REVERSED),
+        )
+    }
+
+    /// A marked row: stands out without looking selected (it also carries `●`).
+    pub fn marked(self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Yellow),
+            Style::new().fg(Color::LightYellow).add_modifier(BOLD),
+            Style::new().add_modifier(Modifier::UNDERLINED),
+        )
+    }
+
+    pub fn escalated(self) -> Style {
+        self.pick(Style::new().fg(Color::Magenta), Style::new().fg(Color::LightMagenta), Style::new())
+    }
+
+    pub fn key(self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Yellow).add_modifier(BOLD),
+            Style::new().fg(Color::LightYellow).add_modifier(BOLD),
+            Style::new().add_modifier(BOLD),
+        )
+    }
+
+    pub fn error(self) -> Style {
+        self.pick(
+            Style::new().fg(Color::Red).add_modifier(BOLD),
+            Style::new().fg(Color::LightRed).add_modifier(BOLD),
+            Style::new().add_modifier(BOLD),
+        )
+    }
+
+    pub fn good(self) -> Style {
+        self.pick(Style::new().fg(Color::Green), Style::new().fg(Color::LightGreen), Style::new())
+    }
+
+    pub fn warn(self) -> Style {
+        self.pick(Style::new().fg(Color::Yellow), Style::new().fg(Color::LightYellow), Style::new())
+    }
+
+    pub fn level(self, level: Level) -> Style {
+        match level {
+            Level::Info => self.good(),
+            Level::Warn => self.warn(),
+            Level::Error => self.error(),
+        }
+    }
+
+    pub fn rule(self, outcome: RuleOutcome) -> (&'static str, Style) {
+        match outcome {
+            RuleOutcome::Passed => ("✔", self.good()),
+            RuleOutcome::Failed => ("✘", self.error()),
+            RuleOutcome::CouldNotApply => ("–", self.warn()),
+        }
+    }
+
+    pub fn liveness(self, result: LivenessResult) -> (&'static str, Style) {
+        match result {
+            LivenessResult::Live => ("LIVE", self.good().add_modifier(BOLD)),
+            LivenessResult::NotLive => ("NOT LIVE", self.error()),
+            LivenessResult::Unknown => ("UNKNOWN", self.warn()),
+        }
     }
 }
