@@ -233,7 +233,7 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
     heading(&mut lines, "Applicant");
     kv(&mut lines, "Name", masked(state, &case.applicant.name));
     if let Some(dob) = &case.applicant.date_of_birth {
-        kv(&mut lines, "Date of birth", masked(state, dob));
+        kv(&mut lines, "Date of birth", masked(state, &dob.text()));
     }
     if let Some(n) = &case.applicant.nationality {
         kv_capped(&mut lines, state, "Nationality", n.as_str());
@@ -283,7 +283,11 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
                 kv(&mut lines, "    Countries", join(&hit.countries));
             }
             if !hit.dates_of_birth.is_empty() {
-                kv(&mut lines, "    Dates of birth", join(&hit.dates_of_birth));
+                kv(
+                    &mut lines,
+                    "    Dates of birth",
+                    join(&hit.dates_of_birth.iter().map(|d| d.text()).collect::<Vec<_>>()),
+                );
             }
             field_lines(&mut lines, &hit.extra, "    ", state);
             lines.push(Line::styled(format!("    id {}", capped(state, &hit.id)), theme::dim()));
@@ -298,7 +302,7 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
             kv(&mut lines, "Number", masked(state, n));
         }
         if let Some(e) = &doc.expiry {
-            kv_capped(&mut lines, state, "Expiry", e.as_str());
+            kv_capped(&mut lines, state, "Expiry", &e.to_string());
         }
         field_lines(&mut lines, &doc.fields, "", state);
     }

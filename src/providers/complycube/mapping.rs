@@ -2,15 +2,13 @@
 
 use super::{ID, assumptions, is_screening, wire};
 use crate::domain::{
-    Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Lane, Liveness, LivenessResult, MediaRef,
-    QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, ScreeningHit, Selfie, TargetId, Verdict,
+    Applicant, Case, CaseRef, DateValue, DecisionTarget, Document, FaceMatch, Field, Lane, Liveness, LivenessResult,
+    MediaRef, QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, ScreeningHit, Selfie, TargetId, Verdict,
 };
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
-}
+pub use crate::domain::parse_instant as parse_time;
 
 fn outcome_of(check: &wire::Check) -> &str {
     check.result.as_ref().and_then(|r| r.outcome.as_deref()).unwrap_or_default()
@@ -116,10 +114,39 @@ fn scalar(v: &Value) -> Option<String> {
 
 /// Dates inside results are `{day, month, year}` (documented).
 fn structured_date(o: &Map<String, Value>) -> Option<String> {
-    let n = |k: &str| o.get(k).and_then(Value::as_u64);
-    let (y, m, d) = (n("year")?, n("month")?, n("day")?);
-    NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, u32::try_from(m).ok()?, u32::try_from(d).ok()?)
-        .map(|date| date.format("%Y-%m-%d").to_string())
+    structured_day(o).map(|d| d.to_string())
+}
+
+fn structured_day(o: &Map<String, Value>) -> Option<DateValue> {
+    let n = |k: &str| o.get(k).and_then(Value::as_i64);
+    DateValue::from_parts(n("year")?, n("month")?, n("day")?)
+}
+
+/// A date as ComplyCube sends it: structured inside results, a string on the client.
+fn date_value(v: &Value) -> Option<DateValue> {
+    match v {
+        Value::Object(o) => structured_day(o),
+        Value::String(s) => DateValue::parse(s),
+        _ => None,
+    }
+}
+
+/// Extracted document details that are about the document, not its holder.
+const DOCUMENT_FACTS: [&str; 7] =
+    ["documentType", "hasTwoSides", "issuingCountry", "expirationDate", "expiryDate", "issuingDate", "issueDate"];
+
+/// The holder's name from `extractedData.holderDetails`, whose name parts are arrays
+/// (documented for `firstName`; taken the same for the others) or plain strings.
+fn holder_name(holder: &Map<String, Value>) -> Option<String> {
+    let words = |key: &str| -> Vec<String> {
+        match holder.get(key) {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            Some(Value::String(s)) => vec![s.clone()],
+            _ => vec![],
+        }
+    };
+    let name = ["firstName", "middleName", "lastName"].into_iter().flat_map(words).collect::<Vec<_>>().join(" ");
+    (!name.trim().is_empty()).then_some(name)
 }
 
 /// Turns a breakdown section into rule results: each leaf with an outcome word becomes a
@@ -152,8 +179,9 @@ fn rules_from(prefix: &str, section: &Map<String, Value>, out: &mut Vec<RuleResu
                 details.extend(leftover);
             }
             other => {
+                // A result breakdown's leaves are about the check (scores, flags).
                 if let Some(text) = scalar(other) {
-                    details.push(Field::new(&humanize(key), &text));
+                    details.push(Field::fact(&humanize(key), &text));
                 }
             }
         }
@@ -268,25 +296,25 @@ fn applicant(check: &wire::Check, client: Option<&wire::Client>) -> Applicant {
         .unwrap_or_else(|| "(unnamed)".into());
     let mut fields = Vec::new();
     if let Some(c) = client {
-        let mut push = |name: &str, v: &Option<String>| {
+        let mut push = |field: fn(&str, &str) -> Field, name: &str, v: &Option<String>| {
             if let Some(v) = v {
-                fields.push(Field::new(name, v));
+                fields.push(field(name, v));
             }
         };
-        push("Client id", &Some(c.id.clone()));
-        push("Type", &c.client_type);
-        push("Email", &c.email);
-        push("Mobile", &c.mobile);
-        push("External id", &c.external_id);
+        push(Field::new, "Client id", &Some(c.id.clone()));
+        push(Field::fact, "Type", &c.client_type);
+        push(Field::new, "Email", &c.email);
+        push(Field::new, "Mobile", &c.mobile);
+        push(Field::new, "External id", &c.external_id);
         if let Some(p) = person {
-            push("Gender", &p.gender);
-            push("Birth country", &p.birth_country);
+            push(Field::new, "Gender", &p.gender);
+            push(Field::new, "Birth country", &p.birth_country);
         }
-        push("Client since", &c.created_at);
+        push(Field::fact_instant, "Client since", &c.created_at);
     }
     Applicant {
         name: SafeText::new(&full_name),
-        date_of_birth: person.and_then(|p| p.dob.as_deref()).map(SafeText::new),
+        date_of_birth: person.and_then(|p| p.dob.as_deref()).and_then(DateValue::parse),
         nationality: person.and_then(|p| p.nationality.as_deref()).map(SafeText::new),
         fields,
     }
@@ -295,7 +323,9 @@ fn applicant(check: &wire::Check, client: Option<&wire::Client>) -> Applicant {
 fn document(check: &wire::Check, doc: &wire::Document) -> Document {
     let extracted = breakdown(check).and_then(|b| b.get("extractedData")).and_then(Value::as_object);
     let details = extracted.and_then(|e| e.get("documentDetails")).and_then(Value::as_object);
+    let holder = extracted.and_then(|e| e.get("holderDetails")).and_then(Value::as_object);
     let get = |k: &str| details.and_then(|d| d.get(k)).and_then(scalar).map(|s| SafeText::new(&s));
+    let get_date = |k: &str| details.and_then(|d| d.get(k)).and_then(date_value);
     let mut fields = Vec::new();
     if let Some(extracted) = extracted {
         for (section, value) in extracted {
@@ -308,7 +338,9 @@ fn document(check: &wire::Check, doc: &wire::Document) -> Document {
                     other => scalar(other).unwrap_or_default(),
                 };
                 if !text.is_empty() {
-                    fields.push(Field::new(&format!("{} › {}", humanize(section), humanize(k)), &text));
+                    let name = format!("{} › {}", humanize(section), humanize(k));
+                    let fact = section == "documentDetails" && DOCUMENT_FACTS.contains(&k.as_str());
+                    fields.push(if fact { Field::fact(&name, &text) } else { Field::new(&name, &text) });
                 }
             }
         }
@@ -334,7 +366,9 @@ fn document(check: &wire::Check, doc: &wire::Document) -> Document {
         doc_type: SafeText::new(&doc.doc_type.as_deref().unwrap_or("unknown").replace('_', " ")),
         country: doc.issuing_country.as_deref().map(SafeText::new),
         number: get("documentNumber"),
-        expiry: get("expirationDate").or_else(|| get("expiryDate")),
+        expiry: get_date("expirationDate").or_else(|| get_date("expiryDate")),
+        holder_name: holder.and_then(holder_name).map(|n| SafeText::new(&n)),
+        date_of_birth: holder.and_then(|h| h.get("dob")).and_then(date_value),
         sides,
         fields,
     }
@@ -382,6 +416,13 @@ fn face_match(check: &wire::Check, doc: Option<&Document>, selfie: Option<&Media
 }
 
 fn screening_hits(check: &wire::Check) -> Vec<ScreeningHit> {
+    let dates = |v: Option<&Value>| -> Vec<DateValue> {
+        match v {
+            Some(Value::Array(a)) => a.iter().filter_map(date_value).collect(),
+            Some(other) => date_value(other).into_iter().collect(),
+            None => vec![],
+        }
+    };
     let strings = |v: Option<&Value>| -> Vec<SafeText> {
         match v {
             Some(Value::Array(a)) => a.iter().filter_map(scalar).map(|s| SafeText::new(&s)).collect(),
@@ -408,8 +449,8 @@ fn screening_hits(check: &wire::Check) -> Vec<ScreeningHit> {
                 .filter(|(k, _)| !known.contains(&k.as_str()))
                 .map(|(k, v)| Field::new(&humanize(k), &scalar(v).unwrap_or_else(|| v.to_string())))
                 .collect();
-            let mut dobs = strings(m.get("datesOfBirth"));
-            dobs.extend(strings(m.get("dateOfBirth")));
+            let mut dobs = dates(m.get("datesOfBirth"));
+            dobs.extend(dates(m.get("dateOfBirth")));
             Some(ScreeningHit {
                 name: SafeText::new(m.get(assumptions::MATCH_NAME).and_then(Value::as_str).unwrap_or("(no name)")),
                 score: m.get(assumptions::MATCH_SCORE).and_then(Value::as_f64),
@@ -602,7 +643,7 @@ mod tests {
         );
         let case = case(&c, None, None, None);
         assert_eq!(case.screening.len(), 2);
-        assert_eq!(case.screening[0].dates_of_birth[0].as_str(), "1970-02-01");
+        assert_eq!(case.screening[0].dates_of_birth[0].to_string(), "1970-02-01");
         assert_eq!(case.targets.len(), 3);
         assert_eq!(case.targets[1].verdicts, vec![Verdict::TrueMatch, Verdict::FalsePositive]);
         assert_eq!(match_ids(&c), vec!["m1", "m2"]);
