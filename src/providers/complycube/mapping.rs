@@ -104,7 +104,10 @@ fn rule_outcome(value: &str) -> Option<RuleOutcome> {
 
 fn scalar(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
+        // A timestamp anywhere in a breakdown reads like every other on screen.
+        Value::String(s) => {
+            Some(crate::domain::parse_instant(s).map_or_else(|| s.clone(), crate::domain::shown_instant))
+        }
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Object(o) => structured_date(o),
@@ -737,6 +740,28 @@ mod tests {
 
     fn case_targets_verdicts(c: &wire::Check) -> Vec<Verdict> {
         case(c, None, None, None).targets[0].verdicts.clone()
+    }
+
+    #[test]
+    fn document_checks_give_the_holder_as_read_and_say_what_is_personal() {
+        let c = check(json!({"id":"c1","type":"document_check","status":"complete","result":{"outcome":"attention",
+            "breakdown":{"extractedData":{
+                "documentDetails":{"documentType":"passport","documentNumber":"123456789","issuingCountry":"GB",
+                    "expirationDate":{"year":2025,"month":3,"day":1}},
+                "holderDetails":{"firstName":["Ada","Mary"],"lastName":["Lovelace"],"dob":{"year":1990,"month":2,"day":1}}},
+                "contentAnalysis":"attention","checkedAt":"2026-11-17T10:48:00+05:30"}}}));
+        let doc: wire::Document = serde_json::from_value(json!({"id":"d1","type":"passport"})).unwrap_or_default();
+        let case = case(&c, None, Some(&doc), None);
+        let d = &case.documents[0];
+        assert_eq!(d.holder_name.as_ref().map(SafeText::as_str), Some("Ada Mary Lovelace"));
+        assert_eq!(d.date_of_birth.as_ref().map(|x| x.to_string()).as_deref(), Some("1990-02-01"));
+        assert_eq!(d.expiry.as_ref().map(|x| x.to_string()).as_deref(), Some("2025-03-01"));
+        let personal: Vec<(&str, bool)> = d.fields.iter().map(|f| (f.name.as_str(), f.personal)).collect();
+        assert!(personal.contains(&("Document details › Document number", true)), "{personal:?}");
+        assert!(personal.contains(&("Document details › Issuing country", false)), "{personal:?}");
+        assert!(personal.contains(&("Holder details › Last name", true)), "{personal:?}");
+        let detail = case.rules.iter().flat_map(|r| &r.details).find(|f| f.name.as_str() == "Checked at");
+        assert_eq!(detail.map(|f| (f.value.as_str(), f.personal)), Some(("2026-11-17 05:18 UTC", false)));
     }
 
     #[test]
