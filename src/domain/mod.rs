@@ -268,11 +268,6 @@ impl Field {
         Self::new(name, DateValue::parse(raw).map(|d| d.to_string()).unwrap_or_default().as_str())
     }
 
-    /// A day about the check or the document (issued, expires), shown `YYYY-MM-DD`.
-    pub fn fact_date(name: &str, raw: &str) -> Self {
-        Self { personal: false, ..Self::personal_date(name, raw) }
-    }
-
     /// When something happened at the provider, shown `YYYY-MM-DD HH:MM UTC`.
     pub fn fact_instant(name: &str, raw: &str) -> Self {
         Self { name: SafeText::new(name), value: instant_text(raw), personal: false }
