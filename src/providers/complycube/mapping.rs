@@ -138,8 +138,7 @@ fn date_value(v: &Value) -> Option<DateValue> {
 const DOCUMENT_FACTS: [&str; 7] =
     ["documentType", "hasTwoSides", "issuingCountry", "expirationDate", "expiryDate", "issuingDate", "issueDate"];
 
-/// The holder's name from `extractedData.holderDetails`, whose name parts are arrays
-/// (documented for `firstName`; taken the same for the others) or plain strings.
+/// The holder's name from `extractedData.holderDetails` (see `HOLDER_NAME_PARTS`).
 fn holder_name(holder: &Map<String, Value>) -> Option<String> {
     let words = |key: &str| -> Vec<String> {
         match holder.get(key) {
@@ -148,7 +147,7 @@ fn holder_name(holder: &Map<String, Value>) -> Option<String> {
             _ => vec![],
         }
     };
-    let name = ["firstName", "middleName", "lastName"].into_iter().flat_map(words).collect::<Vec<_>>().join(" ");
+    let name = assumptions::HOLDER_NAME_PARTS.into_iter().flat_map(words).collect::<Vec<_>>().join(" ");
     (!name.trim().is_empty()).then_some(name)
 }
 
