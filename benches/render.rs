@@ -43,7 +43,7 @@ fn case(r: &CaseRef) -> Case {
         created_at: None,
         applicant: Applicant {
             name: SafeText::new("Applicant"),
-            date_of_birth: Some(SafeText::new("1980-01-01")),
+            date_of_birth: kycdesk::domain::DateValue::parse("1980-01-01"),
             nationality: Some(SafeText::new("GB")),
             fields: (0..8).map(|i| Field::new(&format!("Field {i}"), "value")).collect(),
         },

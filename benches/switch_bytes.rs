@@ -55,6 +55,8 @@ fn case(n: usize) -> Case {
             country: None,
             number: None,
             expiry: None,
+            holder_name: None,
+            date_of_birth: None,
             sides: vec![media_ref(format!("doc/{n}/front"), "passport front")],
             fields: vec![],
         }],

@@ -512,3 +512,35 @@ async fn a_match_confirmed_check_keeps_its_other_hits_decidable() -> TestResult 
     assert!(!settled.targets[0].verdicts.contains(&Verdict::Verify), "nothing left to dismiss");
     Ok(())
 }
+
+#[tokio::test]
+async fn document_checks_carry_the_holder_as_read() -> TestResult {
+    use kycdesk::domain::{EvidenceFlag, evidence_flags};
+    use kycdesk::emulator::{SHARED_COMPLYCUBE_SUMSUB, seeded_today};
+    let emu = start_emulator(12).await?;
+    let cc = complycube(&emu, KeyMode::Live)?;
+    let mut flags = vec![];
+    let mut names = vec![];
+    for case_ref in referred_of_type(&cc, "document").await? {
+        let case = cc.case(&case_ref).await?;
+        let d = &case.documents[0];
+        assert!(d.holder_name.is_some(), "{case_ref}");
+        assert!(d.date_of_birth.as_ref().and_then(|x| x.day()).is_some(), "{case_ref}");
+        assert!(d.expiry.as_ref().and_then(|x| x.day()).is_some(), "{case_ref}");
+        let personal = |part: &str| d.fields.iter().find(|f| f.name.as_str().ends_with(part)).map(|f| f.personal);
+        assert_eq!(personal("Document number"), Some(true));
+        assert_eq!(personal("Document type"), Some(false));
+        assert_eq!(personal("Issuing country"), Some(false));
+        assert_eq!(personal("Dob"), Some(true));
+        let since = case.applicant.fields.iter().find(|f| f.name.as_str() == "Client since").ok_or("client since")?;
+        assert!(!since.personal && since.value.as_str().ends_with(" UTC"), "{:?}", since.value);
+        names.push((case.applicant.name.to_string(), case.applicant.date_of_birth.as_ref().map(|x| x.to_string())));
+        flags.extend(evidence_flags(&case, seeded_today()));
+    }
+    let surname: Vec<String> =
+        flags.iter().filter(|f| matches!(f, EvidenceFlag::NameDiffers { .. })).map(EvidenceFlag::label).collect();
+    assert!(surname.iter().any(|l| l.contains("Halvorsen")), "{surname:?}");
+    let shared = format!("{} {}", SHARED_COMPLYCUBE_SUMSUB.given, SHARED_COMPLYCUBE_SUMSUB.family);
+    assert!(names.contains(&(shared, Some("1984-06-12".into()))), "{names:?}");
+    Ok(())
+}

@@ -266,3 +266,38 @@ async fn each_target_says_what_it_sends_and_codes_are_refused() -> TestResult {
     assert!(recorded_decisions(&emu.base_url()).await?.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn entries_carry_the_document_birth_date_and_one_differs() -> TestResult {
+    use kycdesk::domain::{EvidenceFlag, evidence_flags};
+    use kycdesk::emulator::{SHARED_CREDAS_IDWISE, seeded_today};
+    let emu = start_emulator(6).await?;
+    let cases = referred_cases(&emu, &credas(&emu)?).await?;
+    for case in &cases {
+        let doc = &case.documents[0];
+        // ASP.NET date-times (`1979-03-08T00:00:00`) arrive as days.
+        assert!(case.applicant.date_of_birth.as_ref().and_then(|d| d.day()).is_some(), "{}", case.case_ref);
+        assert!(doc.date_of_birth.as_ref().and_then(|d| d.day()).is_some(), "{}", case.case_ref);
+        assert!(doc.expiry.as_ref().and_then(|d| d.day()).is_some(), "{}", case.case_ref);
+        assert!(doc.holder_name.is_none(), "Credas sends no name read off the document");
+        let personal = |name: &str| case.applicant.fields.iter().find(|f| f.name.as_str() == name).map(|f| f.personal);
+        assert_eq!(
+            (personal("Entity id"), personal("Address"), personal("Process")),
+            (Some(true), Some(true), Some(false))
+        );
+    }
+    let flags: Vec<EvidenceFlag> = cases.iter().flat_map(|c| evidence_flags(c, seeded_today())).collect();
+    let differs: Vec<&EvidenceFlag> =
+        flags.iter().filter(|f| matches!(f, EvidenceFlag::BirthDateDiffers { .. })).collect();
+    assert_eq!(differs.len(), 1, "{flags:?}");
+    assert!(flags.iter().any(|f| matches!(f, EvidenceFlag::Expired { .. })), "{flags:?}");
+    let shared = cases
+        .iter()
+        .find(|c| {
+            c.applicant.name.as_str() == format!("{} {}", SHARED_CREDAS_IDWISE.given, SHARED_CREDAS_IDWISE.family)
+        })
+        .ok_or("the applicant also seen at IDWise")?;
+    assert_eq!(shared.documents[0].number.as_ref().map(|n| n.as_str()), SHARED_CREDAS_IDWISE.document_number);
+    assert_eq!(shared.applicant.date_of_birth.as_ref().map(|d| d.to_string()).as_deref(), Some("1979-03-08"));
+    Ok(())
+}

@@ -301,3 +301,24 @@ fn the_spec_validator_catches_bad_bodies() -> TestResult {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn documents_are_flagged_expired_or_expiring_by_their_days() -> TestResult {
+    use kycdesk::domain::{EvidenceFlag, evidence_flags};
+    use kycdesk::emulator::seeded_today;
+    let emu = start_emulator(4).await?;
+    let mut flags = vec![];
+    for case in referred(&frankieone(&emu)?).await? {
+        assert!(case.applicant.date_of_birth.as_ref().and_then(|d| d.day()).is_some());
+        for doc in &case.documents {
+            assert!(doc.expiry.as_ref().and_then(|d| d.day()).is_some());
+            // FrankieOne documents carry no holder data.
+            assert!(doc.holder_name.is_none() && doc.date_of_birth.is_none());
+            assert!(doc.fields.iter().all(|f| !f.personal), "issue date and class are about the document");
+        }
+        flags.extend(evidence_flags(&case, seeded_today()));
+    }
+    assert!(flags.iter().any(|f| matches!(f, EvidenceFlag::Expired { .. })), "{flags:?}");
+    assert!(flags.iter().any(|f| matches!(f, EvidenceFlag::ExpiresSoon { days_left: 20, .. })), "{flags:?}");
+    Ok(())
+}

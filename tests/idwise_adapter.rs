@@ -48,7 +48,7 @@ async fn journeys_map_liveness_codes_rules_face_match_aml_and_spot_checks() -> T
         .iter()
         .find(|c| c.rules.iter().any(|r| r.name.as_str() == "Expired Document" && r.outcome == RuleOutcome::Failed))
         .ok_or("expired")?;
-    assert_eq!(expired.documents[0].expiry.as_ref().map(|e| e.as_str()), Some("2025-03-31"));
+    assert_eq!(expired.documents[0].expiry.as_ref().map(|e| e.to_string()).as_deref(), Some("2025-03-31"));
     assert!(
         expired
             .rules
@@ -341,5 +341,36 @@ async fn manual_review_follows_the_provider_reference() -> TestResult {
         serde_json::from_slice::<Value>(&seen[0].body)?,
         json!({"new_decision": "Approved", "comment": "Glare only."})
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn documents_carry_the_holder_as_read_and_one_birth_date_differs() -> TestResult {
+    use kycdesk::domain::{EvidenceFlag, evidence_flags};
+    use kycdesk::emulator::{SHARED_CREDAS_IDWISE, seeded_today};
+    let emu = start_emulator(8).await?;
+    let cases = referred_cases(&emu, &idwise(&emu)?).await?;
+    for case in &cases {
+        let doc = &case.documents[0];
+        assert_eq!(doc.holder_name.as_ref(), Some(&case.applicant.name), "{}", case.case_ref);
+        assert!(doc.date_of_birth.as_ref().and_then(|d| d.day()).is_some(), "{}", case.case_ref);
+        let field = |name: &str| doc.fields.iter().find(|f| f.name.as_str() == name);
+        assert_eq!(field("Expiry Date").map(|f| f.personal), Some(false), "the expiry is about the document");
+        assert_eq!(field("Full Name").map(|f| f.personal), Some(true));
+        assert!(case.rules.iter().flat_map(|r| &r.details).all(|f| !f.personal), "rule details are results");
+    }
+    let flags: Vec<EvidenceFlag> = cases.iter().flat_map(|c| evidence_flags(c, seeded_today())).collect();
+    let differs: Vec<String> =
+        flags.iter().filter(|f| matches!(f, EvidenceFlag::BirthDateDiffers { .. })).map(EvidenceFlag::label).collect();
+    assert_eq!(differs.len(), 1, "{flags:?}");
+    assert!(differs[0].starts_with("date of birth on the "), "{}", differs[0]);
+    assert!(flags.iter().all(|f| !matches!(f, EvidenceFlag::NameDiffers { .. })), "{flags:?}");
+    let shared = cases
+        .iter()
+        .find(|c| {
+            c.applicant.name.as_str() == format!("{} {}", SHARED_CREDAS_IDWISE.given, SHARED_CREDAS_IDWISE.family)
+        })
+        .ok_or("the applicant also seen at Credas")?;
+    assert_eq!(shared.documents[0].number.as_ref().map(|n| n.as_str()), SHARED_CREDAS_IDWISE.document_number);
     Ok(())
 }

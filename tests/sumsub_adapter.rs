@@ -321,3 +321,39 @@ async fn codes_outside_the_catalogue_are_refused_with_the_valid_ones() -> TestRe
     assert!(recorded_decisions(&emu.base_url()).await?.is_empty());
     Ok(())
 }
+
+#[tokio::test]
+async fn id_docs_carry_the_holder_as_read_and_dates_as_days() -> TestResult {
+    use kycdesk::domain::{EvidenceFlag, evidence_flags};
+    use kycdesk::emulator::{SHARED_COMPLYCUBE_SUMSUB, seeded_today};
+    let emu = start_emulator(5).await?;
+    let cases = referred(&emu, &sumsub(&emu)?).await?;
+    for case in &cases {
+        let doc = &case.documents[0];
+        assert!(case.applicant.date_of_birth.as_ref().and_then(|d| d.day()).is_some(), "{}", case.case_ref);
+        assert!(doc.date_of_birth.as_ref().and_then(|d| d.day()).is_some(), "{}", case.case_ref);
+        assert!(doc.expiry.as_ref().and_then(|d| d.day()).is_some(), "{}", case.case_ref);
+        assert_eq!(doc.holder_name.as_ref(), Some(&case.applicant.name), "{}", case.case_ref);
+        // Ids, email and names are the person's; the level and review status are not.
+        let personal = |name: &str| case.applicant.fields.iter().find(|f| f.name.as_str() == name).map(|f| f.personal);
+        assert_eq!((personal("Applicant id"), personal("Email")), (Some(true), Some(true)));
+        assert_eq!((personal("Level"), personal("Review status")), (Some(false), Some(false)));
+        assert!(doc.fields.iter().all(|f| f.personal), "names and dates of birth on the document");
+    }
+    let shared = cases
+        .iter()
+        .find(|c| {
+            c.applicant.name.as_str()
+                == format!("{} {}", SHARED_COMPLYCUBE_SUMSUB.given, SHARED_COMPLYCUBE_SUMSUB.family)
+        })
+        .ok_or("the applicant also seen at ComplyCube")?;
+    assert_eq!(shared.applicant.date_of_birth.as_ref().map(|d| d.to_string()).as_deref(), Some("1984-06-12"));
+    let soon: Vec<EvidenceFlag> = cases
+        .iter()
+        .flat_map(|c| evidence_flags(c, seeded_today()))
+        .filter(|f| matches!(f, EvidenceFlag::ExpiresSoon { .. }))
+        .collect();
+    assert!(!soon.is_empty(), "a document runs out within 30 days");
+    assert!(soon[0].label().contains("expires on 2026-12-"), "{}", soon[0].label());
+    Ok(())
+}

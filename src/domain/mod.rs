@@ -1,6 +1,8 @@
 //! Provider-neutral model. Everything here is already sanitised (`SafeText`); provider
 //! adapters build it from their wire types and nothing else sees provider JSON.
 
+pub mod dates;
+pub mod flags;
 pub mod sanitize;
 
 use chrono::{DateTime, Utc};
@@ -8,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
+pub use dates::{DateValue, instant_text, parse_instant, shown_instant};
+pub use flags::{EvidenceFlag, evidence_flags};
 pub use sanitize::{SafeText, sanitize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -241,18 +245,39 @@ pub struct QueueEntry {
 pub struct Field {
     pub name: SafeText,
     pub value: SafeText,
+    /// About the person (a name, a number, an address, a date of birth, their own id):
+    /// mask mode hides it. What is about the check instead stays visible.
+    pub personal: bool,
 }
 
 impl Field {
+    /// A value about the person; also what an unknown field is taken for, so it is
+    /// masked unless a mapping knows better.
     pub fn new(name: &str, value: &str) -> Self {
-        Self { name: SafeText::new(name), value: SafeText::new(value) }
+        Self { name: SafeText::new(name), value: SafeText::new(value), personal: true }
+    }
+
+    /// A value about the check, not the person: a score, a result, a rule or check
+    /// detail, a provider status, when the check ran, an issuing country, a document type.
+    pub fn fact(name: &str, value: &str) -> Self {
+        Self { personal: false, ..Self::new(name, value) }
+    }
+
+    /// A date about the person (a date of birth), shown `YYYY-MM-DD` when it reads.
+    pub fn personal_date(name: &str, raw: &str) -> Self {
+        Self::new(name, DateValue::parse(raw).map(|d| d.to_string()).unwrap_or_default().as_str())
+    }
+
+    /// When something happened at the provider, shown `YYYY-MM-DD HH:MM UTC`.
+    pub fn fact_instant(name: &str, raw: &str) -> Self {
+        Self { name: SafeText::new(name), value: instant_text(raw), personal: false }
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Applicant {
     pub name: SafeText,
-    pub date_of_birth: Option<SafeText>,
+    pub date_of_birth: Option<DateValue>,
     pub nationality: Option<SafeText>,
     pub fields: Vec<Field>,
 }
@@ -271,7 +296,12 @@ pub struct Document {
     pub doc_type: SafeText,
     pub country: Option<SafeText>,
     pub number: Option<SafeText>,
-    pub expiry: Option<SafeText>,
+    pub expiry: Option<DateValue>,
+    /// The holder's name as read off the document (not the applicant record), where
+    /// the provider sends it.
+    pub holder_name: Option<SafeText>,
+    /// The holder's date of birth as read off the document, where the provider sends it.
+    pub date_of_birth: Option<DateValue>,
     pub sides: Vec<MediaRef>,
     pub fields: Vec<Field>,
 }
@@ -337,7 +367,7 @@ pub struct ScreeningHit {
     pub score: Option<f64>,
     pub datasets: Vec<SafeText>,
     pub countries: Vec<SafeText>,
-    pub dates_of_birth: Vec<SafeText>,
+    pub dates_of_birth: Vec<DateValue>,
     /// Fields the adapter does not model, shown raw (but sanitised).
     pub extra: Vec<Field>,
     /// Already decided at the provider, if known.

@@ -50,6 +50,9 @@ const COUNTRIES: [&str; 8] = ["GB", "IE", "DE", "FR", "ES", "NL", "PL", "IT"];
 const DOC_TYPES: [&str; 3] = ["passport", "driving_license", "national_identity_card"];
 /// One synthetic applicant name is hostile on purpose: it shows the sanitiser at work.
 const HOSTILE_NAME: &str = "Mallory \u{1b}[31mRed\u{1b}[0m \u{202E}gpj.exe";
+/// The document check whose document names the holder by a former surname.
+const SURNAME_DIFFERS_INDEX: usize = 7;
+const FORMER_SURNAME: &str = "Halvorsen";
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Mode {
@@ -104,11 +107,18 @@ fn seed_world(seed: u64, cases: usize) -> World {
     let total = cases + cases / 4 + 1;
     for i in 0..total {
         let created = base_time() - Duration::minutes(17 * i as i64 + rng.random_range(0..9));
-        let first = *FIRST.choose(&mut rng).unwrap_or(&"Alex");
-        let last = *LAST.choose(&mut rng).unwrap_or(&"Smith");
-        let name = if i == 4 { HOSTILE_NAME.to_string() } else { format!("{first} {last}") };
+        let mut first = *FIRST.choose(&mut rng).unwrap_or(&"Alex");
+        let mut last = *LAST.choose(&mut rng).unwrap_or(&"Smith");
         let country = *COUNTRIES.choose(&mut rng).unwrap_or(&"GB");
-        let dob = (rng.random_range(1950..2005), rng.random_range(1..=12u32), rng.random_range(1..=28u32));
+        let mut dob = (rng.random_range(1950..2005), rng.random_range(1..=12u32), rng.random_range(1..=28u32));
+        // Drawn first and replaced after, so every other case stays as it was seeded.
+        if i == super::SHARED_COMPLYCUBE_INDEX {
+            let person = &super::SHARED_COMPLYCUBE_SUMSUB;
+            (first, last, dob) = (person.given, person.family, person.birth);
+        }
+        let name = if i == 4 { HOSTILE_NAME.to_string() } else { format!("{first} {last}") };
+        // One document still carries the holder's former surname.
+        let surname_on_document = if i == SURNAME_DIFFERS_INDEX { FORMER_SURNAME } else { last };
         let client_id = hex_id(&mut rng);
         w.clients.insert(
             client_id.clone(),
@@ -189,8 +199,8 @@ fn seed_world(seed: u64, cases: usize) -> World {
                         "hasTwoSides": true, "documentNumber": number, "issuingCountry": country,
                         "expirationDate": ymd(expiry_year, rng.random_range(1..=12), rng.random_range(1..=28)),
                         "issuingDate": ymd(expiry_year - 10, 3, 14)},
-                    "holderDetails": {"firstName": [first], "lastName": [last], "dob": ymd(dob.0, dob.1, dob.2), "nationality": country},
-                    "mrz": {"line1": format!("P<{country}{}<<{}", last.to_uppercase(), first.to_uppercase()), "line2": format!("{number}{country}")},
+                    "holderDetails": {"firstName": [first], "lastName": [surname_on_document], "dob": ymd(dob.0, dob.1, dob.2), "nationality": country},
+                    "mrz": {"line1": format!("P<{country}{}<<{}", surname_on_document.to_uppercase(), first.to_uppercase()), "line2": format!("{number}{country}")},
                 }});
                 if let Some(b) = breakdown.as_object_mut() {
                     b.extend(analyses);

@@ -23,6 +23,8 @@ const LAST: [&str; 10] =
     ["Whitfield", "Osei", "Hughes", "Kaur", "Fletcher", "Nowak", "Brennan", "Adeyemi", "Lloyd", "Marsh"];
 const DOC_TYPES: [i64; 3] = [10, 2, 9];
 const SUPPORTING: [&str; 3] = ["Utility bill", "Bank statement", "Council tax statement"];
+/// The entry whose document's birth date differs from the entity's.
+const BIRTH_DATE_DIFFERS_INDEX: usize = 5;
 
 pub struct CredasEmu {
     entities: BTreeMap<String, Value>,
@@ -59,9 +61,10 @@ impl CredasEmu {
             let entity = guid(&mut rng);
             let entry = guid(&mut rng);
             let document = guid(&mut rng);
-            let first = *FIRST.choose(&mut rng).unwrap_or(&"Sam");
-            let last = *LAST.choose(&mut rng).unwrap_or(&"Lee");
-            let completed = (base - Duration::minutes(31 * i as i64)).format("%Y-%m-%dT%H:%M:%S").to_string();
+            let mut first = *FIRST.choose(&mut rng).unwrap_or(&"Sam");
+            let mut last = *LAST.choose(&mut rng).unwrap_or(&"Lee");
+            let completed = (base - Duration::minutes(31 * i as i64)).format(assumptions::DATE_TIME_FORMAT).to_string();
+            let mut birth = (1955 + (i % 45) as i32, 1 + (i % 12) as u32, 1 + (i % 28) as u32);
             // What needs a reviewer: liveness, the ID document, a supporting document; one
             // entry also has a police-record failure no override may clear.
             let pattern = if referred { if i == 3 { 3 } else { i % 3 } } else { 9 };
@@ -79,7 +82,17 @@ impl CredasEmu {
             };
             let police = if pattern == 3 { 2 } else { 1 };
             let overall = if referred { assumptions::PENDING_MANUAL_CHECK } else { 1 };
-            let number = format!("{}{:07}", ["P", "D", "N"][i % 3], rng.random_range(0..10_000_000));
+            let mut number = format!("{}{:07}", ["P", "D", "N"][i % 3], rng.random_range(0..10_000_000));
+            // Drawn first and replaced after, so every other case stays as it was seeded.
+            if i == super::SHARED_CREDAS_INDEX {
+                let person = &super::SHARED_CREDAS_IDWISE;
+                (first, last, birth) = (person.given, person.family, person.birth);
+                number = person.document_number.map(str::to_string).unwrap_or(number);
+            }
+            let midnight = |(y, m, d): (i32, u32, u32)| format!("{y:04}-{m:02}-{d:02}T00:00:00");
+            // One document gives a birth date a day off the entity's.
+            let birth_on_document =
+                if i == BIRTH_DATE_DIFFERS_INDEX { (birth.0, birth.1, birth.2 % 28 + 1) } else { birth };
             emu.entities.insert(
                 entity.clone(),
                 json!({"processActors": [], "id": entity, "firstName": first, "surname": last, "dateCreated": completed,
@@ -91,7 +104,7 @@ impl CredasEmu {
                 entity.clone(),
                 json!({"id": entity, "name": format!("{first} {last}"), "firstName": first, "surname": last,
                     "dateCreated": completed, "emailAddress": format!("{}.{}@example.org", first.to_lowercase(), last.to_lowercase()),
-                    "dateOfBirth": format!("19{}-{:02}-{:02}", 55 + i % 45, 1 + i % 12, 1 + i % 28),
+                    "dateOfBirth": midnight(birth),
                     "address": {"addressLine1": format!("{} Station Road", 10 + i), "addressLine2": null, "town": "Leeds",
                         "county": "West Yorkshire", "postcode": "LS1 4AP"},
                     "entityTags": [], "status": 2, "accountType": 1,
@@ -101,8 +114,8 @@ impl CredasEmu {
                         "livenessResult": liveness, "documentResult": document_result, "visualAnalysisResult": if pattern == 1 { 2 } else { 1 },
                         "nfcResult": 0, "ageValidationResult": 1, "policeRecordResult": police, "compromisedAlertResult": 1,
                         "repeatAttemptsResult": 1, "nameMatchResult": 1, "faceMatchResult": if pattern == 0 { 3 } else { 1 },
-                        "documentNumber": number, "documentExpiryDate": if pattern == 1 { "2025-06-30" } else { "2031-02-28" },
-                        "documentBirthDate": format!("19{}-{:02}-{:02}", 55 + i % 45, 1 + i % 12, 1 + i % 28),
+                        "documentNumber": number, "documentExpiryDate": midnight(if pattern == 1 { (2025, 6, 30) } else { (2031, 2, 28) }),
+                        "documentBirthDate": midnight(birth_on_document),
                         "documentIssuingCountryCode": "GBR", "supportingDocuments": supporting}],
                     "addressMortalityChecks": []}),
             );

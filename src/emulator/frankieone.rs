@@ -145,7 +145,15 @@ impl FrankieOneEmu {
             emu.documents.insert(entity.clone(), json!({
                 "IDENTITY": [{"documentId": passport, "entityId": entity, "type": "PASSPORT", "class": "IDENTITY", "country": "AUS",
                     "primaryIdentifier": format!("PA{:07}", rng.random_range(0..10_000_000)), "issueDate": date(2019, 5, 1),
-                    "expiryDate": if i % 4 == 3 { date(2025, 5, 1) } else { date(2029, 5, 1) },
+                    "expiryDate": match i % 4 {
+                        3 => date(2025, 5, 1),
+                        // Runs out within 30 days of the emulator's today.
+                        1 => {
+                            let (y, m, d) = super::days_after_seeded_today(20);
+                            date(y, m, d)
+                        }
+                        _ => date(2029, 5, 1),
+                    },
                     "attachments": [attachment(&front, "FRONT", "passport.jpg")], "createdAt": iso(created)}],
                 "OTHER": [{"documentId": selfie, "entityId": entity, "type": assumptions::SELFIE_DOCUMENT_TYPE, "class": "OTHER", "country": "AUS",
                     "attachments": [attachment(&face, "FRONT", "selfie.jpg")], "createdAt": iso(created)}],

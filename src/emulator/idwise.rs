@@ -35,6 +35,8 @@ const NAMES: [&str; 12] = [
     "Lucia Romero",
 ];
 const DOC_TYPES: [&str; 3] = ["Passport", "Identity Card", "Driving Licence"];
+/// The journey whose applicant record and document disagree on the birth date.
+const BIRTH_DATE_DIFFERS_INDEX: usize = 2;
 const DATASETS: [&str; 3] = ["Politically Exposed Person", "Sanctions", "Adverse Media"];
 const COUNTRIES: [(&str, &str); 5] = [
     ("United Arab Emirates", "ARE"),
@@ -93,8 +95,9 @@ impl IdWiseEmu {
                 _ => Failure::Aml,
             };
             let id = hex(&mut rng, 24);
-            let name = *NAMES.choose(&mut rng).unwrap_or(&"Alex Doe");
-            let (country, code) = *COUNTRIES.choose(&mut rng).unwrap_or(&("Germany", "DEU"));
+            let mut name = (*NAMES.choose(&mut rng).unwrap_or(&"Alex Doe")).to_string();
+            let (mut country, mut code) = *COUNTRIES.choose(&mut rng).unwrap_or(&("Germany", "DEU"));
+            let mut birth = (1960 + (i % 40) as i32, 1 + (i % 9) as u32, 10 + (i % 10) as u32);
             let start = base - Duration::minutes(23 * i as i64);
             let img = |rng: &mut StdRng, kind: ImageKind, images: &mut BTreeMap<String, (u64, ImageKind)>| {
                 let path = hex(rng, 32);
@@ -112,17 +115,28 @@ impl IdWiseEmu {
                 _ => None,
             };
             let score = if mismatch { rng.random_range(20..55) } else { rng.random_range(85..99) };
-            let number = format!("{}{}", code.chars().next().unwrap_or('X'), hex(&mut rng, 8).to_uppercase());
+            let mut number = format!("{}{}", code.chars().next().unwrap_or('X'), hex(&mut rng, 8).to_uppercase());
+            // Drawn first and replaced after, so every other case stays as it was seeded.
+            if i == super::SHARED_IDWISE_INDEX {
+                let person = &super::SHARED_CREDAS_IDWISE;
+                name = format!("{} {}", person.given, person.family);
+                (country, code) = ("United Kingdom", "GBR");
+                birth = person.birth;
+                number = person.document_number.map(str::to_string).unwrap_or(number);
+            }
+            let day = |(y, m, d): (i32, u32, u32)| format!("{y:04}-{m:02}-{d:02}");
+            // One applicant record gives a birth date a year off the document's.
+            let applicant_birth = if i == BIRTH_DATE_DIFFERS_INDEX { (birth.0 + 1, birth.1, birth.2) } else { birth };
             let pass = |ok: bool| if ok { "Passed" } else { "Failed" };
             let documents = json!({"2": {
                 "step_title": "Identity Document", "progress": "Completed", "has_passed_rules": !expired,
                 "document_type": DOC_TYPES[i % 3],
                 "issuing_country": country, "issuing_country_code": code,
                 "extracted_fields": {
-                    "Full Name": {"value": name, "read_accuracy": "High", "type": "string"},
-                    "Document Number": {"value": number, "read_accuracy": if i % 5 == 0 { "Low" } else { "High" }, "type": "string"},
-                    "Birth Date": {"value": format!("19{}-0{}-1{}", 60 + i % 40, 1 + i % 9, i % 10), "read_accuracy": "High", "type": "string"},
-                    "Expiry Date": {"value": if expired { "2025-03-31" } else { "2030-09-30" }, "read_accuracy": "High", "type": "string"},
+                    (assumptions::FIELD_FULL_NAME): {"value": name, "read_accuracy": "High", "type": "string"},
+                    (assumptions::FIELD_DOCUMENT_NUMBER): {"value": number, "read_accuracy": if i % 5 == 0 { "Low" } else { "High" }, "type": "string"},
+                    (assumptions::FIELD_BIRTH_DATE): {"value": day(birth), "read_accuracy": "High", "type": "string"},
+                    (assumptions::FIELD_EXPIRY_DATE): {"value": if expired { "2025-03-31" } else { "2030-09-30" }, "read_accuracy": "High", "type": "string"},
                     "Nationality": {"value": code, "read_accuracy": "High", "type": "string"},
                 },
                 "validation_result": {"validation_outcome": pass(!expired), "validation_checks": [
@@ -169,7 +183,7 @@ impl IdWiseEmu {
                 "environment_name": "sandbox",
                 "documents": documents, "selfie": selfie, "rule_results": rule_results,
                 "applicant": {"applicant_id": hex(&mut rng, 16), "profile_image_path": selfie_path, "full_name": name,
-                    "personal_number": format!("784-{}", hex(&mut rng, 6)), "birth_date": "1980-01-01"},
+                    "personal_number": format!("784-{}", hex(&mut rng, 6)), "birth_date": day(applicant_birth)},
                 "aml": {"applicability": "Applicable", "matches": matches}, "screening_checks": {},
             });
             if i % 5 == 0 {

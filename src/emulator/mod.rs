@@ -22,6 +22,41 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+/// The day the seeded cases are current on: every provider's cases were referred in the
+/// hours before it, and the documents that expire soon expire within 30 days after it.
+pub fn seeded_today() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default()
+}
+
+/// `seeded_today()` plus `days`, as `YYYY-MM-DD` parts.
+pub fn days_after_seeded_today(days: u64) -> (i32, u32, u32) {
+    use chrono::Datelike;
+    let day = seeded_today() + chrono::Days::new(days);
+    (day.year(), day.month(), day.day())
+}
+
+/// A synthetic person who applied at two providers, so the demo shows related cases:
+/// the same name and date of birth, and, for the second pair, the same document number.
+pub struct SharedPerson {
+    pub given: &'static str,
+    pub family: &'static str,
+    pub birth: (i32, u32, u32),
+    pub document_number: Option<&'static str>,
+}
+
+/// At ComplyCube (a document check) and Sumsub, by name and date of birth.
+pub const SHARED_COMPLYCUBE_SUMSUB: SharedPerson =
+    SharedPerson { given: "Ingrid", family: "Solberg", birth: (1984, 6, 12), document_number: None };
+/// Which seeded case each provider gives that person.
+pub const SHARED_COMPLYCUBE_INDEX: usize = 1;
+pub const SHARED_SUMSUB_INDEX: usize = 2;
+
+/// At Credas and IDWise, with the same passport.
+pub const SHARED_CREDAS_IDWISE: SharedPerson =
+    SharedPerson { given: "Tobias", family: "Renner", birth: (1979, 3, 8), document_number: Some("P4471902") };
+pub const SHARED_CREDAS_INDEX: usize = 3;
+pub const SHARED_IDWISE_INDEX: usize = 3;
+
 #[derive(Clone, Debug)]
 pub struct EmulatorOptions {
     pub seed: u64,

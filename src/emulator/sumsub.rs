@@ -31,6 +31,9 @@ const HOLDS: [(&str, &str, &str); 4] = [
     ("DOCUMENT_PAGE_MISSING", "IDENTITY", "Back side of the ID card is missing"),
 ];
 
+/// Which applicants (`i % 5`) hold a document that expires soon.
+const EXPIRES_SOON_EVERY_FIFTH: usize = 1;
+
 pub struct SumsubEmu {
     applicants: BTreeMap<String, Value>,
     steps: BTreeMap<String, Value>,
@@ -74,8 +77,22 @@ impl SumsubEmu {
         for i in 0..cases + cases / 4 {
             let id = hex(&mut rng, 24);
             let inspection = hex(&mut rng, 24);
-            let first = *FIRST.choose(&mut rng).unwrap_or(&"Alex");
-            let last = *LAST.choose(&mut rng).unwrap_or(&"Doe");
+            let mut first = *FIRST.choose(&mut rng).unwrap_or(&"Alex");
+            let mut last = *LAST.choose(&mut rng).unwrap_or(&"Doe");
+            let mut birth = (1960 + (i % 40) as i32, 1 + (i % 12) as u32, 1 + (i % 27) as u32);
+            // Drawn first and replaced after, so every other case stays as it was seeded.
+            if i == super::SHARED_SUMSUB_INDEX {
+                let person = &super::SHARED_COMPLYCUBE_SUMSUB;
+                (first, last, birth) = (person.given, person.family, person.birth);
+            }
+            let dob = format!("{:04}-{:02}-{:02}", birth.0, birth.1, birth.2);
+            // Some documents run out within 30 days of the emulator's today.
+            let valid_until = if i % 5 == EXPIRES_SOON_EVERY_FIFTH {
+                super::days_after_seeded_today(12 + i as u64 % 10)
+            } else {
+                (2032, 4, 30)
+            };
+            let valid_until = format!("{:04}-{:02}-{:02}", valid_until.0, valid_until.1, valid_until.2);
             let created = base - Duration::minutes(19 * i as i64);
             let country = ["DEU", "FRA", "ESP", "POL", "NLD"][i % 5];
             let status = if i >= cases {
@@ -128,9 +145,9 @@ impl SumsubEmu {
                 "id": id, "createdAt": created.format("%Y-%m-%d %H:%M:%S").to_string(), "key": "KYCDESKEMU", "clientId": "kycdesk-emulator",
                 "inspectionId": inspection, "externalUserId": format!("user-{:05}", 40_000 + i),
                 "email": format!("{}.{}@example.net", first.to_lowercase(), last.to_lowercase()), "lang": "en", "type": "individual",
-                "info": {"firstName": first, "lastName": last, "dob": format!("19{}-{:02}-{:02}", 60 + i % 40, 1 + i % 12, 1 + i % 27),
+                "info": {"firstName": first, "lastName": last, "dob": dob,
                     "country": country, "idDocs": [{"idDocType": doc_type, "country": country, "number": number,
-                        "validUntil": "2032-04-30", "firstName": first, "lastName": last}]},
+                        "validUntil": valid_until, "firstName": first, "lastName": last, "dob": dob}]},
                 "requiredIdDocs": {"docSets": [{"idDocSetType": "IDENTITY", "types": [doc_type]}, {"idDocSetType": "SELFIE", "types": ["SELFIE"]}]},
                 "review": review,
             }));

@@ -354,7 +354,7 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
     heading(&mut lines, state, "Applicant");
     kv(&mut lines, state, "Name", masked(state, &case.applicant.name));
     if let Some(dob) = &case.applicant.date_of_birth {
-        kv(&mut lines, state, "Date of birth", masked(state, dob));
+        kv(&mut lines, state, "Date of birth", masked(state, &dob.text()));
     }
     if let Some(n) = &case.applicant.nationality {
         kv_capped(&mut lines, state, "Nationality", n.as_str());
@@ -404,7 +404,11 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
                 kv(&mut lines, state, "    Countries", join(&hit.countries));
             }
             if !hit.dates_of_birth.is_empty() {
-                let dates = if state.mask { MASKED.to_string() } else { join(&hit.dates_of_birth) };
+                let dates = if state.mask {
+                    MASKED.to_string()
+                } else {
+                    join(&hit.dates_of_birth.iter().map(|d| d.text()).collect::<Vec<_>>())
+                };
                 kv(&mut lines, state, "    Dates of birth", dates);
             }
             field_lines(&mut lines, &hit.extra, "    ", state);
@@ -421,7 +425,7 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
             kv(&mut lines, state, "Number", masked(state, n));
         }
         if let Some(e) = &doc.expiry {
-            kv_capped(&mut lines, state, "Expiry", e.as_str());
+            kv_capped(&mut lines, state, "Expiry", &e.to_string());
         }
         field_lines(&mut lines, &doc.fields, "", state);
     }

@@ -91,3 +91,9 @@ pub const MATCH_CONFIRMED: &str = "match_confirmed";
 /// per match; the docs set no rule against it), and stays `match_confirmed` while any
 /// match is confirmed; it turns `clear` only when every match is rejected.
 pub const VALIDATE_AFTER_MATCH_CONFIRMED: bool = true;
+
+/// The name parts of `extractedData.holderDetails`, in reading order. `firstName` is
+/// documented as an array; `middleName` and `lastName` are taken to be the same (a plain
+/// string is read too). The holder's `dob` is a structured `{day, month, year}` date, as
+/// every date inside results is (documented).
+pub const HOLDER_NAME_PARTS: [&str; 3] = ["firstName", "middleName", "lastName"];

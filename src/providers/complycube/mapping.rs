@@ -2,15 +2,13 @@
 
 use super::{ID, assumptions, is_screening, wire};
 use crate::domain::{
-    Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Lane, Liveness, LivenessResult, MediaRef,
-    QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, ScreeningHit, Selfie, TargetId, Verdict,
+    Applicant, Case, CaseRef, DateValue, DecisionTarget, Document, FaceMatch, Field, Lane, Liveness, LivenessResult,
+    MediaRef, QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, ScreeningHit, Selfie, TargetId, Verdict,
 };
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
-}
+pub use crate::domain::parse_instant as parse_time;
 
 fn outcome_of(check: &wire::Check) -> &str {
     check.result.as_ref().and_then(|r| r.outcome.as_deref()).unwrap_or_default()
@@ -106,7 +104,10 @@ fn rule_outcome(value: &str) -> Option<RuleOutcome> {
 
 fn scalar(v: &Value) -> Option<String> {
     match v {
-        Value::String(s) => Some(s.clone()),
+        // A timestamp anywhere in a breakdown reads like every other on screen.
+        Value::String(s) => {
+            Some(crate::domain::parse_instant(s).map_or_else(|| s.clone(), crate::domain::shown_instant))
+        }
         Value::Number(n) => Some(n.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Object(o) => structured_date(o),
@@ -116,10 +117,38 @@ fn scalar(v: &Value) -> Option<String> {
 
 /// Dates inside results are `{day, month, year}` (documented).
 fn structured_date(o: &Map<String, Value>) -> Option<String> {
-    let n = |k: &str| o.get(k).and_then(Value::as_u64);
-    let (y, m, d) = (n("year")?, n("month")?, n("day")?);
-    NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, u32::try_from(m).ok()?, u32::try_from(d).ok()?)
-        .map(|date| date.format("%Y-%m-%d").to_string())
+    structured_day(o).map(|d| d.to_string())
+}
+
+fn structured_day(o: &Map<String, Value>) -> Option<DateValue> {
+    let n = |k: &str| o.get(k).and_then(Value::as_i64);
+    DateValue::from_parts(n("year")?, n("month")?, n("day")?)
+}
+
+/// A date as ComplyCube sends it: structured inside results, a string on the client.
+fn date_value(v: &Value) -> Option<DateValue> {
+    match v {
+        Value::Object(o) => structured_day(o),
+        Value::String(s) => DateValue::parse(s),
+        _ => None,
+    }
+}
+
+/// Extracted document details that are about the document, not its holder.
+const DOCUMENT_FACTS: [&str; 7] =
+    ["documentType", "hasTwoSides", "issuingCountry", "expirationDate", "expiryDate", "issuingDate", "issueDate"];
+
+/// The holder's name from `extractedData.holderDetails` (see `HOLDER_NAME_PARTS`).
+fn holder_name(holder: &Map<String, Value>) -> Option<String> {
+    let words = |key: &str| -> Vec<String> {
+        match holder.get(key) {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+            Some(Value::String(s)) => vec![s.clone()],
+            _ => vec![],
+        }
+    };
+    let name = assumptions::HOLDER_NAME_PARTS.into_iter().flat_map(words).collect::<Vec<_>>().join(" ");
+    (!name.trim().is_empty()).then_some(name)
 }
 
 /// Turns a breakdown section into rule results: each leaf with an outcome word becomes a
@@ -152,8 +181,9 @@ fn rules_from(prefix: &str, section: &Map<String, Value>, out: &mut Vec<RuleResu
                 details.extend(leftover);
             }
             other => {
+                // A result breakdown's leaves are about the check (scores, flags).
                 if let Some(text) = scalar(other) {
-                    details.push(Field::new(&humanize(key), &text));
+                    details.push(Field::fact(&humanize(key), &text));
                 }
             }
         }
@@ -268,25 +298,25 @@ fn applicant(check: &wire::Check, client: Option<&wire::Client>) -> Applicant {
         .unwrap_or_else(|| "(unnamed)".into());
     let mut fields = Vec::new();
     if let Some(c) = client {
-        let mut push = |name: &str, v: &Option<String>| {
+        let mut push = |field: fn(&str, &str) -> Field, name: &str, v: &Option<String>| {
             if let Some(v) = v {
-                fields.push(Field::new(name, v));
+                fields.push(field(name, v));
             }
         };
-        push("Client id", &Some(c.id.clone()));
-        push("Type", &c.client_type);
-        push("Email", &c.email);
-        push("Mobile", &c.mobile);
-        push("External id", &c.external_id);
+        push(Field::new, "Client id", &Some(c.id.clone()));
+        push(Field::fact, "Type", &c.client_type);
+        push(Field::new, "Email", &c.email);
+        push(Field::new, "Mobile", &c.mobile);
+        push(Field::new, "External id", &c.external_id);
         if let Some(p) = person {
-            push("Gender", &p.gender);
-            push("Birth country", &p.birth_country);
+            push(Field::new, "Gender", &p.gender);
+            push(Field::new, "Birth country", &p.birth_country);
         }
-        push("Client since", &c.created_at);
+        push(Field::fact_instant, "Client since", &c.created_at);
     }
     Applicant {
         name: SafeText::new(&full_name),
-        date_of_birth: person.and_then(|p| p.dob.as_deref()).map(SafeText::new),
+        date_of_birth: person.and_then(|p| p.dob.as_deref()).and_then(DateValue::parse),
         nationality: person.and_then(|p| p.nationality.as_deref()).map(SafeText::new),
         fields,
     }
@@ -295,7 +325,9 @@ fn applicant(check: &wire::Check, client: Option<&wire::Client>) -> Applicant {
 fn document(check: &wire::Check, doc: &wire::Document) -> Document {
     let extracted = breakdown(check).and_then(|b| b.get("extractedData")).and_then(Value::as_object);
     let details = extracted.and_then(|e| e.get("documentDetails")).and_then(Value::as_object);
+    let holder = extracted.and_then(|e| e.get("holderDetails")).and_then(Value::as_object);
     let get = |k: &str| details.and_then(|d| d.get(k)).and_then(scalar).map(|s| SafeText::new(&s));
+    let get_date = |k: &str| details.and_then(|d| d.get(k)).and_then(date_value);
     let mut fields = Vec::new();
     if let Some(extracted) = extracted {
         for (section, value) in extracted {
@@ -308,7 +340,9 @@ fn document(check: &wire::Check, doc: &wire::Document) -> Document {
                     other => scalar(other).unwrap_or_default(),
                 };
                 if !text.is_empty() {
-                    fields.push(Field::new(&format!("{} › {}", humanize(section), humanize(k)), &text));
+                    let name = format!("{} › {}", humanize(section), humanize(k));
+                    let fact = section == "documentDetails" && DOCUMENT_FACTS.contains(&k.as_str());
+                    fields.push(if fact { Field::fact(&name, &text) } else { Field::new(&name, &text) });
                 }
             }
         }
@@ -334,7 +368,9 @@ fn document(check: &wire::Check, doc: &wire::Document) -> Document {
         doc_type: SafeText::new(&doc.doc_type.as_deref().unwrap_or("unknown").replace('_', " ")),
         country: doc.issuing_country.as_deref().map(SafeText::new),
         number: get("documentNumber"),
-        expiry: get("expirationDate").or_else(|| get("expiryDate")),
+        expiry: get_date("expirationDate").or_else(|| get_date("expiryDate")),
+        holder_name: holder.and_then(holder_name).map(|n| SafeText::new(&n)),
+        date_of_birth: holder.and_then(|h| h.get("dob")).and_then(date_value),
         sides,
         fields,
     }
@@ -382,6 +418,13 @@ fn face_match(check: &wire::Check, doc: Option<&Document>, selfie: Option<&Media
 }
 
 fn screening_hits(check: &wire::Check) -> Vec<ScreeningHit> {
+    let dates = |v: Option<&Value>| -> Vec<DateValue> {
+        match v {
+            Some(Value::Array(a)) => a.iter().filter_map(date_value).collect(),
+            Some(other) => date_value(other).into_iter().collect(),
+            None => vec![],
+        }
+    };
     let strings = |v: Option<&Value>| -> Vec<SafeText> {
         match v {
             Some(Value::Array(a)) => a.iter().filter_map(scalar).map(|s| SafeText::new(&s)).collect(),
@@ -408,8 +451,8 @@ fn screening_hits(check: &wire::Check) -> Vec<ScreeningHit> {
                 .filter(|(k, _)| !known.contains(&k.as_str()))
                 .map(|(k, v)| Field::new(&humanize(k), &scalar(v).unwrap_or_else(|| v.to_string())))
                 .collect();
-            let mut dobs = strings(m.get("datesOfBirth"));
-            dobs.extend(strings(m.get("dateOfBirth")));
+            let mut dobs = dates(m.get("datesOfBirth"));
+            dobs.extend(dates(m.get("dateOfBirth")));
             Some(ScreeningHit {
                 name: SafeText::new(m.get(assumptions::MATCH_NAME).and_then(Value::as_str).unwrap_or("(no name)")),
                 score: m.get(assumptions::MATCH_SCORE).and_then(Value::as_f64),
@@ -602,7 +645,7 @@ mod tests {
         );
         let case = case(&c, None, None, None);
         assert_eq!(case.screening.len(), 2);
-        assert_eq!(case.screening[0].dates_of_birth[0].as_str(), "1970-02-01");
+        assert_eq!(case.screening[0].dates_of_birth[0].to_string(), "1970-02-01");
         assert_eq!(case.targets.len(), 3);
         assert_eq!(case.targets[1].verdicts, vec![Verdict::TrueMatch, Verdict::FalsePositive]);
         assert_eq!(match_ids(&c), vec!["m1", "m2"]);
@@ -696,6 +739,28 @@ mod tests {
 
     fn case_targets_verdicts(c: &wire::Check) -> Vec<Verdict> {
         case(c, None, None, None).targets[0].verdicts.clone()
+    }
+
+    #[test]
+    fn document_checks_give_the_holder_as_read_and_say_what_is_personal() {
+        let c = check(json!({"id":"c1","type":"document_check","status":"complete","result":{"outcome":"attention",
+            "breakdown":{"extractedData":{
+                "documentDetails":{"documentType":"passport","documentNumber":"123456789","issuingCountry":"GB",
+                    "expirationDate":{"year":2025,"month":3,"day":1}},
+                "holderDetails":{"firstName":["Ada","Mary"],"lastName":["Lovelace"],"dob":{"year":1990,"month":2,"day":1}}},
+                "contentAnalysis":"attention","checkedAt":"2026-11-17T10:48:00+05:30"}}}));
+        let doc: wire::Document = serde_json::from_value(json!({"id":"d1","type":"passport"})).unwrap_or_default();
+        let case = case(&c, None, Some(&doc), None);
+        let d = &case.documents[0];
+        assert_eq!(d.holder_name.as_ref().map(SafeText::as_str), Some("Ada Mary Lovelace"));
+        assert_eq!(d.date_of_birth.as_ref().map(|x| x.to_string()).as_deref(), Some("1990-02-01"));
+        assert_eq!(d.expiry.as_ref().map(|x| x.to_string()).as_deref(), Some("2025-03-01"));
+        let personal: Vec<(&str, bool)> = d.fields.iter().map(|f| (f.name.as_str(), f.personal)).collect();
+        assert!(personal.contains(&("Document details › Document number", true)), "{personal:?}");
+        assert!(personal.contains(&("Document details › Issuing country", false)), "{personal:?}");
+        assert!(personal.contains(&("Holder details › Last name", true)), "{personal:?}");
+        let detail = case.rules.iter().flat_map(|r| &r.details).find(|f| f.name.as_str() == "Checked at");
+        assert_eq!(detail.map(|f| (f.value.as_str(), f.personal)), Some(("2026-11-17 05:18 UTC", false)));
     }
 
     #[test]

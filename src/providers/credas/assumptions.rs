@@ -112,3 +112,9 @@ pub const REASON_CODES_CARRIED: bool = false;
 /// rule for a missing one (ASP.NET Core would likely answer 415), so the emulator stays
 /// lenient there rather than invent a status.
 pub const JSON_CONTENT_TYPE_REQUIRED: bool = false;
+
+/// How Credas writes dates and times (`dateOfBirth`, `documentBirthDate`,
+/// `documentExpiryDate`, `dateCompleted`): the format is not documented; ASP.NET writes a
+/// `DateTime` as ISO 8601 without an offset, a date as midnight (assumed). The adapter
+/// reads it (and RFC 3339, and a bare date) with the shared date parser.
+pub const DATE_TIME_FORMAT: &str = "%Y-%m-%dT%H:%M:%S";

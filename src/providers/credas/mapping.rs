@@ -2,10 +2,10 @@
 
 use super::{ID, assumptions, wire};
 use crate::domain::{
-    Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Lane, Liveness, LivenessResult, MediaRef,
-    QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, Selfie, TargetId, Verdict,
+    Applicant, Case, CaseRef, DateValue, DecisionTarget, Document, FaceMatch, Field, Lane, Liveness, LivenessResult,
+    MediaRef, QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, Selfie, TargetId, Verdict,
 };
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 
 /// Active-check `status` (documented for Right to Work/Rent; assumed for all).
 const ACTIVE_CHECK_STATUS: [&str; 10] = [
@@ -21,12 +21,8 @@ const ACTIVE_CHECK_STATUS: [&str; 10] = [
     "AwaitingData",
 ];
 
-pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok().map(|n| n.and_utc()))
-}
+/// Credas writes ASP.NET `DateTime`s, without an offset (read as UTC) or RFC 3339.
+pub use crate::domain::parse_instant as parse_time;
 
 pub fn case_key(entity: &str, entry: &str) -> String {
     format!("{entity}/{entry}")
@@ -195,15 +191,15 @@ pub fn case(
     has_images: bool,
 ) -> Case {
     let mut fields = vec![];
-    let mut push = |name: &str, v: Option<&str>| {
+    let mut push = |field: fn(&str, &str) -> Field, name: &str, v: Option<&str>| {
         if let Some(v) = v.filter(|v| !v.is_empty()) {
-            fields.push(Field::new(name, v));
+            fields.push(field(name, v));
         }
     };
-    push("Entity id", Some(&entity.id));
-    push("Email", entity.email_address.as_deref());
-    push("Phone", entity.phone_number.as_deref());
-    push("Registration code", entity.registration_code.as_deref());
+    push(Field::new, "Entity id", Some(&entity.id));
+    push(Field::new, "Email", entity.email_address.as_deref());
+    push(Field::new, "Phone", entity.phone_number.as_deref());
+    push(Field::new, "Registration code", entity.registration_code.as_deref());
     if let Some(a) = &summary.address {
         let line = [&a.address_line1, &a.address_line2, &a.town, &a.county, &a.postcode]
             .into_iter()
@@ -211,9 +207,9 @@ pub fn case(
             .map(String::as_str)
             .collect::<Vec<_>>()
             .join(", ");
-        push("Address", Some(&line));
+        push(Field::new, "Address", Some(&line));
     }
-    push("Process", entry.process_id.as_deref());
+    push(Field::fact, "Process", entry.process_id.as_deref());
     let kind = entry.document_type.map(assumptions::document_type_name).unwrap_or("ID document");
     let sides = if has_images {
         vec![
@@ -228,12 +224,16 @@ pub fn case(
         doc_type: SafeText::new(kind),
         country: entry.document_issuing_country_code.as_deref().map(SafeText::new),
         number: entry.document_number.as_deref().map(SafeText::new),
-        expiry: entry.document_expiry_date.as_deref().map(SafeText::new),
+        expiry: entry.document_expiry_date.as_deref().and_then(DateValue::parse),
+        // An IDV entry carries the document's birth date but no name read off it (none
+        // documented; `nameMatchResult` is Credas's own comparison, shown as a result).
+        holder_name: None,
+        date_of_birth: entry.document_birth_date.as_deref().and_then(DateValue::parse),
         sides,
         fields: entry
             .document_birth_date
             .as_deref()
-            .map(|d| vec![Field::new("Date of birth on document", d)])
+            .map(|d| vec![Field::personal_date("Date of birth on document", d)])
             .unwrap_or_default(),
     }];
     let liveness_value = entry.liveness_result;
@@ -280,7 +280,7 @@ pub fn case(
             name: SafeText::new(&format!("Supporting document: {}", s.title.as_deref().unwrap_or("untitled"))),
             outcome: outcome(s.overall_result),
             description: SafeText::new(assumptions::result_name(s.overall_result.unwrap_or(-1))),
-            details: vec![Field::new("Id", &s.supporting_document_id)],
+            details: vec![Field::fact("Id", &s.supporting_document_id)],
         });
     }
     for c in active_checks.iter().filter(|c| c.idv_entry_id.as_deref().is_none_or(|e| e == entry.entry_id)) {
@@ -333,7 +333,7 @@ pub fn case(
         created_at: entry.date_completed.as_deref().and_then(parse_time),
         applicant: Applicant {
             name: SafeText::new(&full_name(summary)),
-            date_of_birth: summary.date_of_birth.as_deref().map(SafeText::new),
+            date_of_birth: summary.date_of_birth.as_deref().and_then(DateValue::parse),
             nationality: None,
             fields,
         },

@@ -3,8 +3,8 @@
 
 use super::{ID, assumptions};
 use crate::domain::{
-    Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Lane, Liveness, LivenessResult, MediaRef,
-    QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, ScreeningHit, Selfie, TargetId, Verdict,
+    Applicant, Case, CaseRef, DateValue, DecisionTarget, Document, FaceMatch, Field, Lane, Liveness, LivenessResult,
+    MediaRef, QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, ScreeningHit, Selfie, TargetId, Verdict,
 };
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -40,7 +40,7 @@ fn s(v: &Value) -> Option<&str> {
 }
 
 fn parse_time(v: &Value) -> Option<DateTime<Utc>> {
-    s(v).and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
+    s(v).and_then(crate::domain::parse_instant)
 }
 
 /// The service profiles of a search answer, nested (`[[…]]`, documented) or flat.
@@ -126,15 +126,17 @@ fn name_of(individual: &Value) -> String {
     if parts.is_empty() { "(unnamed)".into() } else { parts.join(" ") }
 }
 
-/// A `Date` object (`normalized`, or year/month/day); a plain string is taken as is.
-fn date(d: &Value) -> Option<String> {
-    s(d).map(str::to_string).or_else(|| s(&d["normalized"]).map(str::to_string)).or_else(|| {
-        let (y, m, dd) = (d["year"].as_str()?, d["month"].as_str()?, d["day"].as_str()?);
-        Some(format!("{y}-{m}-{dd}"))
-    })
+/// A `Date` object: `normalized` (ISO, read-only), else `year`/`month`/`day` (strings),
+/// else `unstructured` (a non-Gregorian date, kept as text); a plain string is read too.
+fn date(d: &Value) -> Option<DateValue> {
+    let part = |k: &str| s(&d[k]).and_then(|p| p.parse::<i64>().ok());
+    s(d).and_then(DateValue::parse)
+        .or_else(|| s(&d["normalized"]).and_then(DateValue::parse))
+        .or_else(|| DateValue::from_parts(part("year")?, part("month")?, part("day")?))
+        .or_else(|| s(&d["unstructured"]).and_then(DateValue::parse))
 }
 
-fn dob(individual: &Value) -> Option<String> {
+fn dob(individual: &Value) -> Option<DateValue> {
     date(&individual["dateOfBirth"])
 }
 
@@ -294,12 +296,20 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
                 doc_type: SafeText::new(&doc_type.replace('_', " ").to_lowercase()),
                 country: s(&d["country"]).map(SafeText::new),
                 number: s(&d["primaryIdentifier"]).map(SafeText::new),
-                expiry: date(&d["expiryDate"]).map(|x| SafeText::new(&x)),
+                expiry: date(&d["expiryDate"]),
+                // The Document schema carries no holder name or date of birth (only some
+                // supplementary types have names, e.g. a birth certificate); what OCR read
+                // goes into the entity, not the document.
+                holder_name: None,
+                date_of_birth: None,
                 sides,
-                fields: [("Issued", date(&d["issueDate"])), ("Class", s(&d["class"]).map(str::to_string))]
-                    .into_iter()
-                    .filter_map(|(l, v)| v.map(|v| Field::new(l, &v)))
-                    .collect(),
+                fields: [
+                    ("Issued", date(&d["issueDate"]).map(|d| d.to_string())),
+                    ("Class", s(&d["class"]).map(str::to_string)),
+                ]
+                .into_iter()
+                .filter_map(|(l, v)| v.map(|v| Field::fact(l, &v)))
+                .collect(),
             });
         }
     }
@@ -349,7 +359,8 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
                 }
                 for item in sd["sanctionData"].as_array().into_iter().flatten() {
                     if let Some(src) = s(&item["sourceName"]) {
-                        extra.push(Field::new(
+                        // Which list and why: about the listing, not the person.
+                        extra.push(Field::fact(
                             "Sanction list",
                             &format!("{src} {}", s(&item["sourceReason"]).unwrap_or_default()),
                         ));
@@ -367,7 +378,8 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
                     score: md["strength"].as_f64(),
                     datasets,
                     countries: strings(&md["countries"], "code"),
-                    dates_of_birth: s(&md["date"]).map(SafeText::new).into_iter().collect(),
+                    // Often a year alone (`1985`): kept as text.
+                    dates_of_birth: date(&md["date"]).into_iter().collect(),
                     extra,
                     resolution: manual.map(SafeText::new),
                 });
@@ -392,7 +404,7 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
                     .into_iter()
                     .flatten()
                     .map(|(k, v)| {
-                        Field::new(
+                        Field::fact(
                             k,
                             &format!(
                                 "{} {}",
@@ -483,14 +495,16 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
         fm.images = doc.sides.iter().take(1).cloned().chain(std::iter::once(sm)).collect();
     }
     let mut fields = vec![Field::new("Entity id", entity)];
-    for (label, v) in [
-        ("Gender", &individual["gender"]["gender"]),
-        ("Service profile", &profile["state"]),
-        ("Assignee", &profile["assignee"]),
-        ("Reviewer", &profile["reviewer"]),
+    let personal: fn(&str, &str) -> Field = Field::new;
+    for (field, label, v) in [
+        (personal, "Gender", &individual["gender"]["gender"]),
+        (Field::fact, "Service profile", &profile["state"]),
+        // Staff names: not the applicant's, but masked for screen sharing all the same.
+        (personal, "Assignee", &profile["assignee"]),
+        (personal, "Reviewer", &profile["reviewer"]),
     ] {
         if let Some(v) = s(v) {
-            fields.push(Field::new(label, v));
+            fields.push(field(label, v));
         }
     }
     for e in individual["emailAddresses"].as_array().into_iter().flatten() {
@@ -510,7 +524,7 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
         created_at: parse_time(&wr["startedAt"]),
         applicant: Applicant {
             name: SafeText::new(&name_of(individual)),
-            date_of_birth: dob(individual).map(|d| SafeText::new(&d)),
+            date_of_birth: dob(individual),
             nationality: s(&individual["nationality"]).map(SafeText::new),
             fields,
         },

@@ -97,3 +97,18 @@ pub const DEFAULT_REASON_KEYS: [crate::domain::ReasonCode; 0] = [];
 /// it the emulator answers 400 `invalid_request` (status and code assumed, as for other
 /// malformed reviews).
 pub const JSON_CONTENT_TYPE: &str = "application/json";
+
+/// `extracted_fields` names the adapter reads. The names are not documented (the field
+/// is a map of "<Field Name>"); these are the ones IDWise's samples show, and the ones
+/// the emulator sends. Values are ISO dates where they are dates (assumed, as
+/// `applicant.birth_date` is documented to be).
+pub const FIELD_FULL_NAME: &str = "Full Name";
+pub const FIELD_FIRST_NAME: &str = "First Name";
+pub const FIELD_LAST_NAME: &str = "Last Name";
+pub const FIELD_BIRTH_DATE: &str = "Birth Date";
+pub const FIELD_EXPIRY_DATE: &str = "Expiry Date";
+pub const FIELD_DOCUMENT_NUMBER: &str = "Document Number";
+
+/// Extracted fields about the document rather than its holder: shown in mask mode.
+pub const DOCUMENT_FACT_FIELDS: [&str; 5] =
+    [FIELD_EXPIRY_DATE, "Issue Date", "Document Type", "Issuing Country", "Issuing Country Code"];

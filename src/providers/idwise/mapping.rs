@@ -2,14 +2,13 @@
 
 use super::{ID, assumptions, wire};
 use crate::domain::{
-    Applicant, Case, CaseRef, DecisionTarget, Document, FaceMatch, Field, Lane, Liveness, LivenessResult, MediaRef,
-    QueueEntry, QueueStatus, ReasonCode, RuleOutcome, RuleResult, SafeText, ScreeningHit, Selfie, TargetId, Verdict,
+    Applicant, Case, CaseRef, DateValue, DecisionTarget, Document, FaceMatch, Field, Lane, Liveness, LivenessResult,
+    MediaRef, QueueEntry, QueueStatus, ReasonCode, RuleOutcome, RuleResult, SafeText, ScreeningHit, Selfie, TargetId,
+    Verdict,
 };
 use chrono::{DateTime, Utc};
 
-pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
-}
+pub use crate::domain::parse_instant as parse_time;
 
 /// Referred: the system said Refer and nobody has decided since.
 pub fn is_referred(j: &wire::Journey) -> bool {
@@ -104,18 +103,32 @@ fn document(step: &str, d: &wire::Document) -> Document {
         .iter()
         .filter(|(_, f)| f.kind.as_deref() != Some("image"))
         .filter_map(|(name, f)| {
-            let value = f.value.as_ref().map(value_text)?;
+            let mut value = f.value.as_ref().map(value_text)?;
+            if name.to_lowercase().contains("date")
+                && let Some(day) = DateValue::parse(&value)
+            {
+                value = day.to_string();
+            }
             let accuracy =
                 f.read_accuracy.as_deref().filter(|a| *a == "Low").map(|_| "  (low read accuracy)").unwrap_or("");
-            Some(Field::new(name, &format!("{value}{accuracy}")))
+            let text = format!("{value}{accuracy}");
+            let fact = assumptions::DOCUMENT_FACT_FIELDS.contains(&name.as_str());
+            Some(if fact { Field::fact(name, &text) } else { Field::new(name, &text) })
         })
         .collect();
+    let holder_name = field(assumptions::FIELD_FULL_NAME).or_else(|| {
+        let parts: Vec<String> =
+            [assumptions::FIELD_FIRST_NAME, assumptions::FIELD_LAST_NAME].into_iter().filter_map(field).collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
+    });
     Document {
         id: step.to_string(),
         doc_type: SafeText::new(&doc_type),
         country: d.issuing_country.as_deref().or(d.issuing_country_code.as_deref()).map(SafeText::new),
-        number: field("Document Number").map(|s| SafeText::new(&s)),
-        expiry: field("Expiry Date").map(|s| SafeText::new(&s)),
+        number: field(assumptions::FIELD_DOCUMENT_NUMBER).map(|s| SafeText::new(&s)),
+        expiry: field(assumptions::FIELD_EXPIRY_DATE).and_then(|s| DateValue::parse(&s)),
+        holder_name: holder_name.map(|n| SafeText::new(&n)),
+        date_of_birth: field(assumptions::FIELD_BIRTH_DATE).and_then(|s| DateValue::parse(&s)),
         sides,
         fields,
     }
@@ -136,7 +149,7 @@ fn rule(name_prefix: &str, key: &str, r: &wire::Rule) -> RuleResult {
                     d.result.as_deref().unwrap_or("?"),
                     d.result_description.as_deref().map(|x| format!(" — {x}")).unwrap_or_default()
                 );
-                Field::new(d.title.as_deref().unwrap_or("detail"), &text)
+                Field::fact(d.title.as_deref().unwrap_or("detail"), &text)
             })
             .collect(),
     }
@@ -203,11 +216,11 @@ pub fn case(j: &wire::Journey, spot_check: Option<&wire::SpotCheck>, reason_keys
         fields.push(Field::new("Personal number", n));
     }
     if let Some(r) = &j.reference_number {
-        fields.push(Field::new("Reference", r));
+        fields.push(Field::fact("Reference", r));
     }
     for (label, value) in [("System decision", &j.system_decision), ("Manual decision", &j.manual_decision)] {
         if let Some(v) = value {
-            fields.push(Field::new(label, v));
+            fields.push(Field::fact(label, v));
         }
     }
     let documents: Vec<Document> = j.documents.iter().map(|(step, d)| document(step, d)).collect();
@@ -244,7 +257,7 @@ pub fn case(j: &wire::Journey, spot_check: Option<&wire::SpotCheck>, reason_keys
             {
                 let l = liveness(selfie);
                 let code = l.code.as_ref().map(|c| c.to_string()).unwrap_or_default();
-                spot_rule.details.push(Field::new("Liveness code", &format!("{code} — {}", l.description)));
+                spot_rule.details.push(Field::fact("Liveness code", &format!("{code} — {}", l.description)));
             }
             rules.push(spot_rule);
         }
@@ -272,7 +285,7 @@ pub fn case(j: &wire::Journey, spot_check: Option<&wire::SpotCheck>, reason_keys
             score: m.score,
             datasets: m.datasets.iter().map(|d| SafeText::new(d)).collect(),
             countries: m.countries.iter().map(|c| SafeText::new(c)).collect(),
-            dates_of_birth: m.dates_of_birth.iter().map(|d| SafeText::new(d)).collect(),
+            dates_of_birth: m.dates_of_birth.iter().filter_map(|d| DateValue::parse(d)).collect(),
             extra: [("Sex", m.sex.clone()), ("Notes", m.notes.as_ref().map(value_text))]
                 .into_iter()
                 .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| Field::new(k, &v)))
@@ -293,7 +306,7 @@ pub fn case(j: &wire::Journey, spot_check: Option<&wire::SpotCheck>, reason_keys
         created_at: j.start_time.as_deref().and_then(parse_time),
         applicant: Applicant {
             name: SafeText::new(applicant.full_name.as_deref().unwrap_or("(unnamed)")),
-            date_of_birth: applicant.birth_date.as_deref().map(SafeText::new),
+            date_of_birth: applicant.birth_date.as_deref().and_then(DateValue::parse),
             nationality: None,
             fields,
         },

@@ -2,19 +2,13 @@
 
 use super::{ID, assumptions, wire};
 use crate::domain::{
-    Applicant, Case, CaseRef, DecisionTarget, Document, Field, Lane, Liveness, LivenessResult, MediaRef, QueueEntry,
-    QueueStatus, RuleOutcome, RuleResult, SafeText, Selfie, TargetId, Verdict,
+    Applicant, Case, CaseRef, DateValue, DecisionTarget, Document, Field, Lane, Liveness, LivenessResult, MediaRef,
+    QueueEntry, QueueStatus, RuleOutcome, RuleResult, SafeText, Selfie, TargetId, Verdict,
 };
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 
 /// Sumsub writes `2025-03-05 04:41:48` (and `+0000` forms) as well as RFC 3339.
-pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .ok()
-        .or_else(|| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%z").ok().map(|t| t.with_timezone(&Utc)))
-        .or_else(|| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").ok().map(|n| n.and_utc()))
-}
+pub use crate::domain::parse_instant as parse_time;
 
 fn status(a: &wire::Applicant) -> &str {
     a.review.as_ref().and_then(|r| r.review_status.as_deref()).unwrap_or("")
@@ -92,11 +86,12 @@ fn outcome(r: Option<&wire::ReviewResult>) -> RuleOutcome {
 fn review_fields(r: &wire::ReviewResult) -> Vec<Field> {
     let mut f = vec![];
     if !r.reject_labels.is_empty() {
-        f.push(Field::new("Reject labels", &r.reject_labels.join(", ")));
+        f.push(Field::fact("Reject labels", &r.reject_labels.join(", ")));
     }
     if let Some(t) = &r.review_reject_type {
-        f.push(Field::new("Reject type", t));
+        f.push(Field::fact("Reject type", t));
     }
+    // The comments are free text that may name the person: personal.
     if let Some(c) = &r.moderation_comment {
         f.push(Field::new("Comment shown to the applicant", c));
     }
@@ -120,17 +115,19 @@ pub fn case(a: &wire::Applicant, steps: &wire::RequiredIdDocsStatus, metadata: &
             .and_then(|m| m.id_doc_def.as_ref()?.id_doc_sub_type.clone())
     };
     let mut fields = vec![];
-    for (label, v) in [
-        ("Applicant id", Some(a.id.clone())),
-        ("External user id", a.external_user_id.clone()),
-        ("Email", a.email.clone()),
-        ("Phone", a.phone.clone()),
-        ("Inspection", a.inspection_id.clone()),
-        ("Level", a.review.as_ref().and_then(|r| r.level_name.clone())),
-        ("Review status", a.review.as_ref().and_then(|r| r.review_status.clone())),
+    let personal: fn(&str, &str) -> Field = Field::new;
+    let fact: fn(&str, &str) -> Field = Field::fact;
+    for (field, label, v) in [
+        (personal, "Applicant id", Some(a.id.clone())),
+        (personal, "External user id", a.external_user_id.clone()),
+        (personal, "Email", a.email.clone()),
+        (personal, "Phone", a.phone.clone()),
+        (fact, "Inspection", a.inspection_id.clone()),
+        (fact, "Level", a.review.as_ref().and_then(|r| r.level_name.clone())),
+        (fact, "Review status", a.review.as_ref().and_then(|r| r.review_status.clone())),
     ] {
         if let Some(v) = v.filter(|v| !v.is_empty()) {
-            fields.push(Field::new(label, &v));
+            fields.push(field(label, &v));
         }
     }
     let mut documents = vec![];
@@ -200,14 +197,18 @@ pub fn case(a: &wire::Applicant, steps: &wire::RequiredIdDocsStatus, metadata: &
             doc_type: SafeText::new(&doc_type.replace('_', " ").to_lowercase()),
             country: status.country.as_deref().or(known.and_then(|k| k.country.as_deref())).map(SafeText::new),
             number: known.and_then(|k| k.number.as_deref()).map(SafeText::new),
-            expiry: known.and_then(|k| k.valid_until.as_deref()).map(SafeText::new),
+            expiry: known.and_then(|k| k.valid_until.as_deref()).and_then(DateValue::parse),
+            holder_name: known.and_then(holder_name).map(|n| SafeText::new(&n)),
+            date_of_birth: known.and_then(|k| k.dob.as_deref()).and_then(DateValue::parse),
             sides,
             fields: known
                 .map(|k| {
-                    [("First name", &k.first_name), ("Last name", &k.last_name), ("Date of birth", &k.dob)]
+                    let mut f: Vec<Field> = [("First name", &k.first_name), ("Last name", &k.last_name)]
                         .into_iter()
                         .filter_map(|(l, v)| v.as_deref().map(|v| Field::new(l, v)))
-                        .collect()
+                        .collect();
+                    f.extend(k.dob.as_deref().map(|d| Field::personal_date("Date of birth", d)));
+                    f
                 })
                 .unwrap_or_default(),
         });
@@ -233,7 +234,7 @@ pub fn case(a: &wire::Applicant, steps: &wire::RequiredIdDocsStatus, metadata: &
         created_at: a.created_at.as_deref().and_then(parse_time),
         applicant: Applicant {
             name: SafeText::new(&name(a)),
-            date_of_birth: info.dob.as_deref().map(SafeText::new),
+            date_of_birth: info.dob.as_deref().and_then(DateValue::parse),
             nationality: info.country.as_deref().map(SafeText::new),
             fields,
         },
@@ -255,6 +256,13 @@ pub fn case(a: &wire::Applicant, steps: &wire::RequiredIdDocsStatus, metadata: &
             sends: sends(&steps_to_reset(steps)),
         }],
     }
+}
+
+/// The name on an ID document as Sumsub read it (`idDocs[].firstName`, `lastName`).
+fn holder_name(doc: &wire::IdDoc) -> Option<String> {
+    let name =
+        [doc.first_name.as_deref(), doc.last_name.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    (!name.trim().is_empty()).then_some(name)
 }
 
 /// What each verdict sends, in the analyst's words: the mapping `plan_decision` performs.
