@@ -1,6 +1,7 @@
 //! Provider-neutral model. Everything here is already sanitised (`SafeText`); provider
 //! adapters build it from their wire types and nothing else sees provider JSON.
 
+pub mod identity;
 pub mod sanitize;
 
 use chrono::{DateTime, Utc};

@@ -239,6 +239,7 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
         kv_capped(&mut lines, state, "Nationality", n.as_str());
     }
     field_lines(&mut lines, &case.applicant.fields, "", state);
+    lines.extend(super::related::lines(state, case));
 
     if !case.screening.is_empty() {
         heading(&mut lines, "Screening hits");
