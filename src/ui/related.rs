@@ -20,7 +20,7 @@ pub fn lines(state: &State, case: &Case) -> Vec<Line<'static>> {
         Line::raw(""),
         Line::from(vec![
             Span::styled("Related cases", theme::heading()),
-            Span::styled("  the same person, here or at another provider · :open PROVIDER ID opens one", theme::dim()),
+            Span::styled("  same person, any provider · :open PROVIDER ID opens one", theme::dim()),
         ]),
     ];
     lines.extend(related.iter().take(LISTED).map(|r| line(state, r)));
