@@ -122,6 +122,15 @@ impl Jobs {
                 };
                 self.report(Action::CaseLoaded(case_ref, result));
             }
+            Effect::RelateCase { case_ref, keys } => {
+                let lookup = case_ref.clone();
+                let related = store::blocking(&self.store, move |s| {
+                    s.record_identity(&lookup, &keys)?;
+                    s.related_cases(&lookup)
+                })
+                .await;
+                self.report(Action::RelatedLoaded(case_ref, related.map_err(|e| e.to_string())));
+            }
             Effect::FetchMedia { media, area } => {
                 let result = self.picture(&media, area, 0).await;
                 self.report(Action::MediaLoaded(media, result.map(Arc::new)));

@@ -403,8 +403,11 @@ async fn idwise_journey_with_liveness_code_rules_and_face_match() -> R<()> {
     let effects = update(&mut state, key(KeyCode::Enter));
     settle_with(&mut state, &iw, effects).await?;
     let screen = render(&state)?;
-    assert!(screen.contains("NOT LIVE") && screen.contains("Face match") && screen.contains("Same Subject"));
+    assert!(screen.contains("NOT LIVE") && screen.contains("Face match"), "{screen}");
     insta::assert_snapshot!("idwise_case", screen);
+    update(&mut state, key(KeyCode::PageDown));
+    assert!(render(&state)?.contains("Same Subject"), "the rules below the fold");
+    update(&mut state, key(KeyCode::PageUp));
     update(&mut state, key(KeyCode::Char('d')));
     update(&mut state, key(KeyCode::Char('s')));
     assert!(render(&state)?.contains("Verdict: Resubmit"));
@@ -652,5 +655,41 @@ async fn image_viewer_full_screen() -> R<()> {
     assert!(render(&state)?.contains("back 2/3"));
     update(&mut state, key(KeyCode::Esc));
     assert!(state.modals.is_empty());
+    Ok(())
+}
+
+/// Related cases under the applicant: the same person at Sumsub (decided) and again at
+/// ComplyCube (queued); in mask mode the ids and names are hidden, the rest stays.
+#[tokio::test]
+async fn related_cases_under_the_applicant() -> R<()> {
+    use kycdesk::domain::CaseRef;
+    use kycdesk::domain::identity::{IdentityKind, RelatedCase, Standing};
+    let (_emu, cc, mut state) = setup().await?;
+    open_first_of(&mut state, &cc, "identity").await?;
+    let open = state.selected_entry().map(|e| e.case_ref.clone()).ok_or("an open case")?;
+    let decided_at = Utc.with_ymd_and_hms(2026, 11, 20, 14, 2, 0).single().ok_or("time")?;
+    let related = vec![
+        RelatedCase {
+            case_ref: CaseRef::new(ProviderId::ComplyCube, "5f1a2b3c4d5e6f7a8b9c0d1e"),
+            applicant: Some(SafeText::new("Jane Doe")),
+            matched: vec![IdentityKind::Document],
+            standing: Standing::Queued(Lane::New),
+        },
+        RelatedCase {
+            case_ref: CaseRef::new(ProviderId::Sumsub, "65f0c1d2e3f4a5b6c7d8e9a1"),
+            applicant: Some(SafeText::new("DOE, Jane")),
+            matched: vec![IdentityKind::NameAndBirth, IdentityKind::Document],
+            standing: Standing::Decided { verdict: Verdict::Reject, at: decided_at },
+        },
+    ];
+    update(&mut state, Action::RelatedLoaded(open, Ok(related)));
+    let screen = render(&state)?;
+    assert!(screen.contains("Related cases") && screen.contains("65f0c1d2e3f4a5b6c7d8e9a1"), "{screen}");
+    insta::assert_snapshot!("related_cases", screen);
+    update(&mut state, key(KeyCode::Char('m')));
+    let masked = render(&state)?;
+    assert!(masked.contains("Related cases") && !masked.contains("65f0c1d2e3f4a5b6c7d8e9a1"), "{masked}");
+    assert!(!masked.contains("DOE, Jane"));
+    insta::assert_snapshot!("related_cases_masked", masked);
     Ok(())
 }

@@ -341,6 +341,8 @@ pub struct State {
     pub media: HashMap<MediaRef, Loadable<Arc<Picture>>>,
     /// Decisions saved on the held cases, per target.
     pub made: HashMap<CaseRef, Vec<MadeDecision>>,
+    /// Other cases about the same person as a held case (any provider), from the store.
+    pub related: HashMap<CaseRef, Vec<crate::domain::identity::RelatedCase>>,
     /// Which document image the upper pane shows.
     pub image_index: usize,
     pub detail_scroll: u16,
@@ -387,6 +389,7 @@ impl State {
             cases: HashMap::new(),
             media: HashMap::new(),
             made: HashMap::new(),
+            related: HashMap::new(),
             image_index: 0,
             detail_scroll: 0,
             whole_values: false,
@@ -521,6 +524,8 @@ pub enum Action {
     QueueRowsSkipped(Vec<crate::store::SkippedRow>),
     CaseLoaded(CaseRef, Result<Box<Case>, String>),
     DecisionsLoaded(CaseRef, Vec<MadeDecision>),
+    /// The other cases about the same person as a loaded case.
+    RelatedLoaded(CaseRef, Result<Vec<crate::domain::identity::RelatedCase>, String>),
     MediaLoaded(MediaRef, Result<Arc<Picture>, String>),
     /// A full-screen picture, for the viewer showing `media` turned `turns` times.
     ViewerLoaded {
@@ -552,6 +557,12 @@ pub enum Effect {
     LoadQueue,
     Poll,
     FetchCase(CaseRef),
+    /// Record who a loaded case is about (its identity keys) in the store, then look up
+    /// the other cases about the same person. Store only: no provider call.
+    RelateCase {
+        case_ref: CaseRef,
+        keys: Vec<crate::domain::identity::IdentityKey>,
+    },
     /// Fetch (or take from the byte cache), decode and encode for `area`.
     FetchMedia {
         media: MediaRef,

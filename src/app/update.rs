@@ -107,17 +107,33 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             if !state.cases.contains_key(&case_ref) {
                 return vec![]; // evicted while loading
             }
+            let mut effects = vec![];
             let loaded = match result {
-                Ok(case) => Loadable::Ready(*case),
+                Ok(case) => {
+                    let keys = crate::domain::identity::identity_keys(&case);
+                    effects.push(Effect::RelateCase { case_ref: case_ref.clone(), keys });
+                    Loadable::Ready(*case)
+                }
                 Err(e) => Loadable::Failed(SafeText::new(&e)),
             };
             state.cases.insert(case_ref, loaded);
-            let mut effects = media_effects(state);
+            effects.extend(media_effects(state));
             effects.extend(prepare_dialog(state));
             effects
         }
         Action::DecisionsLoaded(case_ref, made) => {
             state.made.insert(case_ref, made);
+            vec![]
+        }
+        Action::RelatedLoaded(case_ref, result) => {
+            match result {
+                // Only for a case still held: one evicted meanwhile is looked up again on return.
+                Ok(related) if state.cases.contains_key(&case_ref) => {
+                    state.related.insert(case_ref, related);
+                }
+                Ok(_) => {}
+                Err(e) => notice(state, Level::Warn, format!("related cases of {case_ref} not looked up: {e}")),
+            }
             vec![]
         }
         Action::MediaLoaded(media, result) => {
@@ -952,6 +968,7 @@ fn fetch_around(state: &mut State) -> Vec<Effect> {
         state.dialog().map(|d| d.cases.iter().map(|c| c.case_ref.clone()).collect()).unwrap_or_default();
     state.cases.retain(|r, _| keep.contains(r) || in_dialog.contains(r));
     state.made.retain(|r, _| keep.contains(r) || in_dialog.contains(r));
+    state.related.retain(|r, _| keep.contains(r) || in_dialog.contains(r));
     let mut effects = vec![];
     for r in &keep {
         if !state.cases.contains_key(r) {

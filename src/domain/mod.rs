@@ -3,6 +3,7 @@
 
 pub mod dates;
 pub mod flags;
+pub mod identity;
 pub mod sanitize;
 
 use chrono::{DateTime, Utc};

@@ -52,6 +52,19 @@ impl AuditKey {
         <Hmac<Sha256> as Mac>::new_from_slice(self.0.expose_secret().as_bytes())
             .map_err(|e| StoreError::Corrupt(format!("audit key: {e}")))
     }
+
+    /// A keyed digest of a personal fact (an applicant's identity key): the store can
+    /// tell two equal facts apart from others without holding either. Its own domain
+    /// string keeps it apart from the chain's MACs.
+    pub(super) fn fact_digest(&self, kind: &str, value: &str) -> Result<String, StoreError> {
+        let mut mac = self.mac()?;
+        mac.update(b"kycdesk identity key v1");
+        for part in [kind, value] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        Ok(hex::encode(mac.finalize().into_bytes()))
+    }
 }
 
 impl std::fmt::Debug for AuditKey {
@@ -215,6 +228,15 @@ pub(super) struct AuditState {
 impl AuditState {
     pub(super) fn read_only(store: &Path) -> Self {
         Self { key: None, anchor: Some(anchor_path(store)), read_only: true }
+    }
+
+    /// The audit key, where the store may write with it (not opened read-only).
+    pub(super) fn writing_key(&self) -> Option<&AuditKey> {
+        self.key.as_deref().filter(|_| !self.read_only)
+    }
+
+    pub(super) fn key(&self) -> Option<&AuditKey> {
+        self.key.as_deref()
     }
 
     /// Sets the key; a writable store on disk gets its anchor now if it has none and no

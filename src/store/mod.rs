@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod sqlite;
 
+use crate::domain::identity::{IdentityKey, RelatedCase};
 use crate::domain::{CallRecord, CaseRef, Decision, ProviderId, QueueEntry, SafeText};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -341,6 +342,16 @@ pub trait Store: Send + Sync {
         referred: &[QueueEntry],
         settled: &[CaseRef],
     ) -> Result<Option<usize>, StoreError>;
+    /// Records who a loaded case is about (its identity keys), replacing what it had, as
+    /// digests keyed with the audit key: the store holds no document number or date of
+    /// birth it did not hold before. Nothing is recorded by a store without its key (one
+    /// opened read-only), nor for a case it does not hold (neither queued nor decided);
+    /// the keys go when the store holds the case no more.
+    fn record_identity(&self, case_ref: &CaseRef, keys: &[IdentityKey]) -> Result<(), StoreError>;
+    /// The other cases, of any provider, sharing a recorded identity key with this one:
+    /// the same person trying twice, or at two providers. Ordered by reference. Nothing
+    /// without the audit key.
+    fn related_cases(&self, case_ref: &CaseRef) -> Result<Vec<RelatedCase>, StoreError>;
     /// Walks the audit log's chain (keyed where it has a key), checks it reaches its
     /// anchor, and that every decision in the outbox has the records of its states.
     fn verify_audit_report(&self) -> Result<AuditReport, StoreError>;

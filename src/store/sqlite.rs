@@ -5,6 +5,7 @@ use super::{
     AuditEntry, AuditReport, Claim, DegradedProvider, OutboxCounts, OutboxRow, OutboxState, QueueRead, SaveItem,
     SentOutcome, SkippedRow, Store, StoreError,
 };
+use crate::domain::identity::{IdentityKey, IdentityKind, RelatedCase, Standing};
 use crate::domain::{
     CallRecord, CaseRef, Decision, Lane, ProviderId, QueueEntry, QueueStatus, Receipt, SafeText, TargetId,
 };
@@ -123,6 +124,29 @@ pub(super) const MIGRATIONS: &[M<'static>] = &[
     UPDATE audit SET seq = r.n FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM audit) AS r
         WHERE r.id = audit.id;
     CREATE INDEX audit_decision ON audit(decision_id, action);",
+    ),
+    // Related cases: who each loaded case is about, as digests keyed with the audit key
+    // (store/audit.rs), never in clear. A case's keys go with it: once neither the queue
+    // nor the outbox holds it, nothing is kept about its applicant.
+    M::up(
+        "CREATE TABLE identity_key (
+        case_ref TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        PRIMARY KEY (case_ref, digest)
+    );
+    CREATE INDEX identity_key_digest ON identity_key(digest);
+    CREATE TRIGGER identity_key_queue_gone AFTER DELETE ON queue
+    BEGIN
+        DELETE FROM identity_key WHERE case_ref = old.case_ref
+            AND NOT EXISTS (SELECT 1 FROM outbox WHERE case_ref = old.case_ref);
+    END;
+    CREATE TRIGGER identity_key_outbox_gone AFTER DELETE ON outbox
+    BEGIN
+        DELETE FROM identity_key WHERE case_ref = old.case_ref
+            AND NOT EXISTS (SELECT 1 FROM outbox WHERE case_ref = old.case_ref)
+            AND NOT EXISTS (SELECT 1 FROM queue WHERE case_ref = old.case_ref);
+    END;",
     ),
 ];
 
@@ -489,6 +513,40 @@ fn done_calls(tx: &Transaction<'_>, decision_id: &str) -> Result<Vec<(String, Ca
 }
 
 type RawOutbox = (String, String, u32, Option<String>, String, String);
+
+/// Where a related case stands: in the working queue (unless it is there only to wait
+/// for its decision's delivery), else decided by its last standing decision, else neither.
+fn standing_of(tx: &Transaction<'_>, case_ref: &str) -> Result<(Option<SafeText>, Standing), StoreError> {
+    let raw = tx
+        .query_row(&format!("SELECT {QUEUE_COLUMNS} FROM queue q WHERE q.case_ref = ?1"), [case_ref], queue_row)
+        .optional()?;
+    let queued = match raw.map(to_entry).transpose() {
+        Ok(queued) => queued,
+        Err(e) => {
+            // One unreadable row hides that case's standing, not the other related cases.
+            tracing::warn!(row = %SafeText::new(case_ref), "related case's queue row unreadable: {e}");
+            None
+        }
+    };
+    let last: Option<String> = tx
+        .query_row(
+            "SELECT decision FROM outbox WHERE case_ref = ?1 AND state IN ('saved', 'sending', 'sent')
+             ORDER BY rowid DESC LIMIT 1",
+            [case_ref],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let last: Option<Decision> = last.as_deref().map(from_json).transpose()?;
+    let applicant = queued.as_ref().map(|(entry, _)| entry.applicant.clone());
+    let lane = queued.and_then(|(entry, open)| open.then_some(entry.lane));
+    let standing = match (lane, last) {
+        (Some(lane), _) if lane != Lane::Awaiting => Standing::Queued(lane),
+        (_, Some(d)) => Standing::Decided { verdict: d.verdict, at: d.created_at },
+        (Some(lane), None) => Standing::Queued(lane),
+        (None, None) => Standing::Settled,
+    };
+    Ok((applicant, standing))
+}
 
 impl Store for SqliteStore {
     fn upsert_queue(&self, entries: &[QueueEntry]) -> Result<usize, StoreError> {
@@ -1202,6 +1260,85 @@ impl Store for SqliteStore {
         Ok(self.conn().query_row("PRAGMA data_version", [], |r| r.get(0))?)
     }
 
+    fn record_identity(&self, case_ref: &CaseRef, keys: &[IdentityKey]) -> Result<(), StoreError> {
+        let Some(key) = self.audit.writing_key() else { return Ok(()) };
+        let mut wanted = std::collections::BTreeSet::new();
+        for k in keys {
+            wanted.insert((k.kind().as_str(), key.fact_digest(k.kind().as_str(), k.value())?));
+        }
+        let case_ref = case_ref.to_string();
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let held: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM queue WHERE case_ref = ?1)
+                 OR EXISTS (SELECT 1 FROM outbox WHERE case_ref = ?1)",
+            [&case_ref],
+            |r| r.get(0),
+        )?;
+        if !held {
+            wanted.clear();
+        }
+        let recorded = {
+            let mut stmt = tx.prepare_cached("SELECT kind, digest FROM identity_key WHERE case_ref = ?1")?;
+            let rows = stmt.query_map([&case_ref], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            rows.collect::<Result<std::collections::BTreeSet<_>, _>>()?
+        };
+        // Unchanged keys write nothing: every write wakes the other consoles' queue reads.
+        let same =
+            recorded.len() == wanted.len() && recorded.iter().zip(&wanted).all(|((k, d), (wk, wd))| k == wk && d == wd);
+        if same {
+            return Ok(());
+        }
+        tx.execute("DELETE FROM identity_key WHERE case_ref = ?1", [&case_ref])?;
+        for (kind, digest) in &wanted {
+            tx.execute(
+                "INSERT OR IGNORE INTO identity_key (case_ref, kind, digest) VALUES (?1, ?2, ?3)",
+                params![case_ref, kind, digest],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn related_cases(&self, case_ref: &CaseRef) -> Result<Vec<RelatedCase>, StoreError> {
+        if self.audit.key().is_none() {
+            return Ok(vec![]);
+        }
+        let mut conn = self.conn();
+        // One read transaction: the standings are of one moment.
+        let tx = conn.transaction()?;
+        let mut matched: std::collections::BTreeMap<String, Vec<IdentityKind>> = std::collections::BTreeMap::new();
+        {
+            let mut stmt = tx.prepare_cached(
+                "SELECT DISTINCT other.case_ref, other.kind FROM identity_key mine
+                 JOIN identity_key other ON other.digest = mine.digest AND other.case_ref != mine.case_ref
+                 WHERE mine.case_ref = ?1",
+            )?;
+            let rows =
+                stmt.query_map([case_ref.to_string()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (other, kind) = row?;
+                let Some(kind) = IdentityKind::parse(&kind) else {
+                    tracing::warn!(kind = %SafeText::new(&kind), "unknown identity key kind; skipped");
+                    continue;
+                };
+                matched.entry(other).or_default().push(kind);
+            }
+        }
+        let mut related = Vec::with_capacity(matched.len());
+        for (other, mut kinds) in matched {
+            let Ok(other_ref) = other.parse::<CaseRef>() else {
+                tracing::warn!(row = %SafeText::new(&other), "unreadable case reference in identity_key; skipped");
+                continue;
+            };
+            kinds.sort_unstable();
+            kinds.dedup();
+            let (applicant, standing) = standing_of(&tx, &other)?;
+            related.push(RelatedCase { case_ref: other_ref, applicant, matched: kinds, standing });
+        }
+        Ok(related)
+    }
+
     fn verify_audit_report(&self) -> Result<AuditReport, StoreError> {
         audit::verify(&mut self.conn(), &self.audit)
     }
@@ -1875,6 +2012,166 @@ mod tests {
         assert_eq!(row.send_after, row.next_attempt_at);
         assert_eq!(lanes(&s)?, vec![("a".to_string(), Lane::Awaiting, None)]);
         assert!(take(&s, "d-a")?);
+        Ok(())
+    }
+
+    fn keyed_store() -> Result<SqliteStore, StoreError> {
+        store().with_audit_key(AuditKey::new("k".repeat(40).into()))
+    }
+
+    fn person(key: &str, provider: ProviderId, applicant: &str) -> QueueEntry {
+        QueueEntry { case_ref: CaseRef::new(provider, key), applicant: applicant.into(), ..entry(key, 0) }
+    }
+
+    fn jane() -> IdentityKey {
+        IdentityKey::NameAndBirth("doe jane|19900102".into())
+    }
+
+    fn passport() -> IdentityKey {
+        IdentityKey::Document("GBR|AB123456".into())
+    }
+
+    fn related_keys(s: &SqliteStore, r: &CaseRef) -> Result<Vec<(String, Vec<IdentityKind>)>, StoreError> {
+        Ok(s.related_cases(r)?.into_iter().map(|c| (c.case_ref.to_string(), c.matched)).collect())
+    }
+
+    #[test]
+    fn related_cases_are_found_across_providers_by_either_key() -> Result<(), Box<dyn std::error::Error>> {
+        let s = keyed_store()?;
+        let sumsub = CaseRef::new(ProviderId::Sumsub, "b");
+        s.upsert_queue(&[
+            person("a", ProviderId::ComplyCube, "Jane Doe"),
+            person("b", ProviderId::Sumsub, "DOE, Jane"),
+            person("c", ProviderId::ComplyCube, "J. Doe"),
+            person("d", ProviderId::ComplyCube, "Someone Else"),
+        ])?;
+        s.record_identity(&cc("a"), &[jane(), passport()])?;
+        s.record_identity(&sumsub, &[jane(), passport()])?;
+        s.record_identity(&cc("c"), &[passport()])?;
+        s.record_identity(&cc("d"), &[IdentityKey::Document("X9999999".into())])?;
+
+        let both = vec![IdentityKind::NameAndBirth, IdentityKind::Document];
+        assert_eq!(
+            related_keys(&s, &cc("a"))?,
+            vec![("complycube:c".into(), vec![IdentityKind::Document]), ("sumsub:b".into(), both)]
+        );
+        let found = s.related_cases(&sumsub)?;
+        let a = found.iter().find(|c| c.case_ref == cc("a")).ok_or("a is related to b")?;
+        assert_eq!(a.applicant, Some("Jane Doe".into()));
+        assert_eq!(a.standing, Standing::Queued(Lane::New));
+        assert!(s.related_cases(&cc("d"))?.is_empty(), "a key nobody else has relates nothing");
+        Ok(())
+    }
+
+    #[test]
+    fn a_related_case_says_where_it_stands() -> Result<(), Box<dyn std::error::Error>> {
+        let s = keyed_store()?;
+        s.upsert_queue(&[entry("open", 0), entry("decided", 1), entry("settled", 2), entry("escalated", 3)])?;
+        for key in ["open", "decided", "settled", "escalated"] {
+            s.record_identity(&cc(key), &[jane()])?;
+        }
+        let rejected = decision("decided", Verdict::Reject);
+        s.save_decision(&rejected, &Evidence::default())?;
+        s.settle(&[cc("settled")])?;
+        s.save_decision(&decision("escalated", Verdict::Refer), &Evidence::default())?;
+        assert!(take(&s, "d-escalated")?);
+        sent(&s, "d-escalated", &escalated_receipt())?;
+
+        let standing: HashMap<String, Standing> =
+            s.related_cases(&cc("open"))?.into_iter().map(|c| (c.case_ref.key, c.standing)).collect();
+        assert_eq!(
+            standing.get("decided"),
+            Some(&Standing::Decided { verdict: Verdict::Reject, at: rejected.created_at }),
+            "waiting for delivery, it is decided"
+        );
+        assert_eq!(standing.get("settled"), Some(&Standing::Settled));
+        assert_eq!(standing.get("escalated"), Some(&Standing::Queued(Lane::Escalated)));
+        assert_eq!(s.related_cases(&cc("decided"))?.len(), 3);
+        Ok(())
+    }
+
+    #[test]
+    fn identity_keys_are_kept_as_keyed_digests_only() -> Result<(), Box<dyn std::error::Error>> {
+        let s = keyed_store()?;
+        s.upsert_queue(&[entry("a", 0)])?;
+        s.record_identity(&cc("a"), &[jane(), passport()])?;
+        let rows: Vec<String> = {
+            let conn = s.conn();
+            let mut stmt = conn.prepare("SELECT case_ref || ' ' || kind || ' ' || digest FROM identity_key")?;
+            stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
+        };
+        assert_eq!(rows.len(), 2);
+        for row in &rows {
+            for clear in ["19900102", "AB123456", "jane", "doe", "GBR"] {
+                assert!(!row.to_lowercase().contains(&clear.to_lowercase()), "{clear} in clear: {row}");
+            }
+        }
+        // Another key, another digest: the digests say nothing without the audit key.
+        let other = store().with_audit_key(AuditKey::new("o".repeat(40).into()))?;
+        other.upsert_queue(&[entry("a", 0), entry("b", 1)])?;
+        other.record_identity(&cc("a"), &[jane()])?;
+        let digest = |s: &SqliteStore| -> Result<String, StoreError> {
+            Ok(s.conn().query_row(
+                "SELECT digest FROM identity_key WHERE case_ref = 'complycube:a' AND kind = 'name_birth'",
+                [],
+                |r| r.get(0),
+            )?)
+        };
+        assert_ne!(digest(&s)?, digest(&other)?);
+        Ok(())
+    }
+
+    #[test]
+    fn without_the_audit_key_nothing_is_recorded_or_found() -> Result<(), Box<dyn std::error::Error>> {
+        let s = store();
+        s.upsert_queue(&[entry("a", 0), entry("b", 1)])?;
+        s.record_identity(&cc("a"), &[jane()])?;
+        s.record_identity(&cc("b"), &[jane()])?;
+        let n: i64 = s.conn().query_row("SELECT COUNT(*) FROM identity_key", [], |r| r.get(0))?;
+        assert_eq!(n, 0);
+        assert!(s.related_cases(&cc("a"))?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn recording_replaces_a_cases_keys_and_needs_the_case_held() -> Result<(), Box<dyn std::error::Error>> {
+        let s = keyed_store()?;
+        s.upsert_queue(&[entry("a", 0), entry("b", 1)])?;
+        s.record_identity(&cc("a"), &[jane()])?;
+        s.record_identity(&cc("b"), &[jane()])?;
+        assert_eq!(related_keys(&s, &cc("a"))?.len(), 1);
+        // The provider corrected b's date of birth: no longer the same person.
+        s.record_identity(&cc("b"), &[IdentityKey::NameAndBirth("doe jane|19900201".into())])?;
+        assert!(s.related_cases(&cc("a"))?.is_empty());
+        // A case the store does not hold (read, never queued) leaves nothing behind.
+        s.record_identity(&cc("stranger"), &[jane()])?;
+        assert!(s.related_cases(&cc("a"))?.is_empty());
+        assert!(s.related_cases(&cc("stranger"))?.is_empty());
+        Ok(())
+    }
+
+    #[test]
+    fn a_cases_keys_go_once_the_store_holds_it_no_more() -> Result<(), Box<dyn std::error::Error>> {
+        let s = keyed_store()?;
+        s.upsert_queue(&[entry("a", 0), entry("b", 1), entry("c", 2)])?;
+        s.save_decision(&decision("b", Verdict::Verify), &Evidence::default())?;
+        for key in ["a", "b", "c"] {
+            s.record_identity(&cc(key), &[jane()])?;
+        }
+        let keys_of = |key: &str| -> Result<i64, StoreError> {
+            Ok(s.conn().query_row(
+                "SELECT COUNT(*) FROM identity_key WHERE case_ref = ?1",
+                [cc(key).to_string()],
+                |r| r.get(0),
+            )?)
+        };
+        s.conn().execute("DELETE FROM queue WHERE case_ref IN ('complycube:b', 'complycube:c')", [])?;
+        assert_eq!(keys_of("c")?, 0, "c is held nowhere now");
+        assert_eq!(keys_of("b")?, 1, "b's decision is still in the outbox");
+        s.conn().execute("DELETE FROM outbox WHERE case_ref = 'complycube:b'", [])?;
+        assert_eq!(keys_of("b")?, 0);
+        assert_eq!(keys_of("a")?, 1);
+        assert!(s.related_cases(&cc("a"))?.is_empty());
         Ok(())
     }
 }

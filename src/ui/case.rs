@@ -235,7 +235,7 @@ fn field_lines(lines: &mut Vec<Line<'static>>, fields: &[Field], indent: &str, s
     for f in fields {
         lines.push(Line::from(vec![
             Span::styled(format!("{indent}{}: ", capped(state, f.name.as_str())), state.theme().label()),
-            Span::raw(masked(state, &f.value)),
+            Span::raw(if f.personal { masked(state, &f.value) } else { capped(state, f.value.as_str()) }),
         ]));
     }
 }
@@ -313,6 +313,9 @@ fn what_failed(lines: &mut Vec<Line<'static>>, case: &Case, state: &State) {
         };
         found.push(failed(format!("{}{about}", capped(state, rule.name.as_str()))));
     }
+    for flag in crate::domain::flags::evidence_flags(case, state.now.date_naive()) {
+        found.push(flag_line(state, &flag));
+    }
     if !case.screening.is_empty() {
         let n = case.screening.len();
         let best = case
@@ -326,12 +329,34 @@ fn what_failed(lines: &mut Vec<Line<'static>>, case: &Case, state: &State) {
             Span::raw(format!("{n} screening hit{}{best}", if n == 1 { "" } else { "s" })),
         ]));
     }
+    if let Some(related) = state.related.get(&case.case_ref).filter(|r| !r.is_empty()) {
+        let providers: std::collections::BTreeSet<&str> =
+            related.iter().map(|r| r.case_ref.provider.display_name()).collect();
+        let n = related.len();
+        found.push(Line::from(vec![
+            Span::styled("⚑ ", theme.key()),
+            Span::raw(format!(
+                "the same person in {n} other case{} ({}): see Related cases",
+                if n == 1 { "" } else { "s" },
+                providers.into_iter().collect::<Vec<_>>().join(", ")
+            )),
+        ]));
+    }
     if found.is_empty() {
         return;
     }
     lines.push(Line::styled("What failed", theme.heading()));
     lines.extend(found);
     lines.push(Line::raw(""));
+}
+
+/// An evidence flag with its symbol; in mask mode without the person's data.
+fn flag_line(state: &State, flag: &crate::domain::flags::EvidenceFlag) -> Line<'static> {
+    let label = if state.mask && flag.is_personal() { flag.masked_label() } else { flag.label() };
+    Line::from(vec![
+        Span::styled("⚠ ", state.theme().warn().add_modifier(ratatui::style::Modifier::BOLD)),
+        Span::raw(label),
+    ])
 }
 
 /// Up to this many passed checks are listed one by one.
@@ -360,6 +385,7 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
         kv_capped(&mut lines, state, "Nationality", n.as_str());
     }
     field_lines(&mut lines, &case.applicant.fields, "", state);
+    lines.extend(super::related::lines(state, case));
 
     if !case.screening.is_empty() {
         heading(&mut lines, state, "Screening hits");
@@ -426,6 +452,18 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
         }
         if let Some(e) = &doc.expiry {
             kv_capped(&mut lines, state, "Expiry", &e.to_string());
+        }
+        if let Some(name) = &doc.holder_name {
+            kv(&mut lines, state, "Holder (as read)", masked(state, name));
+        }
+        if let Some(dob) = &doc.date_of_birth {
+            kv(&mut lines, state, "Date of birth (as read)", masked(state, &dob.text()));
+        }
+        // What the document itself says is wrong, beside the document.
+        for flag in crate::domain::flags::evidence_flags(case, state.now.date_naive()) {
+            if flag.document() == doc.id {
+                lines.push(flag_line(state, &flag));
+            }
         }
         field_lines(&mut lines, &doc.fields, "", state);
     }

@@ -6,6 +6,7 @@ mod help;
 pub mod layout;
 mod outbox;
 pub mod queue;
+mod related;
 pub mod theme;
 
 use crate::app::keymap::Context;
