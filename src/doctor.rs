@@ -131,14 +131,17 @@ async fn providers(config: &Config) -> Vec<Check> {
     checks
 }
 
-/// A case id of the provider's form that names no case.
+/// A case id of the provider's form that names no case: the nil UUID where ids are
+/// UUIDs, 24 zeros for Sumsub's hex ids.
 fn probe_ref(provider: ProviderId) -> CaseRef {
-    let parts = match provider {
-        ProviderId::ComplyCube | ProviderId::IdWise | ProviderId::Sumsub => 1,
-        ProviderId::Credas => 2,
-        ProviderId::FrankieOne => 4,
+    const NIL: &str = "00000000-0000-0000-0000-000000000000";
+    let key = match provider {
+        ProviderId::ComplyCube | ProviderId::IdWise => NIL.to_string(),
+        ProviderId::Sumsub => "0".repeat(24),
+        ProviderId::Credas => [NIL; 2].join("/"),
+        ProviderId::FrankieOne => [NIL; 4].join("/"),
     };
-    CaseRef::new(provider, vec!["0".repeat(32); parts].join("/"))
+    CaseRef::new(provider, key)
 }
 
 /// The cheapest read every adapter has: a case that does not exist. The provider

@@ -12,6 +12,8 @@ type R = Result<(), Box<dyn std::error::Error>>;
 /// Outside tmux, whatever the shell running the tests is in: the tmux line is then the
 /// same on every machine.
 fn doctor(dir: &Path, config: &Path) -> Result<Output, std::io::Error> {
+    // The store's directory here is the test's: private, as kycdesk would make it.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     Command::new(common::cli::BIN)
         .arg("--config")
         .arg(config)
