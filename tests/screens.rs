@@ -51,7 +51,7 @@ async fn settle(state: &mut State, cc: &ComplyCube, mut effects: Vec<Effect>) ->
             Effect::FetchViewerImage { media: m, area, turns } => {
                 let bytes = cc.media(&m).await?;
                 let result =
-                    media::picture_turned(&picker, &bytes, area, turns).map(Arc::new).map_err(|e| e.to_string());
+                    media::picture_turned(&picker, &bytes, area, turns, false).map(Arc::new).map_err(|e| e.to_string());
                 Action::ViewerLoaded { media: m, turns, result }
             }
             _ => continue,
