@@ -103,7 +103,7 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
-    /// Write or inspect kycdesk's config file.
+    /// Set up kycdesk's config file.
     Config {
         #[command(subcommand)]
         action: ConfigAction,
