@@ -50,6 +50,38 @@ pub fn init_logging(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `kycdesk completions SHELL`: the script clap_complete generates from the CLI.
+pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut crate::cli::command(), "kycdesk", &mut script);
+    print_out(&String::from_utf8(script)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kycdesk man`: the manual page clap_mangen renders from the CLI, as roff.
+pub fn man() -> Result<ExitCode> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(crate::cli::command()).render(&mut page)?;
+    print_out(&String::from_utf8(page)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `kycdesk config init`: the example config at `path`, or at the default path.
+pub fn config_init(path: Option<&Path>) -> Result<ExitCode> {
+    let path = match path {
+        Some(p) => p.to_path_buf(),
+        None => config::default_config_path()
+            .ok_or_else(|| eyre!("no home directory to put the config in; name a file with --path"))?,
+    };
+    config::write_example(&path)?;
+    println!(
+        "wrote an example config to {} (0600). Edit its [providers.*] sections (delete the ones you do not \
+         use), then run `kycdesk doctor`.",
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub async fn wait_for_shutdown() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
     tokio::select! {
@@ -98,27 +130,57 @@ fn open_store_read_only(config: &Config) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
+/// What to do when there is no config file: where kycdesk looked, and the two ways on.
+pub fn no_config_hint() -> String {
+    match config::default_config_path() {
+        Some(path) => format!(
+            "no config: there is none at {path} and no --config names one. `kycdesk config init` writes a \
+             ready-to-edit example there (0600, in a 0700 directory; it never overwrites a file); \
+             `kycdesk demo` shows the console on synthetic cases",
+            path = path.display()
+        ),
+        None => "no config: no --config names one, and there is no home directory to look in. `kycdesk config init \
+                 --path FILE` writes a ready-to-edit example; `kycdesk demo` shows the console on synthetic cases"
+            .into(),
+    }
+}
+
+/// The configured providers, for a command that needs them; checked before any store
+/// is opened, so a host without a config gets the hint and nothing written.
 fn providers(config: &Config) -> Result<Providers> {
+    let Some(path) = &config.path else { bail!("{}", no_config_hint()) };
     let providers = config.providers()?;
     if providers.is_empty() {
-        let where_ = config.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| {
-            config::default_config_path().map(|p| p.display().to_string()).unwrap_or_else(|| "a config file".into())
-        });
-        bail!("no providers are configured in {where_}; see config.example.toml, or try `kycdesk demo`");
+        bail!(
+            "no providers are configured in {}; add a [providers.NAME] section (see `kycdesk config init`), \
+             or try `kycdesk demo`",
+            path.display()
+        );
     }
     Ok(providers)
 }
 
+/// Commands that decide refuse to run read-only, before they touch the store.
+fn refuse_if_read_only(config: &Config) -> Result<()> {
+    if config.read_only {
+        bail!(
+            "read-only (--read-only, read_only in the config, or KYCDESK_READ_ONLY): decisions are off here; \
+             nothing was saved or sent"
+        );
+    }
+    Ok(())
+}
+
 pub async fn console(config: Config) -> Result<()> {
-    let store = open_store(&config)?;
     let providers = providers(&config)?;
+    let store = open_store(&config)?;
     tui::run(ConsoleSetup { config, store, providers, banner: String::new() }).await?;
     Ok(())
 }
 
 pub async fn inbox(config: &Config, listen: &str) -> Result<()> {
-    let store = open_store(config)?;
     let providers = providers(config)?;
+    let store = open_store(config)?;
     let listener =
         tokio::net::TcpListener::bind(listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
     let addr = inbox::spawn(listener, store, providers)?;
@@ -130,7 +192,14 @@ pub async fn inbox(config: &Config, listen: &str) -> Result<()> {
 
 /// The console on an in-process emulator with a throw-away store; an in-process inbox
 /// takes the emulator's webhooks, as a real deployment would.
-pub async fn demo(listen: &str, mut options: EmulatorOptions) -> Result<()> {
+/// `--read-only` and `--mask`, for a console whose config is not read from a file.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StartFlags {
+    pub read_only: bool,
+    pub mask: bool,
+}
+
+pub async fn demo(listen: &str, mut options: EmulatorOptions, flags: StartFlags) -> Result<()> {
     let listener =
         tokio::net::TcpListener::bind(listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
     let inbox_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -146,7 +215,7 @@ pub async fn demo(listen: &str, mut options: EmulatorOptions) -> Result<()> {
     }
     let mut dir = private_fs::RunDir::create(&tmp, DEMO_PREFIX).wrap_err("cannot create the demo directory")?;
     let outcome = tokio::select! {
-        outcome = demo_console(&running, dir.path(), inbox_listener) => outcome,
+        outcome = demo_console(&running, dir.path(), inbox_listener, flags) => outcome,
         Some(signal) = ended.recv() => {
             tracing::info!(signal, "demo ended by a signal");
             Ok(())
@@ -181,8 +250,11 @@ async fn demo_console(
     running: &emulator::RunningEmulator,
     dir: &Path,
     inbox_listener: tokio::net::TcpListener,
+    flags: StartFlags,
 ) -> Result<()> {
     let mut config = Config::from_file(config::emulator_config(&running.base_url(), true), None, true)?;
+    config.read_only |= flags.read_only;
+    config.mask |= flags.mask;
     config.store = dir.join("demo.sqlite3");
     config.audit_key = config::AuditKeySource::Generated(dir.join("audit.key"));
     config.log = dir.join("demo.log");
@@ -225,8 +297,8 @@ fn listed(e: &QueueEntry) -> ListedCase<'_> {
 }
 
 pub async fn list(config: &Config, json: bool) -> Result<ExitCode> {
-    let store = open_store(config)?;
     let providers = providers(config)?;
+    let store = open_store(config)?;
     let report = poller::poll_once(&store, &providers).await?;
     let read = store::blocking(&store, |s| s.read_queue()).await?;
     let queue = read.entries;
@@ -274,10 +346,11 @@ pub async fn decide(
     target: TargetId,
     reason_codes: Vec<String>,
 ) -> Result<ExitCode> {
+    refuse_if_read_only(config)?;
     let case_ref: CaseRef = case_ref.parse()?;
     let reason = typed_reason(reason)?;
-    let store = open_store(config)?;
     let providers = providers(config)?;
+    let store = open_store(config)?;
     let provider = providers.require(case_ref.provider)?;
     // Read the case as the console would, and refuse what it does not offer.
     let case = provider.case(&case_ref).await?;
@@ -394,8 +467,8 @@ fn report_delivery(done: Option<Delivery>, verdict: Verdict) -> Result<ExitCode>
 }
 
 pub async fn send(config: &Config) -> Result<ExitCode> {
-    let store = open_store(config)?;
     let providers = providers(config)?;
+    let store = open_store(config)?;
     let done = Sender::new(Arc::clone(&store), providers).with_lease(config.lease).deliver_all_waiting().await?;
     let mut waiting = 0;
     for d in &done {
@@ -565,8 +638,9 @@ async fn find_decision(
 
 /// Queues a refused decision again and tries to deliver it now.
 pub async fn outbox_retry(config: &Config, reference: &str) -> Result<ExitCode> {
-    let store = open_store(config)?;
+    refuse_if_read_only(config)?;
     let providers = providers(config)?;
+    let store = open_store(config)?;
     let row = find_decision(&store, reference, "retried", |s| s == OutboxState::Failed).await?;
     let (id, analyst) = (row.decision.id.clone(), config.analyst.clone());
     store::blocking(&store, move |s| s.retry_decision(&id, &analyst)).await?;
@@ -594,6 +668,7 @@ fn typed_reason(reason: &str) -> Result<String> {
 
 /// Gives up a refused or not yet sent decision, with a reason in the audit log.
 pub async fn outbox_drop(config: &Config, reference: &str, reason: &str) -> Result<ExitCode> {
+    refuse_if_read_only(config)?;
     let reason = typed_reason(reason)?;
     let store = open_store(config)?;
     let row =

@@ -12,7 +12,7 @@ use crate::providers::credas::{Credas, CredasSettings, assumptions as credas};
 use crate::providers::frankieone::{FrankieOne, FrankieOneSettings, assumptions as frankieone};
 use crate::providers::idwise::{IdWise, IdWiseSettings, Region};
 use crate::providers::sumsub::{Sumsub, SumsubSettings};
-use crate::providers::{ProviderError, Providers, SharedHeader};
+use crate::providers::{Provider, ProviderError, Providers, SharedHeader};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -26,12 +26,20 @@ pub enum ConfigError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("config {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("{path} is readable by group or others (mode {mode:o}); run `chmod 600 {path}`")]
-    Permissions { path: PathBuf, mode: u32 },
+    #[error(
+        "{path} holds a credential inline but group or others can read it; run `chmod 600 {path}`, or take the \
+         credential from env, cmd or file"
+    )]
+    InlineSecret { path: PathBuf },
+    /// An environment variable kycdesk reads holds a value it does not know.
+    #[error("{name}={value} is not one of {expected}")]
+    Env { name: &'static str, value: String, expected: &'static str },
     #[error("{provider}: {detail}")]
     Secret { provider: ProviderId, detail: String },
     #[error("cannot write config {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
+    #[error("{path} already exists; kycdesk leaves it as it is (edit it, or name another with --path)")]
+    Exists { path: PathBuf },
     #[error("no home directory found; name the store and log paths, and the [audit] key, in the config")]
     NoHome,
     #[error("config {path}{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
@@ -47,17 +55,39 @@ pub enum ConfigError {
     Files(#[from] crate::private_fs::PrivateFsError),
 }
 
-/// How images are drawn in the terminal.
+/// How images are drawn in the terminal (`image_protocol`, `KYCDESK_IMAGES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ImageMode {
-    /// Ask the terminal which graphics protocol it speaks; halfblocks if none.
+    /// Ask the terminal which graphics protocol it speaks; halfblocks if none, and
+    /// inside tmux kitty or sixel only when tmux passes graphics through.
     #[default]
     Auto,
+    /// These three force their protocol, for a terminal that speaks it but does not say so.
+    Kitty,
+    Sixel,
+    Iterm2,
     /// Unicode half blocks: works everywhere, including plain SSH and old tmux.
     Halfblocks,
     /// No images at all.
     Off,
+}
+
+impl ImageMode {
+    pub const NAMES: &'static str = "auto, kitty, sixel, iterm2, halfblocks or off";
+
+    /// The names of the config file, for `KYCDESK_IMAGES`.
+    pub fn parse(name: &str) -> Option<ImageMode> {
+        match name {
+            "auto" => Some(ImageMode::Auto),
+            "kitty" => Some(ImageMode::Kitty),
+            "sixel" => Some(ImageMode::Sixel),
+            "iterm2" => Some(ImageMode::Iterm2),
+            "halfblocks" => Some(ImageMode::Halfblocks),
+            "off" => Some(ImageMode::Off),
+            _ => None,
+        }
+    }
 }
 
 /// The file as written by people.
@@ -72,8 +102,22 @@ pub struct ConfigFile {
     pub log: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll_interval_secs: Option<u64>,
+    /// `images` is this option's older name.
+    #[serde(default, alias = "images", skip_serializing_if = "Option::is_none")]
+    pub image_protocol: Option<ImageMode>,
+    /// `default` or `high-contrast`; `NO_COLOR` in the environment turns colour off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub images: Option<ImageMode>,
+    pub theme: Option<String>,
+    /// Click to select and wheel to scroll; off by default, so the terminal's own
+    /// selection (copying a case id) keeps working.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mouse: Option<bool>,
+    /// Under `NO_COLOR`, draw images in greys instead of a labelled placeholder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grey_images: Option<bool>,
+    /// Start the console masked (`--mask` too); `m` toggles it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_cache_mb: Option<u64>,
     /// Seconds a saved decision waits before it is sent; `u` takes it back meanwhile.
@@ -308,7 +352,12 @@ pub struct Config {
     pub store: PathBuf,
     pub log: PathBuf,
     pub poll_interval: Duration,
-    pub images: ImageMode,
+    pub image_protocol: ImageMode,
+    pub theme: crate::ui::theme::Theme,
+    pub mouse: bool,
+    pub grey_images: bool,
+    /// The console starts masked (`mask`, `--mask`).
+    pub mask: bool,
     pub image_cache_bytes: usize,
     pub undo_secs: u64,
     /// A sender's hold on a decision it is delivering (`lease_secs`).
@@ -329,11 +378,6 @@ fn project_dirs() -> Option<directories::ProjectDirs> {
 
 pub fn default_config_path() -> Option<PathBuf> {
     project_dirs().map(|d| d.config_dir().join("config.toml"))
-}
-
-fn is_private(path: &Path) -> Result<bool, std::io::Error> {
-    use std::os::unix::fs::PermissionsExt;
-    Ok(std::fs::metadata(path)?.permissions().mode() & 0o077 == 0)
 }
 
 /// As OpenSSH's StrictModes: the config and its directory must not be writable by
@@ -366,7 +410,7 @@ impl Config {
                     std::fs::read_to_string(&p).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
                 let file: ConfigFile = toml::from_str(&text)
                     .map_err(|e| ConfigError::Parse { path: p.clone(), message: e.to_string() })?;
-                let private = is_private(&p).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
+                let private = crate::private_fs::check_private(&p).is_ok();
                 return Self::build(file, Some(p), private, Some(&text));
             }
             _ => (ConfigFile::default(), None, false),
@@ -437,19 +481,33 @@ impl Config {
             .or_else(|| file.analyst.clone())
             .or_else(|| env_nonempty("USER"))
             .unwrap_or_else(|| "analyst".into());
-        let images = match env_nonempty("KYCDESK_IMAGES").as_deref() {
-            Some("halfblocks") => ImageMode::Halfblocks,
-            Some("off") => ImageMode::Off,
-            Some("auto") => ImageMode::Auto,
-            _ => file.images.unwrap_or_default(),
+        let image_protocol = match env_nonempty("KYCDESK_IMAGES") {
+            Some(value) => ImageMode::parse(&value).ok_or_else(|| ConfigError::Env {
+                name: "KYCDESK_IMAGES",
+                value: crate::domain::sanitize(&value),
+                expected: ImageMode::NAMES,
+            })?,
+            None => file.image_protocol.unwrap_or_default(),
         };
+        let theme = match file.theme.as_deref() {
+            None => crate::ui::theme::Theme::default(),
+            Some(name) => crate::ui::theme::Theme::parse(name).ok_or_else(|| {
+                invalid(None, format!("theme '{}' is not one of default, high-contrast", crate::domain::sanitize(name)))
+            })?,
+        };
+        // https://no-color.org: set and not empty, whatever the config says.
+        let theme = if env_nonempty("NO_COLOR").is_some() { crate::ui::theme::Theme::NoColor } else { theme };
         Ok(Config {
             path,
             analyst,
             store,
             log,
             poll_interval: Duration::from_secs(file.poll_interval_secs.unwrap_or(30).max(5)),
-            images,
+            image_protocol,
+            theme,
+            mouse: file.mouse.unwrap_or(false),
+            grey_images: file.grey_images.unwrap_or(false),
+            mask: file.mask.unwrap_or(false),
             image_cache_bytes: file.image_cache_mb.unwrap_or(96).clamp(8, 4096) as usize * 1024 * 1024,
             undo_secs: file.undo_secs.unwrap_or(DEFAULT_UNDO_SECS).min(MAX_UNDO_SECS),
             lease: file.lease_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(crate::sender::DEFAULT_LEASE),
@@ -525,16 +583,11 @@ impl Config {
             }
             String::from_utf8(out.stdout).map_err(|_| fail("cmd printed something that is not text".into()))?
         } else if let Some(file) = &secret.file {
-            let private = is_private(file).map_err(|e| fail(format!("secret file {}: {e}", file.display())))?;
-            if !private {
-                return Err(ConfigError::Permissions { path: file.clone(), mode: file_mode(file) });
-            }
-            std::fs::read_to_string(file).map_err(|e| fail(format!("secret file {}: {e}", file.display())))?
+            crate::private_fs::check_private(file).map_err(|e| fail(format!("credential file {e}")))?;
+            std::fs::read_to_string(file).map_err(|e| fail(format!("credential file {}: {e}", file.display())))?
         } else {
             if !self.file_is_private {
-                let path = self.path.clone().unwrap_or_default();
-                let mode = file_mode(&path);
-                return Err(ConfigError::Permissions { path, mode });
+                return Err(ConfigError::InlineSecret { path: self.path.clone().unwrap_or_default() });
             }
             secret.value.clone().unwrap_or_default()
         };
@@ -548,72 +601,86 @@ impl Config {
     /// Builds every configured provider, resolving its credential.
     pub fn providers(&self) -> Result<Providers, ConfigError> {
         let mut providers = Providers::default();
-        if let Some(c) = &self.file.providers.complycube {
-            let api_key = self.resolve_secret(ProviderId::ComplyCube, &c.api_key)?;
-            let backoff = Duration::from_millis(c.backoff_initial_ms.unwrap_or(cc::BACKOFF_INITIAL_SECS * 1000));
-            let webhook_secret =
-                c.webhook_secret.as_ref().map(|s| self.resolve_secret(ProviderId::ComplyCube, s)).transpose()?;
-            providers.insert(Arc::new(ComplyCube::new(ComplyCubeSettings {
-                limits: self.limits,
-                base_url: c.base_url.clone(),
-                api_key,
-                mode: c.mode,
-                backoff_initial: backoff,
-                webhook_secret,
-            })?));
-        }
-        if let Some(c) = &self.file.providers.idwise {
-            let id = ProviderId::IdWise;
-            providers.insert(Arc::new(IdWise::new(IdWiseSettings {
-                limits: self.limits,
-                base_url: c.base_url.clone().unwrap_or_else(|| c.region.host().to_string()),
-                api_key: self.resolve_secret(id, &c.api_key)?,
-                api_secret: self.resolve_secret(id, &c.api_secret)?,
-                webhook_header: c.webhook_header.as_ref().map(|h| self.shared_header(id, h)).transpose()?,
-            })?));
-        }
-        if let Some(c) = &self.file.providers.credas {
-            let id = ProviderId::Credas;
-            let host = match c.environment {
-                CredasEnvironment::Prod => credas::HOST_PROD,
-                CredasEnvironment::Demo => credas::HOST_DEMO,
-            };
-            providers.insert(Arc::new(Credas::new(CredasSettings {
-                limits: self.limits,
-                base_url: c.base_url.clone().unwrap_or_else(|| host.to_string()),
-                api_key: self.resolve_secret(id, &c.api_key)?,
-                webhook_header: c.webhook_header.as_ref().map(|h| self.shared_header(id, h)).transpose()?,
-            })?));
-        }
-        if let Some(c) = &self.file.providers.sumsub {
-            let id = ProviderId::Sumsub;
-            let wait = crate::providers::sumsub::assumptions::NOT_NOW_DEFAULT_WAIT_SECS * 1000;
-            providers.insert(Arc::new(Sumsub::new(SumsubSettings {
-                limits: self.limits,
-                base_url: c.base_url.clone(),
-                app_token: self.resolve_secret(id, &c.app_token)?,
-                secret_key: self.resolve_secret(id, &c.secret_key)?,
-                webhook_secret: c.webhook_secret.as_ref().map(|s| self.resolve_secret(id, s)).transpose()?,
-                backoff_initial: Duration::from_millis(c.backoff_initial_ms.unwrap_or(wait)),
-            })?));
-        }
-        if let Some(c) = &self.file.providers.frankieone {
-            let id = ProviderId::FrankieOne;
-            let host = match c.environment {
-                FrankieOneEnvironment::Uat => frankieone::HOST_UAT,
-                FrankieOneEnvironment::Production => frankieone::HOST_PRODUCTION,
-            };
-            providers.insert(Arc::new(FrankieOne::new(FrankieOneSettings {
-                limits: self.limits,
-                base_url: c.base_url.clone().unwrap_or_else(|| host.to_string()),
-                api_key: self.resolve_secret(id, &c.api_key)?,
-                customer_id: c.customer_id.clone(),
-                customer_child_id: c.customer_child_id.clone(),
-                analyst: self.analyst.clone(),
-                webhook_header: c.webhook_header.as_ref().map(|h| self.shared_header(id, h)).transpose()?,
-            })?));
+        for id in ProviderId::ALL {
+            if let Some(provider) = self.provider(id)? {
+                providers.insert(provider);
+            }
         }
         Ok(providers)
+    }
+
+    /// One provider, if the config names it, with its credentials resolved (`kycdesk
+    /// doctor` checks them one provider at a time).
+    pub fn provider(&self, id: ProviderId) -> Result<Option<Arc<dyn Provider>>, ConfigError> {
+        let configured = &self.file.providers;
+        let provider: Arc<dyn Provider> = match id {
+            ProviderId::ComplyCube => {
+                let Some(c) = &configured.complycube else { return Ok(None) };
+                let api_key = self.resolve_secret(id, &c.api_key)?;
+                let backoff = Duration::from_millis(c.backoff_initial_ms.unwrap_or(cc::BACKOFF_INITIAL_SECS * 1000));
+                let webhook_secret = c.webhook_secret.as_ref().map(|s| self.resolve_secret(id, s)).transpose()?;
+                Arc::new(ComplyCube::new(ComplyCubeSettings {
+                    limits: self.limits,
+                    base_url: c.base_url.clone(),
+                    api_key,
+                    mode: c.mode,
+                    backoff_initial: backoff,
+                    webhook_secret,
+                })?)
+            }
+            ProviderId::IdWise => {
+                let Some(c) = &configured.idwise else { return Ok(None) };
+                Arc::new(IdWise::new(IdWiseSettings {
+                    limits: self.limits,
+                    base_url: c.base_url.clone().unwrap_or_else(|| c.region.host().to_string()),
+                    api_key: self.resolve_secret(id, &c.api_key)?,
+                    api_secret: self.resolve_secret(id, &c.api_secret)?,
+                    webhook_header: c.webhook_header.as_ref().map(|h| self.shared_header(id, h)).transpose()?,
+                })?)
+            }
+            ProviderId::Credas => {
+                let Some(c) = &configured.credas else { return Ok(None) };
+                let host = match c.environment {
+                    CredasEnvironment::Prod => credas::HOST_PROD,
+                    CredasEnvironment::Demo => credas::HOST_DEMO,
+                };
+                Arc::new(Credas::new(CredasSettings {
+                    limits: self.limits,
+                    base_url: c.base_url.clone().unwrap_or_else(|| host.to_string()),
+                    api_key: self.resolve_secret(id, &c.api_key)?,
+                    webhook_header: c.webhook_header.as_ref().map(|h| self.shared_header(id, h)).transpose()?,
+                })?)
+            }
+            ProviderId::Sumsub => {
+                let Some(c) = &configured.sumsub else { return Ok(None) };
+                let wait = crate::providers::sumsub::assumptions::NOT_NOW_DEFAULT_WAIT_SECS * 1000;
+                Arc::new(Sumsub::new(SumsubSettings {
+                    limits: self.limits,
+                    base_url: c.base_url.clone(),
+                    app_token: self.resolve_secret(id, &c.app_token)?,
+                    secret_key: self.resolve_secret(id, &c.secret_key)?,
+                    webhook_secret: c.webhook_secret.as_ref().map(|s| self.resolve_secret(id, s)).transpose()?,
+                    backoff_initial: Duration::from_millis(c.backoff_initial_ms.unwrap_or(wait)),
+                })?)
+            }
+            ProviderId::FrankieOne => {
+                let Some(c) = &configured.frankieone else { return Ok(None) };
+                let host = match c.environment {
+                    FrankieOneEnvironment::Uat => frankieone::HOST_UAT,
+                    FrankieOneEnvironment::Production => frankieone::HOST_PRODUCTION,
+                };
+                Arc::new(FrankieOne::new(FrankieOneSettings {
+                    limits: self.limits,
+                    base_url: c.base_url.clone().unwrap_or_else(|| host.to_string()),
+                    api_key: self.resolve_secret(id, &c.api_key)?,
+                    customer_id: c.customer_id.clone(),
+                    customer_child_id: c.customer_child_id.clone(),
+                    analyst: self.analyst.clone(),
+                    webhook_header: c.webhook_header.as_ref().map(|h| self.shared_header(id, h)).transpose()?,
+                })?)
+            }
+        };
+        Ok(Some(provider))
     }
 
     fn shared_header(&self, provider: ProviderId, h: &SharedHeaderFile) -> Result<SharedHeader, ConfigError> {
@@ -703,27 +770,40 @@ fn demo_templates() -> Vec<TemplateFile> {
     ]
 }
 
-/// A new random audit key, private. Written whole and linked into place without
-/// replacing anything, so two processes starting at once end up with one key.
-fn create_key_file(path: &Path) -> Result<(), ConfigError> {
+/// Writes `contents` to a new private file at `path` (its missing directories 0700):
+/// written whole and linked into place without replacing anything, so an existing
+/// file is never overwritten (`AlreadyExists`) and no reader sees half a file.
+fn create_private_file(path: &Path, contents: &[u8]) -> Result<(), std::io::Error> {
     use std::io::Write;
-    let fail = |e: std::io::Error| ConfigError::AuditKey(format!("cannot create {}: {e}", path.display()));
     let dir = crate::private_fs::parent_dir(path);
-    crate::private_fs::create_dir(dir)?;
+    crate::private_fs::create_dir(dir).map_err(std::io::Error::other)?;
+    let mut tmp = crate::private_fs::temp_file_in(dir, ".kycdesk-new")?;
+    tmp.write_all(contents).and_then(|()| tmp.as_file().sync_all())?;
+    tmp.persist_noclobber(path).map(drop).map_err(|e| e.error)
+}
+
+/// A new random audit key, private; two processes starting at once end up with one key.
+fn create_key_file(path: &Path) -> Result<(), ConfigError> {
     let mut bytes = [0u8; 32];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
-    let mut tmp = crate::private_fs::temp_file_in(dir, ".audit.key").map_err(fail)?;
-    writeln!(tmp, "{}", hex::encode(bytes)).and_then(|()| tmp.as_file().sync_all()).map_err(fail)?;
-    match tmp.persist_noclobber(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(fail(e.error)),
+    match create_private_file(path, format!("{}\n", hex::encode(bytes)).as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            Err(ConfigError::AuditKey(format!("cannot create {}: {e}", path.display())))
+        }
+        _ => Ok(()),
     }
 }
 
-fn file_mode(path: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0)
+/// The annotated example config that `kycdesk config init` writes.
+pub const EXAMPLE: &str = include_str!("../config.example.toml");
+
+/// `kycdesk config init`: the example, 0600 in a 0700 directory; an existing file is
+/// left alone and refused.
+pub fn write_example(path: &Path) -> Result<(), ConfigError> {
+    create_private_file(path, EXAMPLE.as_bytes()).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AlreadyExists => ConfigError::Exists { path: path.to_path_buf() },
+        _ => ConfigError::Write { path: path.to_path_buf(), source },
+    })
 }
 
 /// A config that points every provider at an emulator, with its test credentials.
@@ -731,7 +811,6 @@ fn file_mode(path: &Path) -> u32 {
 pub fn emulator_config(base_url: &str, live: bool) -> ConfigFile {
     use crate::emulator::complycube::{LIVE_KEY, TEST_KEY};
     ConfigFile {
-        images: None,
         providers: ProvidersFile {
             complycube: Some(ComplyCubeFile {
                 base_url: format!("{base_url}/complycube/v1"),
@@ -808,7 +887,7 @@ mod tests {
     fn inline_key_needs_a_private_config() -> Result<(), ConfigError> {
         let inline = SecretFile::inline("k");
         assert!(config_with(inline.clone(), true)?.providers().is_ok());
-        assert!(matches!(config_with(inline, false)?.providers(), Err(ConfigError::Permissions { .. })));
+        assert!(matches!(config_with(inline, false)?.providers(), Err(ConfigError::InlineSecret { .. })));
         Ok(())
     }
 
@@ -819,7 +898,8 @@ mod tests {
         std::fs::write(&key, "secret\n")?;
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644))?;
         let from_file = SecretFile { file: Some(key.clone()), ..SecretFile::default() };
-        assert!(matches!(config_with(from_file.clone(), false)?.providers(), Err(ConfigError::Permissions { .. })));
+        let err = config_with(from_file.clone(), false)?.providers().err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains(&format!("run `chmod 600 {}`", key.display())), "{err}");
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
         assert!(config_with(from_file, false)?.providers().is_ok());
         Ok(())
@@ -926,6 +1006,62 @@ mod tests {
         std::fs::set_permissions(&link_dir, std::fs::Permissions::from_mode(0o757))?;
         assert!(matches!(Config::load(Some(&link)), Err(ConfigError::Unsafe(_))));
         Ok(())
+    }
+
+    #[test]
+    fn the_example_config_parses_and_init_writes_it_private_once() -> Result<(), Box<dyn std::error::Error>> {
+        let file: ConfigFile = toml::from_str(EXAMPLE)?;
+        assert!(file.providers.complycube.is_some() && file.providers.frankieone.is_some());
+        Config::from_file(file, None, true)?;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("new").join("config.toml");
+        write_example(&path)?;
+        assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::metadata(dir.path().join("new"))?.permissions().mode() & 0o777, 0o700);
+        assert_eq!(std::fs::read_to_string(&path)?, EXAMPLE);
+        Config::load(Some(&path))?;
+        std::fs::write(&path, "analyst = \"mine\"\n")?;
+        assert!(matches!(write_example(&path), Err(ConfigError::Exists { .. })));
+        assert_eq!(std::fs::read_to_string(&path)?, "analyst = \"mine\"\n");
+        Ok(())
+    }
+
+    #[test]
+    fn image_protocol_theme_mouse_and_mask_from_the_file() -> Result<(), Box<dyn std::error::Error>> {
+        use crate::ui::theme::Theme;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("kycdesk.toml");
+        let text =
+            "image_protocol = \"sixel\"\ntheme = \"high-contrast\"\nmouse = true\ngrey_images = true\nmask = true\n";
+        std::fs::write(&path, text)?;
+        let config = Config::load(Some(&path))?;
+        assert_eq!(config.image_protocol, ImageMode::Sixel);
+        assert_eq!((config.mouse, config.grey_images, config.mask), (true, true, true));
+        // The test process may run under NO_COLOR; either way the theme follows it.
+        let expected = if env_nonempty("NO_COLOR").is_some() { Theme::NoColor } else { Theme::HighContrast };
+        assert_eq!(config.theme, expected);
+        // The older name still reads.
+        std::fs::write(&path, "images = \"halfblocks\"\n")?;
+        let config = Config::load(Some(&path))?;
+        assert_eq!(config.image_protocol, ImageMode::Halfblocks);
+        assert_eq!((config.mouse, config.grey_images, config.mask), (false, false, false));
+        std::fs::write(&path, "theme = \"neon\"\n")?;
+        let err = Config::load(Some(&path)).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("theme 'neon' is not one of default, high-contrast"), "{err}");
+        std::fs::write(&path, "image_protocol = \"ascii\"\n")?;
+        assert!(matches!(Config::load(Some(&path)), Err(ConfigError::Parse { .. })));
+        Ok(())
+    }
+
+    #[test]
+    fn every_image_protocol_name_parses() {
+        for name in ["auto", "kitty", "sixel", "iterm2", "halfblocks", "off"] {
+            let from_file: Result<ConfigFile, _> = toml::from_str(&format!("image_protocol = \"{name}\""));
+            let from_file = from_file.ok().and_then(|f| f.image_protocol);
+            assert_eq!(from_file, ImageMode::parse(name), "{name}");
+            assert!(from_file.is_some(), "{name}");
+        }
+        assert_eq!(ImageMode::parse("Kitty"), None);
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! cases. See `README.md` and `DESIGN.md` (in the shared folder) for the architecture.
 
 pub mod app;
+pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod doctor;
 pub mod domain;
 pub mod emulator;
 pub mod intake;

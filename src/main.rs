@@ -1,161 +1,12 @@
 //! CLI parsing and dispatch only.
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use color_eyre::eyre::{Result, WrapErr};
+use kycdesk::cli::{AuditAction, Cli, Command, ConfigAction, OutboxAction, World};
 use kycdesk::commands;
 use kycdesk::config::{self, Config};
-use kycdesk::domain::Verdict;
 use kycdesk::emulator::{self, EmulatorOptions};
-use std::path::PathBuf;
 use std::process::ExitCode;
-
-#[derive(Parser)]
-#[command(name = "kycdesk", version, about = "Review referred identity-verification cases from the terminal")]
-struct Cli {
-    /// Config file (default: the platform config dir, e.g. ~/.config/kycdesk/config.toml).
-    #[arg(long, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Open the console on the configured providers (the default).
-    Console,
-    /// Open the console on an embedded emulator with synthetic cases: no account needed.
-    Demo {
-        #[command(flatten)]
-        world: World,
-    },
-    /// Serve the provider APIs locally, with synthetic cases.
-    Emulator {
-        #[command(flatten)]
-        world: World,
-        /// Write a kycdesk config pointing every provider at this emulator.
-        #[arg(long, value_name = "PATH")]
-        write_config: Option<PathBuf>,
-        /// Push the providers' webhooks to this inbox base URL (`URL/webhooks/{provider}`).
-        #[arg(long, value_name = "URL")]
-        push_webhooks_to: Option<String>,
-    },
-    /// Receive provider webhooks and queue the cases they name.
-    Inbox {
-        #[arg(long, default_value = "127.0.0.1:8088")]
-        listen: String,
-    },
-    /// Poll the providers and print the queue.
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Save a decision to the outbox, then deliver it. Exit 0: delivered; 3: saved, not
-    /// yet delivered (it is sent on the next start); 1: refused or not saved.
-    Decide {
-        /// The case, as `list` shows it: provider:id.
-        #[arg(value_name = "REF")]
-        case_ref: String,
-        /// verify, reject, refer, resubmit, true-match or false-positive.
-        #[arg(long, value_parser = parse_verdict)]
-        verdict: Verdict,
-        /// Why: sent to the provider and kept in the audit log.
-        #[arg(long)]
-        reason: String,
-        /// A screening hit to decide instead of the whole case (true-match / false-positive).
-        #[arg(long, value_name = "HIT_ID", conflicts_with = "element")]
-        hit: Option<String>,
-        /// One element of the case instead of all of it (Credas: `liveness`,
-        /// `document:<id>`, `supporting:<id>`).
-        #[arg(long, value_name = "KEY")]
-        element: Option<String>,
-        /// A structured rejection reason from the provider's catalogue (repeatable).
-        #[arg(long = "reason-code", value_name = "CODE")]
-        reason_codes: Vec<String>,
-    },
-    /// Deliver every decision still waiting in the outbox (not before its undo grace
-    /// period ends). Exit 0: nothing left waiting; 3: some still wait.
-    Send,
-    /// List the reason codes a provider takes (`decide --reason-code`).
-    Reasons {
-        /// complycube, credas, idwise, sumsub or frankieone.
-        #[arg(value_name = "PROVIDER")]
-        provider: String,
-    },
-    /// List the decisions in the outbox, newest first; retry or drop one.
-    Outbox {
-        #[command(subcommand)]
-        action: Option<OutboxAction>,
-        #[arg(long)]
-        json: bool,
-        /// At most this many decisions.
-        #[arg(long, default_value_t = 50)]
-        limit: usize,
-    },
-    /// Check or export the audit log.
-    Audit {
-        #[command(subcommand)]
-        action: AuditAction,
-    },
-}
-
-/// Where an emulator listens and what it seeds.
-#[derive(clap::Args)]
-struct World {
-    /// Address to listen on (port 0: any free port).
-    #[arg(long, default_value = "127.0.0.1:0")]
-    listen: String,
-    /// Seed of the synthetic cases: the same seed, the same cases.
-    #[arg(long, default_value_t = 7)]
-    seed: u64,
-    /// Referred cases per provider.
-    #[arg(long, default_value_t = 24)]
-    cases: usize,
-}
-
-#[derive(Subcommand)]
-enum AuditAction {
-    /// Check the audit log: its keyed hash chain, its anchor beside the store, and that
-    /// every decision in the outbox has its records. Reads only. Exit 0: intact; 1: not.
-    Verify,
-    /// Print the audit records of a period (UTC, both ends included): who decided what,
-    /// when, why, on which evidence. Only from a log that verifies. Reads only.
-    Export {
-        /// The first day (YYYY-MM-DD) or instant (RFC 3339); default: the first record.
-        #[arg(long, value_name = "DATE")]
-        from: Option<String>,
-        /// The last day (YYYY-MM-DD, all of it) or instant (RFC 3339); default: the last record.
-        #[arg(long, value_name = "DATE")]
-        to: Option<String>,
-        #[arg(long, value_enum, default_value_t = commands::ExportFormat::Jsonl)]
-        format: commands::ExportFormat,
-    },
-}
-
-#[derive(Subcommand)]
-enum OutboxAction {
-    /// Queue a refused decision again and deliver it now. Exit codes as for `decide`.
-    Retry {
-        /// The decision's ref as `outbox` shows it (or its case, if that has one refused).
-        #[arg(value_name = "REF")]
-        decision: String,
-    },
-    /// Give up a refused decision, or one not yet sent, so the case can be decided anew.
-    Drop {
-        /// The decision's ref as `outbox` shows it (or its case, if that has one).
-        #[arg(value_name = "REF")]
-        decision: String,
-        /// Why: kept in the audit log.
-        #[arg(long)]
-        reason: String,
-    },
-}
-
-/// `true-match` and `false-positive` on the command line are the domain's `true_match`
-/// and `false_positive`: one list of verdicts, in `domain::Verdict`.
-fn parse_verdict(s: &str) -> Result<Verdict, String> {
-    Verdict::parse(&s.replace('-', "_"))
-        .ok_or_else(|| "expected one of verify, reject, refer, resubmit, true-match, false-positive".to_string())
-}
 
 fn main() -> ExitCode {
     commands::harden_process();
@@ -181,12 +32,22 @@ fn main() -> ExitCode {
 
 async fn dispatch(cli: Cli) -> Result<ExitCode> {
     let config_path = cli.config;
+    let (read_only, mask) = (cli.read_only, cli.mask);
     let load = || -> Result<Config> {
-        let config = Config::load(config_path.as_deref())?;
+        let mut config = Config::load(config_path.as_deref())?;
+        // The flags add to the config; they never turn its settings off.
+        config.read_only |= read_only;
+        config.mask |= mask;
         commands::init_logging(&config.log)?;
         Ok(config)
     };
     match cli.command.unwrap_or(Command::Console) {
+        Command::Completions { shell } => commands::completions(shell),
+        Command::Man => commands::man(),
+        Command::Config { action: ConfigAction::Init { path } } => {
+            commands::config_init(path.as_deref().or(config_path.as_deref()))
+        }
+        Command::Doctor => Ok(kycdesk::doctor::run(config_path.as_deref()).await),
         Command::Emulator { world: World { listen, seed, cases }, write_config, push_webhooks_to } => {
             let listener =
                 tokio::net::TcpListener::bind(&listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
@@ -202,7 +63,8 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo { world: World { listen, seed, cases } } => {
-            commands::demo(&listen, EmulatorOptions { seed, cases, ..EmulatorOptions::default() }).await?;
+            let options = EmulatorOptions { seed, cases, ..EmulatorOptions::default() };
+            commands::demo(&listen, options, commands::StartFlags { read_only, mask }).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Console => {

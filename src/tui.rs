@@ -12,9 +12,12 @@ use crate::sender::Sender;
 use crate::store::{self, SaveItem, Store};
 use crate::ui;
 use chrono::{DateTime, Utc};
-use crossterm::event::{DisableBracketedPaste, EnableBracketedPaste, Event, EventStream, KeyEventKind};
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event, EventStream,
+    KeyEventKind,
+};
 use futures::StreamExt;
-use ratatui_image::picker::Picker;
+use ratatui_image::picker::{Picker, ProtocolType};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -43,6 +46,7 @@ pub struct Jobs {
     seen_version: Arc<std::sync::atomic::AtomicI64>,
     queue_reading: Arc<std::sync::atomic::AtomicBool>,
     queue_dirty: Arc<std::sync::atomic::AtomicBool>,
+    grey: bool,
 }
 
 impl Jobs {
@@ -66,6 +70,7 @@ impl Jobs {
             seen_version: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
             queue_reading: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             queue_dirty: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            grey: false,
         }
     }
 
@@ -248,8 +253,9 @@ impl Jobs {
                 fetched
             }
         };
+        let grey = self.grey;
         tokio::task::spawn_blocking(move || {
-            media::picture_turned(&picker, &bytes, area, turns, false).map_err(|e| e.to_string())
+            media::picture_turned(&picker, &bytes, area, turns, grey).map_err(|e| e.to_string())
         })
         .await
         .map_err(|e| format!("decoder stopped: {e}"))?
@@ -285,27 +291,116 @@ impl Jobs {
     }
 }
 
+impl Jobs {
+    /// Images decoded in greys (`grey_images` under `NO_COLOR`).
+    pub fn with_grey_images(mut self, grey: bool) -> Self {
+        self.grey = grey;
+        self
+    }
+}
+
 /// Restores the terminal however the console ends (panics restore through the hook
 /// `ratatui::init` installs).
-struct TerminalGuard;
+struct TerminalGuard {
+    mouse: bool,
+}
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
+        if self.mouse {
+            let _ = crossterm::execute!(std::io::stdout(), DisableMouseCapture);
+        }
         let _ = crossterm::execute!(std::io::stdout(), DisableBracketedPaste);
         ratatui::restore();
     }
 }
 
-/// Which image protocol to use, asked once at start. Inside tmux the terminal query
-/// would be answered by tmux, not the terminal (and swallows keys typed meanwhile), and
-/// graphics need passthrough: half blocks there.
-fn picker(mode: ImageMode) -> Option<Picker> {
-    match mode {
-        ImageMode::Off => None,
-        ImageMode::Halfblocks => Some(Picker::halfblocks()),
-        ImageMode::Auto if std::env::var_os("TMUX").is_some() => Some(Picker::halfblocks()),
-        ImageMode::Auto => Some(Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks())),
+/// How the console will draw images, decided once at start from the config and, for
+/// `auto` inside tmux, whether tmux passes graphics through.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ImagePlan {
+    Off,
+    Halfblocks,
+    /// The protocol the config names, whatever the terminal says.
+    Force(ProtocolType),
+    /// Ask the terminal. Inside tmux only kitty or sixel are kept from its answer: tmux
+    /// passes those through, and anything else falls back to half blocks.
+    Query {
+        kitty_or_sixel_only: bool,
+    },
+}
+
+impl ImagePlan {
+    /// The protocol to draw with, given what the terminal answered.
+    pub fn accept(self, answered: ProtocolType) -> ProtocolType {
+        match self {
+            ImagePlan::Off | ImagePlan::Halfblocks => ProtocolType::Halfblocks,
+            ImagePlan::Force(forced) => forced,
+            ImagePlan::Query { kitty_or_sixel_only: true }
+                if !matches!(answered, ProtocolType::Kitty | ProtocolType::Sixel) =>
+            {
+                ProtocolType::Halfblocks
+            }
+            ImagePlan::Query { .. } => answered,
+        }
     }
+}
+
+/// The decision of [`picker`], without its IO. `tmux_passthrough` is `None` outside
+/// tmux, else whether `allow-passthrough` is on: without it tmux answers the terminal
+/// query itself (and swallows keys typed meanwhile), and graphics never reach the
+/// terminal, so half blocks.
+pub fn image_plan(mode: ImageMode, tmux_passthrough: Option<bool>) -> ImagePlan {
+    match (mode, tmux_passthrough) {
+        (ImageMode::Off, _) => ImagePlan::Off,
+        (ImageMode::Halfblocks, _) => ImagePlan::Halfblocks,
+        (ImageMode::Kitty, _) => ImagePlan::Force(ProtocolType::Kitty),
+        (ImageMode::Sixel, _) => ImagePlan::Force(ProtocolType::Sixel),
+        (ImageMode::Iterm2, _) => ImagePlan::Force(ProtocolType::Iterm2),
+        (ImageMode::Auto, None) => ImagePlan::Query { kitty_or_sixel_only: false },
+        (ImageMode::Auto, Some(true)) => ImagePlan::Query { kitty_or_sixel_only: true },
+        (ImageMode::Auto, Some(false)) => ImagePlan::Halfblocks,
+    }
+}
+
+/// `tmux show -gv allow-passthrough` answers `on` or `all` when graphics pass through.
+pub fn passthrough_answer_is_on(answer: &str) -> bool {
+    matches!(answer.trim(), "on" | "all")
+}
+
+/// Inside tmux (`TMUX` set): whether tmux passes graphics through; `None` outside tmux.
+/// A tmux too old to know the option, or one that cannot be asked, passes nothing.
+pub fn tmux_passthrough() -> Option<bool> {
+    std::env::var_os("TMUX")?;
+    let answer = std::process::Command::new("tmux")
+        .args(["show", "-gv", "allow-passthrough"])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output();
+    Some(
+        answer.is_ok_and(|out| out.status.success() && passthrough_answer_is_on(&String::from_utf8_lossy(&out.stdout))),
+    )
+}
+
+/// [`image_plan`] here: tmux is asked only when the config leaves it to `auto`.
+pub fn image_plan_here(mode: ImageMode) -> ImagePlan {
+    let tmux = if mode == ImageMode::Auto { tmux_passthrough() } else { None };
+    image_plan(mode, tmux)
+}
+
+/// The picker for a plan. Querying writes to the terminal and reads its answer, so it
+/// runs once, before events are read; a terminal that does not answer gets half blocks
+/// (or the forced protocol at a default cell size).
+pub fn picker(plan: ImagePlan) -> Option<Picker> {
+    let mut picker = match plan {
+        ImagePlan::Off => return None,
+        ImagePlan::Halfblocks => return Some(Picker::halfblocks()),
+        ImagePlan::Force(_) | ImagePlan::Query { .. } => {
+            Picker::from_query_stdio().unwrap_or_else(|_| Picker::halfblocks())
+        }
+    };
+    picker.set_protocol_type(plan.accept(picker.protocol_type()));
+    Some(picker)
 }
 
 pub struct ConsoleSetup {
@@ -319,11 +414,15 @@ pub struct ConsoleSetup {
 pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
     let ConsoleSetup { config, store, providers, banner } = setup;
     let mut terminal = ratatui::init();
-    let _guard = TerminalGuard;
+    let _guard = TerminalGuard { mouse: config.mouse };
     // A pasted reason arrives as one event, not as thousands of keys.
     crossterm::execute!(std::io::stdout(), EnableBracketedPaste)?;
+    // Mouse capture takes the terminal's own selection away: only when asked for.
+    if config.mouse {
+        crossterm::execute!(std::io::stdout(), EnableMouseCapture)?;
+    }
     // Ask the terminal once, before reading events, which image protocol it speaks.
-    let picker = picker(config.images);
+    let picker = picker(image_plan_here(config.image_protocol));
     let capabilities: HashMap<_, _> = providers.iter().map(|p| (p.id(), p.capabilities().clone())).collect();
     let settings = Settings {
         analyst: config.analyst.clone(),
@@ -332,7 +431,10 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
         templates: config.templates.clone(),
         undo_secs: config.undo_secs,
         read_only: config.read_only,
-        ..Settings::default()
+        mask: config.mask,
+        theme: config.theme,
+        mouse: config.mouse,
+        grey_images: config.grey_images,
     };
     let mut state = State::new(settings, capabilities, Utc::now());
     state.images_enabled = picker.is_some();
@@ -349,7 +451,8 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
         Arc::clone(&wake),
         config.analyst.clone(),
         config.image_cache_bytes,
-    );
+    )
+    .with_grey_images(config.grey_images && config.theme == ui::theme::Theme::NoColor);
 
     // The sender: delivers what is saved, including what a previous run left behind.
     let (delivery_tx, mut delivery_rx) = mpsc::unbounded_channel();
@@ -389,6 +492,7 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
                 Some(Ok(Event::Key(key))) if key.kind != KeyEventKind::Release => Action::Key(key),
                 Some(Ok(Event::Resize(width, height))) => ui::resize(width, height),
                 Some(Ok(Event::Paste(text))) => Action::Paste(text),
+                Some(Ok(Event::Mouse(mouse))) if config.mouse => Action::Mouse(mouse),
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(e.into()),
                 None => break,
@@ -412,4 +516,52 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_protocol_is_forced_and_off_means_no_picker() {
+        for (mode, forced) in [
+            (ImageMode::Kitty, ProtocolType::Kitty),
+            (ImageMode::Sixel, ProtocolType::Sixel),
+            (ImageMode::Iterm2, ProtocolType::Iterm2),
+        ] {
+            for tmux in [None, Some(false), Some(true)] {
+                assert_eq!(image_plan(mode, tmux), ImagePlan::Force(forced));
+                assert_eq!(image_plan(mode, tmux).accept(ProtocolType::Halfblocks), forced);
+            }
+        }
+        assert_eq!(image_plan(ImageMode::Off, None), ImagePlan::Off);
+        assert!(picker(ImagePlan::Off).is_none());
+        assert_eq!(image_plan(ImageMode::Halfblocks, Some(true)), ImagePlan::Halfblocks);
+    }
+
+    #[test]
+    fn auto_asks_the_terminal_outside_tmux_and_keeps_its_answer() {
+        let plan = image_plan(ImageMode::Auto, None);
+        assert_eq!(plan, ImagePlan::Query { kitty_or_sixel_only: false });
+        for answered in [ProtocolType::Kitty, ProtocolType::Sixel, ProtocolType::Iterm2, ProtocolType::Halfblocks] {
+            assert_eq!(plan.accept(answered), answered);
+        }
+    }
+
+    #[test]
+    fn auto_inside_tmux_needs_passthrough_for_kitty_or_sixel() {
+        assert_eq!(image_plan(ImageMode::Auto, Some(false)), ImagePlan::Halfblocks);
+        let plan = image_plan(ImageMode::Auto, Some(true));
+        assert_eq!(plan.accept(ProtocolType::Kitty), ProtocolType::Kitty);
+        assert_eq!(plan.accept(ProtocolType::Sixel), ProtocolType::Sixel);
+        assert_eq!(plan.accept(ProtocolType::Iterm2), ProtocolType::Halfblocks);
+    }
+
+    #[test]
+    fn tmux_passthrough_is_on_or_all() {
+        assert!(passthrough_answer_is_on("on\n"));
+        assert!(passthrough_answer_is_on("all\n"));
+        assert!(!passthrough_answer_is_on("off\n"));
+        assert!(!passthrough_answer_is_on(""));
+    }
 }

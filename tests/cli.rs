@@ -526,3 +526,110 @@ fn a_failing_provider_is_degraded_then_probed_until_it_recovers() -> R {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     Ok(())
 }
+
+/// A kycdesk run with no `--config`, its environment inside `dir`.
+fn kycdesk_bare(dir: &std::path::Path, args: &[&str]) -> Result<std::process::Output, std::io::Error> {
+    std::process::Command::new(common::cli::BIN)
+        .args(args)
+        .envs(common::cli::isolated_env(dir))
+        .stdin(std::process::Stdio::null())
+        .output()
+}
+
+#[test]
+fn read_only_refuses_decisions_before_touching_the_store() -> R {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("kycdesk.toml");
+    std::fs::write(&config, "analyst = \"trainee\"\n")?;
+    let refused: [&[&str]; 3] = [
+        &["--read-only", "decide", "complycube:abc", "--verdict", "verify", "--reason", "x"],
+        &["--read-only", "outbox", "retry", "abcdef12"],
+        &["--read-only", "outbox", "drop", "abcdef12", "--reason", "x"],
+    ];
+    for args in refused {
+        let out = kycdesk(dir.path(), &config, args)?;
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains("read-only") && stderr(&out).contains("nothing was saved"), "{}", stderr(&out));
+    }
+    // `read_only = true` in the config is the same.
+    std::fs::write(&config, "read_only = true\n")?;
+    let out = kycdesk(dir.path(), &config, &["decide", "complycube:abc", "--verdict", "verify", "--reason", "x"])?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+    assert!(!dir.path().join("store.sqlite3").exists(), "a read-only refusal opened the store");
+    Ok(())
+}
+
+#[test]
+fn without_a_config_the_console_and_list_say_how_to_make_one() -> R {
+    let dir = tempfile::tempdir()?;
+    let expected = dir.path().join("config").join("kycdesk").join("config.toml");
+    for args in [&[][..], &["console"], &["list"], &["send"]] {
+        let out = kycdesk_bare(dir.path(), args)?;
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let err = stderr(&out);
+        assert!(err.contains(&expected.display().to_string()), "{args:?}: {err}");
+        assert!(err.contains("kycdesk config init") && err.contains("kycdesk demo"), "{args:?}: {err}");
+    }
+    assert!(!dir.path().join("store.sqlite3").exists(), "no config, yet a store was created");
+    Ok(())
+}
+
+#[test]
+fn config_init_writes_the_example_private_and_never_over_a_file() -> R {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    let out = kycdesk_bare(dir.path(), &["config", "init"])?;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let written = dir.path().join("config").join("kycdesk").join("config.toml");
+    assert_eq!(std::fs::metadata(&written)?.permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(written.parent().ok_or("no dir")?)?.permissions().mode() & 0o777, 0o700);
+    assert!(stdout(&out).contains(&written.display().to_string()));
+    // The console now finds it, and says what is missing: the credentials.
+    let console = kycdesk_bare(dir.path(), &["list"])?;
+    assert_eq!(console.status.code(), Some(1));
+    assert!(stderr(&console).contains("KYCDESK_COMPLYCUBE_API_KEY"), "{}", stderr(&console));
+    let again = kycdesk_bare(dir.path(), &["config", "init"])?;
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("already exists"), "{}", stderr(&again));
+    let elsewhere = dir.path().join("other.toml");
+    let out = kycdesk_bare(dir.path(), &["config", "init", "--path", &elsewhere.display().to_string()])?;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read(&elsewhere)?, std::fs::read(&written)?);
+    Ok(())
+}
+
+#[test]
+fn completions_and_the_man_page_come_from_the_cli() -> R {
+    let dir = tempfile::tempdir()?;
+    for shell in ["bash", "zsh", "fish"] {
+        let out = kycdesk_bare(dir.path(), &["completions", shell])?;
+        assert_eq!(out.status.code(), Some(0), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(script.contains("kycdesk") && script.contains("doctor") && script.contains("read-only"), "{shell}");
+    }
+    let man = kycdesk_bare(dir.path(), &["man"])?;
+    assert_eq!(man.status.code(), Some(0), "{}", stderr(&man));
+    let page = stdout(&man);
+    assert!(page.starts_with(".ie") || page.contains(".TH kycdesk"), "{page}");
+    assert!(page.contains("doctor") && page.contains("completions"));
+    Ok(())
+}
+
+#[test]
+fn an_unknown_image_protocol_in_the_environment_is_an_error() -> R {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("kycdesk.toml");
+    std::fs::write(&config, "analyst = \"a\"\n")?;
+    let out = std::process::Command::new(common::cli::BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("list")
+        .envs(common::cli::isolated_env(dir.path()))
+        .env("KYCDESK_IMAGES", "ascii")
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("KYCDESK_IMAGES=ascii is not one of auto, kitty, sixel"), "{}", stderr(&out));
+    Ok(())
+}
