@@ -21,6 +21,33 @@ fn start_demo(dir: &std::path::Path, images: &str) -> Result<(Tmux, String), Box
     Ok((tmux, url))
 }
 
+/// `--read-only` (before the subcommand): the header says so, a decision is refused
+/// with a clear message, and nothing reaches the provider.
+#[test]
+fn read_only_refuses_a_decision() -> R {
+    let dir = tempfile::tempdir()?;
+    let env = isolated_env(dir.path());
+    let tmux = Tmux::start(dir.path(), &env, &format!("exec {BIN} --read-only demo --cases 6"))?;
+    let screen = tmux.wait_for("the whole demo queue", |s| s.contains("30 new"))?;
+    assert!(screen.lines().next().is_some_and(|title| title.contains("READ-ONLY")), "{screen}");
+    let url = emulator_url(&screen)?;
+    open_first_identity_case(&tmux)?;
+    tmux.keys(&["d"])?;
+    let screen = tmux.wait_for("the refusal", |s| s.contains("read-only: decisions are off"))?;
+    assert!(!screen.contains("Verdict"), "no decision dialog opens:\n{screen}");
+    tmux.keys(&["Escape"])?;
+    tmux.wait_for("the queue", |s| s.contains("┌ Queue"))?;
+    tmux.keys(&["*"])?;
+    tmux.wait_for("the marks", |s| s.contains("marked"))?;
+    tmux.keys(&["d"])?;
+    tmux.wait_for("the refusal", |s| s.contains("read-only: decisions are off"))?;
+    let decisions: Vec<Value> = reqwest::blocking_get(&format!("{url}/_emulator/decisions"))?;
+    assert!(decisions.is_empty(), "{decisions:?}");
+    tmux.keys(&["q"])?;
+    tmux.wait_until_gone()?;
+    Ok(())
+}
+
 /// The demo shows where its emulator listens in the title bar.
 fn emulator_url(screen: &str) -> Result<String, Box<dyn std::error::Error>> {
     Ok(screen
