@@ -102,6 +102,9 @@ fn document(step: &str, d: &wire::Document) -> Document {
         .extracted_fields
         .iter()
         .filter(|(_, f)| f.kind.as_deref() != Some("image"))
+        // What the document's own fields show (number, expiry, holder) is not repeated,
+        // unless its read was poor: then the warning is worth the line.
+        .filter(|(name, f)| !LIFTED.contains(&name.as_str()) || f.read_accuracy.as_deref() == Some("Low"))
         .filter_map(|(name, f)| {
             let mut value = f.value.as_ref().map(value_text)?;
             if name.to_lowercase().contains("date")
@@ -133,6 +136,16 @@ fn document(step: &str, d: &wire::Document) -> Document {
         fields,
     }
 }
+
+/// Extracted fields shown as the document's own (number, expiry, holder as read).
+const LIFTED: [&str; 6] = [
+    assumptions::FIELD_FULL_NAME,
+    assumptions::FIELD_FIRST_NAME,
+    assumptions::FIELD_LAST_NAME,
+    assumptions::FIELD_DOCUMENT_NUMBER,
+    assumptions::FIELD_EXPIRY_DATE,
+    assumptions::FIELD_BIRTH_DATE,
+];
 
 fn rule(name_prefix: &str, key: &str, r: &wire::Rule) -> RuleResult {
     let name = r.name.clone().unwrap_or_else(|| key.replace('_', " "));
