@@ -216,7 +216,11 @@ fn personal_strings(state: &State) -> Vec<String> {
         out.extend(case.applicant.date_of_birth.iter().map(|d| d.to_string()));
         for d in &case.documents {
             out.extend(d.number.iter().map(|n| n.one_line()));
+            out.extend(d.holder_name.iter().map(|n| n.one_line()));
+            out.extend(d.date_of_birth.iter().map(|n| n.to_string()));
+            out.extend(d.fields.iter().filter(|f| f.personal).map(|f| f.value.one_line()));
         }
+        out.extend(case.applicant.fields.iter().filter(|f| f.personal).map(|f| f.value.one_line()));
         for h in &case.screening {
             out.push(h.name.one_line());
             out.extend(h.dates_of_birth.iter().map(|d| d.to_string()));
@@ -281,6 +285,18 @@ async fn every_size_theme_and_mask(name: &str, state: &mut State, cc: &ComplyCub
     let effects = update(state, kycdesk::ui::resize(WIDTH, HEIGHT));
     settle(state, cc, effects).await?;
     insta::assert_snapshot!(name, out);
+    Ok(())
+}
+
+/// Mask mode on the screen as it stands: nothing personal of any held case shows.
+fn masked_hides_the_person(state: &mut State) -> R<()> {
+    let personal = personal_strings(state);
+    state.mask = true;
+    let screen = render(state)?;
+    state.mask = false;
+    for p in &personal {
+        assert!(!screen.contains(p.as_str()), "{p:?} shows while masked:\n{screen}");
+    }
     Ok(())
 }
 
@@ -405,6 +421,7 @@ async fn idwise_journey_with_liveness_code_rules_and_face_match() -> R<()> {
     let screen = render(&state)?;
     assert!(screen.contains("NOT LIVE") && screen.contains("Face match"), "{screen}");
     insta::assert_snapshot!("idwise_case", screen);
+    masked_hides_the_person(&mut state)?;
     update(&mut state, key(KeyCode::PageDown));
     assert!(render(&state)?.contains("Same Subject"), "the rules below the fold");
     update(&mut state, key(KeyCode::PageUp));
@@ -438,6 +455,7 @@ async fn credas_case_offers_each_element_as_a_target() -> R<()> {
     let effects = update(&mut state, key(KeyCode::Enter));
     settle_with(&mut state, &credas, effects).await?;
     insta::assert_snapshot!("credas_case", render(&state)?);
+    masked_hides_the_person(&mut state)?;
     update(&mut state, key(KeyCode::Char('d')));
     let dialog = render(&state)?;
     assert!(dialog.contains("Liveness") && dialog.contains("Supporting document:"));
@@ -475,6 +493,7 @@ async fn sumsub_applicant_with_steps_comments_and_reason_groups() -> R<()> {
     let screen = render(&state)?;
     assert!(screen.contains("Comment shown to the applicant") && screen.contains("Internal comment"));
     insta::assert_snapshot!("sumsub_case", screen);
+    masked_hides_the_person(&mut state)?;
     update(&mut state, key(KeyCode::Char('d')));
     update(&mut state, key(KeyCode::Char('x')));
     insta::assert_snapshot!("sumsub_reason_groups", render(&state)?);
@@ -493,6 +512,7 @@ async fn frankieone_execution_with_aml_hits() -> R<()> {
     let screen = render(&state)?;
     assert!(screen.contains("Screening hits") && screen.contains("PEP"));
     insta::assert_snapshot!("frankieone_case", screen);
+    masked_hides_the_person(&mut state)?;
     update(&mut state, key(KeyCode::Char('d')));
     let targets = render(&state)?;
     assert!(targets.contains("Hit:") && targets.contains("IDV result:"));
