@@ -131,8 +131,8 @@ fn doc_label(doc: &Document) -> SafeText {
     if doc.doc_type.is_empty() { SafeText::new("document") } else { doc.doc_type.clone() }
 }
 
-/// A name as comparable words: lower case, Latin accents folded (`Zoë` = `zoe`, `ß` =
-/// `ss`), apostrophes dropped (`O'Brien` = `obrien`), every other non-letter a word break
+/// A name as comparable words: lower case, transliterated to ASCII by `deunicode`
+/// (`Zoë` = `zoe`, `ß` = `ss`, `Łukasz` = `lukasz`), apostrophes dropped (`O'Brien` = `obrien`), every other non-letter a word break
 /// (`SMITH, John`, `Anne-Marie`, a replaced control character). Shared by every place that
 /// asks whether two names are the same person's.
 pub fn name_words(name: &str) -> Vec<String> {
@@ -141,45 +141,26 @@ pub fn name_words(name: &str) -> Vec<String> {
         if matches!(c, '\'' | '’' | 'ʼ' | '`') {
             continue;
         }
-        for lower in c.to_lowercase() {
-            match fold_accent(lower) {
-                Some(plain) => folded.push_str(plain),
-                None if lower.is_alphanumeric() => folded.push(lower),
-                None => folded.push(' '),
-            }
+        match c {
+            c if c.is_ascii_alphanumeric() => folded.push(c.to_ascii_lowercase()),
+            // Latin letters only: other scripts stay as written, since a transliteration
+            // would make different names (山田, 山下) look alike.
+            c if c.is_alphanumeric() && is_latin(c) => match deunicode::deunicode_char(c) {
+                Some(plain) => {
+                    folded.extend(plain.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()))
+                }
+                None => folded.extend(c.to_lowercase()),
+            },
+            c if c.is_alphanumeric() => folded.extend(c.to_lowercase()),
+            _ => folded.push(' '),
         }
     }
     folded.split_whitespace().map(str::to_string).collect()
 }
 
-/// The plain Latin letters of an accented one; `None` for everything else.
-fn fold_accent(c: char) -> Option<&'static str> {
-    Some(match c {
-        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => "a",
-        'ç' | 'ć' | 'ĉ' | 'ċ' | 'č' => "c",
-        'ď' | 'đ' | 'ð' => "d",
-        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ĕ' | 'ė' | 'ę' | 'ě' => "e",
-        'ĝ' | 'ğ' | 'ġ' | 'ģ' => "g",
-        'ĥ' | 'ħ' => "h",
-        'ì' | 'í' | 'î' | 'ï' | 'ĩ' | 'ī' | 'ĭ' | 'į' | 'ı' => "i",
-        'ĵ' => "j",
-        'ķ' => "k",
-        'ĺ' | 'ļ' | 'ľ' | 'ŀ' | 'ł' => "l",
-        'ñ' | 'ń' | 'ņ' | 'ň' => "n",
-        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ŏ' | 'ő' => "o",
-        'ŕ' | 'ŗ' | 'ř' => "r",
-        'ś' | 'ŝ' | 'ş' | 'š' | 'ș' => "s",
-        'ţ' | 'ť' | 'ŧ' | 'ț' => "t",
-        'ù' | 'ú' | 'û' | 'ü' | 'ũ' | 'ū' | 'ŭ' | 'ů' | 'ű' | 'ų' => "u",
-        'ŵ' => "w",
-        'ý' | 'ÿ' | 'ŷ' => "y",
-        'ź' | 'ż' | 'ž' => "z",
-        'ß' => "ss",
-        'æ' => "ae",
-        'œ' => "oe",
-        'þ' => "th",
-        _ => return None,
-    })
+/// Latin-1 Supplement to Latin Extended-B, and Latin Extended Additional.
+fn is_latin(c: char) -> bool {
+    matches!(c, '\u{00C0}'..='\u{024F}' | '\u{1E00}'..='\u{1EFF}')
 }
 
 /// Whether two names are not the same person's. Order, case, accents, spacing and

@@ -95,8 +95,7 @@ pub fn identity_keys(case: &Case) -> Vec<IdentityKey> {
 /// Lowercase words of letters and digits, accents folded, sorted: "SMITH, John" and
 /// "john  smith" are the same name.
 fn normalised_name(name: &str) -> String {
-    let folded: String = name.chars().flat_map(char::to_lowercase).map(fold).collect();
-    let mut words: Vec<&str> = folded.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let mut words = super::flags::name_words(name);
     words.sort_unstable();
     words.join(" ")
 }
@@ -109,12 +108,7 @@ fn normalised_date(date: &str) -> Option<String> {
 
 /// Uppercase ASCII letters and digits only: "ab 12-34" and "AB1234" are one number.
 fn normalised_code(text: &str) -> String {
-    text.chars()
-        .flat_map(char::to_lowercase)
-        .map(fold)
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
+    deunicode::deunicode(text).chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_uppercase()).collect()
 }
 
 /// A country as ISO alpha-3 however the provider wrote it ("GB", "GBR", "United
@@ -128,33 +122,6 @@ fn normalised_country(country: &str) -> String {
         (code == alpha2 || code == alpha3 || parts.any(|name| name == code)).then_some(alpha3)
     });
     alpha3.map_or(code.clone(), str::to_string)
-}
-
-/// A lowercase Latin letter without its accent, where that is one letter; others stay
-/// as they are (and still compare equal to themselves).
-fn fold(c: char) -> char {
-    match c {
-        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => 'a',
-        'ç' | 'ć' | 'ĉ' | 'ċ' | 'č' => 'c',
-        'ď' | 'đ' => 'd',
-        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ĕ' | 'ė' | 'ę' | 'ě' => 'e',
-        'ĝ' | 'ğ' | 'ġ' | 'ģ' => 'g',
-        'ĥ' | 'ħ' => 'h',
-        'ì' | 'í' | 'î' | 'ï' | 'ĩ' | 'ī' | 'ĭ' | 'į' | 'ı' => 'i',
-        'ĵ' => 'j',
-        'ķ' => 'k',
-        'ĺ' | 'ļ' | 'ľ' | 'ŀ' | 'ł' => 'l',
-        'ñ' | 'ń' | 'ņ' | 'ň' => 'n',
-        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ŏ' | 'ő' => 'o',
-        'ŕ' | 'ŗ' | 'ř' => 'r',
-        'ś' | 'ŝ' | 'ş' | 'š' | 'ș' => 's',
-        'ţ' | 'ť' | 'ŧ' | 'ț' => 't',
-        'ù' | 'ú' | 'û' | 'ü' | 'ũ' | 'ū' | 'ŭ' | 'ů' | 'ű' | 'ų' => 'u',
-        'ŵ' => 'w',
-        'ý' | 'ÿ' | 'ŷ' => 'y',
-        'ź' | 'ż' | 'ž' => 'z',
-        other => other,
-    }
 }
 
 /// ISO 3166-1 countries, one a line: alpha-2, alpha-3, then the English names as
