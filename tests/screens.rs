@@ -194,6 +194,18 @@ async fn tiny_and_odd_terminal_sizes_never_panic() -> R<()> {
     update(&mut state, key(KeyCode::Char('?')));
     let mut terminal = Terminal::new(TestBackend::new(12, 4))?;
     terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    update(&mut state, key(KeyCode::Esc));
+    // Below the smallest size only the notice is drawn: keys do nothing unseen.
+    update(&mut state, kycdesk::ui::resize(30, 8));
+    let mut terminal = Terminal::new(TestBackend::new(30, 8))?;
+    terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    assert!(terminal.backend().to_string().contains("terminal too small: 30x8"));
+    let modals = state.modals.len();
+    for c in ['d', 'm', '?'] {
+        update(&mut state, key(KeyCode::Char(c)));
+    }
+    assert_eq!(state.modals.len(), modals, "no dialog opened while too small");
+    assert!(!state.mask, "mask not toggled unseen");
     Ok(())
 }
 

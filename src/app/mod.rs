@@ -415,6 +415,15 @@ impl State {
         }
     }
 
+    /// The status-bar hints for `context`, without what this session cannot do
+    /// (deciding, when read-only).
+    pub fn hints(&self, context: Context) -> String {
+        let read_only = self.read_only;
+        self.settings.keys.hints_where(context, |cmd| {
+            !(read_only && matches!(cmd, crate::app::keymap::Command::Decide | crate::app::keymap::Command::Undo))
+        })
+    }
+
     pub fn theme(&self) -> crate::ui::theme::Theme {
         self.settings.theme
     }

@@ -379,7 +379,13 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         return vec![];
     }
     let context = state.context();
-    match state.settings.keys.lookup(context, &key) {
+    let cmd = state.settings.keys.lookup(context, &key);
+    // Nothing is drawn but the "too small" notice: a key must not act unseen.
+    let (min_w, min_h) = crate::ui::MIN_SIZE;
+    if (state.size.width < min_w || state.size.height < min_h) && cmd != Some(Command::QuitNow) {
+        return vec![];
+    }
+    match cmd {
         Some(cmd) => on_command(state, context, cmd),
         None => on_unbound(state, context, key),
     }

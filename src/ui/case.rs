@@ -81,26 +81,34 @@ fn selfie_evidence(state: &State, case: &Case) -> (Line<'static>, Option<Line<'s
     let theme = state.theme();
     let mut spans = vec![];
     let mut about = None;
+    let mut code = None;
     if let Some(selfie) = &case.selfie {
         let (word, style) = theme.liveness(selfie.liveness.result);
         let mark = if selfie.liveness.result == crate::domain::LivenessResult::NotLive { "✘ " } else { "" };
         spans.push(Span::styled(format!(" {mark}{word}"), style));
-        if let Some(code) = &selfie.liveness.code {
-            spans.push(Span::raw(format!(" {}", code.one_line())));
-        }
+        code = selfie.liveness.code.as_ref().map(|c| c.one_line());
         let description = selfie.liveness.description.one_line();
         if !description.is_empty() {
             about = Some(Line::styled(format!(" {description} "), theme.dim()));
         }
     }
+    // The score before the code: on a narrow pane the title is cut from the end.
     if let Some(fm) = &case.face_match {
-        let score = fm.score.map(|s| format!("{s:.0}/100")).unwrap_or_else(|| "no score".into());
         let (mark, style) = match fm.matched {
             Some(false) => ("✘ ", theme.error()),
             Some(true) => ("✔ ", theme.good()),
             None => ("", theme.label()),
         };
-        spans.push(Span::styled(format!(" · {mark}face match {score}"), style));
+        let score = match (fm.score, fm.matched) {
+            (Some(s), _) => format!("match {s:.0}/100"),
+            (None, Some(true)) => "same person".into(),
+            (None, Some(false)) => "not a match".into(),
+            (None, None) => "match: no score".into(),
+        };
+        spans.push(Span::styled(format!(" · {mark}{score}"), style));
+    }
+    if let Some(code) = code {
+        spans.push(Span::raw(format!(" · {code}")));
     }
     spans.push(Span::raw(" "));
     (Line::from(spans), about)
@@ -382,7 +390,7 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
         kv(&mut lines, state, "Date of birth", masked(state, &dob.text()));
     }
     if let Some(n) = &case.applicant.nationality {
-        kv_capped(&mut lines, state, "Nationality", n.as_str());
+        kv(&mut lines, state, "Nationality", masked(state, n));
     }
     field_lines(&mut lines, &case.applicant.fields, "", state);
     lines.extend(super::related::lines(state, case));
@@ -543,7 +551,7 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
         }
     }
     lines.push(Line::raw(""));
-    lines.push(Line::styled(state.settings.keys.hints(Context::Case), state.theme().dim()));
+    lines.push(Line::styled(state.hints(Context::Case), state.theme().dim()));
     Text::from(lines)
 }
 

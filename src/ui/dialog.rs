@@ -70,12 +70,41 @@ pub fn plan(state: &State, dialog: &DecisionDialog, verdict: Verdict) -> Vec<Str
         *lines.entry(format!("{} {what}", provider.display_name())).or_default() += 1;
     }
     let mut out: Vec<String> = lines.into_iter().map(|(what, n)| format!("{n} × {what}")).collect();
+    out.extend(warnings(state, dialog));
     let kept = reason_kept_by(state, dialog, verdict);
     if !kept.is_empty() {
         out.push(format!(
             "The reason stays in kycdesk's audit log only for {} (not sent with this verdict).",
             kept.join(", ")
         ));
+    }
+    out
+}
+
+/// What the analyst should know before saving, about the cases decided: the evidence's
+/// own flags and the same person elsewhere, said at the confirmation too since a bulk
+/// decision opens no case view.
+fn warnings(state: &State, dialog: &DecisionDialog) -> Vec<String> {
+    let today = state.now.date_naive();
+    let (mut flagged, mut related) = (0, 0);
+    for c in &dialog.cases {
+        if let Some(Loadable::Ready(case)) = state.cases.get(&c.case_ref)
+            && !crate::domain::flags::evidence_flags(case, today).is_empty()
+        {
+            flagged += 1;
+        }
+        if state.related.get(&c.case_ref).is_some_and(|r| !r.is_empty()) {
+            related += 1;
+        }
+    }
+    let n = dialog.cases.len();
+    let of = |k: usize| if n == 1 { "this case".to_string() } else { format!("{k} of these {n} cases") };
+    let mut out = vec![];
+    if flagged > 0 {
+        out.push(format!("⚠ {}: the evidence is flagged (expired document or a holder who differs)", of(flagged)));
+    }
+    if related > 0 {
+        out.push(format!("⚑ {}: the same person in other cases (see Related cases)", of(related)));
     }
     out
 }

@@ -36,7 +36,7 @@ pub const MIN_SIZE: (u16, u16) = (40, 10);
 pub fn draw(frame: &mut Frame<'_>, state: &State) {
     let size = frame.area();
     if size.width < MIN_SIZE.0 || size.height < MIN_SIZE.1 {
-        let text = format!("terminal too small (need {}x{})", MIN_SIZE.0, MIN_SIZE.1);
+        let text = format!("terminal too small: {}x{} (need {}x{})", size.width, size.height, MIN_SIZE.0, MIN_SIZE.1);
         let text = Paragraph::new(text).style(state.theme().error()).wrap(ratatui::widgets::Wrap { trim: true });
         frame.render_widget(text, size);
         return;
@@ -166,10 +166,7 @@ fn status_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
         Some(n) => {
             Span::styled(truncate(&format!(" {}", n.shown(state.mask)), left_room), state.theme().level(n.level))
         }
-        None => Span::styled(
-            truncate(&format!(" {}", state.settings.keys.hints(state.context())), left_room),
-            state.theme().dim(),
-        ),
+        None => Span::styled(truncate(&format!(" {}", state.hints(state.context())), left_room), state.theme().dim()),
     };
     let pad = left_room.saturating_sub(unicode_width::UnicodeWidthStr::width(left.content.as_ref()));
     let alarm = c.failed > 0 || !c.degraded.is_empty() || !state.skipped_rows.is_empty();
@@ -180,10 +177,11 @@ fn status_bar(frame: &mut Frame<'_>, state: &State, area: Rect) {
 
 /// The filter, as the queue's header shows it.
 pub fn filter_summary(state: &State) -> Option<String> {
-    state
-        .view
-        .is_filtered()
-        .then(|| format!("filter: {}  {} of {}", state.view.filter.trim(), state.view.rows.len(), state.queue.len()))
+    state.view.is_filtered().then(|| {
+        // What was typed may be a name.
+        let filter = if state.mask { MASKED } else { state.view.filter.trim() };
+        format!("filter: {filter}  {} of {}", state.view.rows.len(), state.queue.len())
+    })
 }
 
 /// Cuts text to a display width, marking the cut.
