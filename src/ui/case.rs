@@ -300,7 +300,15 @@ fn what_failed(lines: &mut Vec<Line<'static>>, case: &Case, state: &State) {
         let (word, _) = theme.liveness(selfie.liveness.result);
         let code = selfie.liveness.code.as_ref().map(|c| format!(" {}", c.one_line())).unwrap_or_default();
         let what = capped(state, selfie.liveness.description.as_str());
-        found.push(failed(format!("liveness {word}{code}: {what}")));
+        let text = format!("liveness {word}{code}: {what}");
+        // Undecided is not failed: it is asked of the analyst.
+        found.push(match selfie.liveness.result {
+            crate::domain::LivenessResult::NotLive => failed(text),
+            _ => Line::from(vec![
+                Span::styled("? ", theme.warn().add_modifier(ratatui::style::Modifier::BOLD)),
+                Span::raw(text),
+            ]),
+        });
     }
     if let Some(fm) = case.face_match.as_ref().filter(|fm| fm.matched == Some(false)) {
         let score = fm.score.map(|s| format!(" ({s:.0}/100)")).unwrap_or_default();

@@ -169,7 +169,12 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
         return;
     }
     let inner_width = usize::from(area.width.saturating_sub(2));
-    let cols = Columns::for_width(inner_width);
+    let mut cols = Columns::for_width(inner_width);
+    // With every case new the lane column would stay empty: its room goes to why.
+    if state.view.lane_counts.iter().all(|(lane, _)| *lane == Lane::New) {
+        cols.why += cols.lane + 1;
+        cols.lane = 0;
+    }
     let grouped = state.view.group.is_some();
     let mut header =
         vec![Span::raw("  "), Span::raw(pad("Provider", 11)), Span::raw(" "), Span::raw(pad("Case", cols.case))];
@@ -179,7 +184,10 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
     if cols.check > 0 {
         header.push(Span::raw(format!(" {}", pad("Check", cols.check))));
     }
-    header.push(Span::raw(format!(" {} {} {}", pad("Why referred", cols.why), pad("Age", 4), pad("Lane", cols.lane))));
+    header.push(Span::raw(format!(" {} {}", pad("Why referred", cols.why), pad("Age", 4))));
+    if cols.lane > 0 {
+        header.push(Span::raw(format!(" {}", pad("Lane", cols.lane))));
+    }
     let mut lines = vec![Line::from(header).style(theme.heading())];
     let mut cursor = None;
     for line in visible_lines(state, area) {
@@ -219,11 +227,13 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, area: Rect) {
             spans.push(Span::raw(format!(" {}", pad(&e.check_type.one_line(), cols.check))));
         }
         spans.push(Span::raw(format!(
-            " {} {} ",
+            " {} {}",
             pad(&e.why_referred.one_line(), cols.why),
             pad(&age(state.now, e.received_at), 4)
         )));
-        spans.push(Span::styled(pad(&lane, cols.lane), lane_style));
+        if cols.lane > 0 {
+            spans.push(Span::styled(format!(" {}", pad(&lane, cols.lane)), lane_style));
+        }
         let style = if selected {
             theme.selected()
         } else if marked {
