@@ -46,7 +46,6 @@ pub struct Jobs {
     seen_version: Arc<std::sync::atomic::AtomicI64>,
     queue_reading: Arc<std::sync::atomic::AtomicBool>,
     queue_dirty: Arc<std::sync::atomic::AtomicBool>,
-    grey: bool,
 }
 
 impl Jobs {
@@ -70,7 +69,6 @@ impl Jobs {
             seen_version: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
             queue_reading: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             queue_dirty: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-            grey: false,
         }
     }
 
@@ -136,12 +134,12 @@ impl Jobs {
                 .await;
                 self.report(Action::RelatedLoaded(case_ref, related.map_err(|e| e.to_string())));
             }
-            Effect::FetchMedia { media, area } => {
-                let result = self.picture(&media, area, 0).await;
+            Effect::FetchMedia { media, area, grey } => {
+                let result = self.picture(&media, area, 0, grey).await;
                 self.report(Action::MediaLoaded(media, result.map(Arc::new)));
             }
-            Effect::FetchViewerImage { media, area, turns } => {
-                let result = self.picture(&media, area, turns).await.map(Arc::new);
+            Effect::FetchViewerImage { media, area, turns, grey } => {
+                let result = self.picture(&media, area, turns, grey).await.map(Arc::new);
                 self.report(Action::ViewerLoaded { media, turns, result });
             }
             Effect::SaveDecisions { drafts, undo_secs } => {
@@ -237,6 +235,7 @@ impl Jobs {
         media: &crate::domain::MediaRef,
         area: ratatui::layout::Rect,
         turns: u8,
+        grey: bool,
     ) -> Result<app::Picture, String> {
         let Some(picker) = self.picker.clone() else {
             return Err("images are off".into());
@@ -253,7 +252,6 @@ impl Jobs {
                 fetched
             }
         };
-        let grey = self.grey;
         tokio::task::spawn_blocking(move || {
             media::picture_turned(&picker, &bytes, area, turns, grey).map_err(|e| e.to_string())
         })
@@ -288,14 +286,6 @@ impl Jobs {
         let decisions: Vec<Decision> = items.iter().map(|i| i.decision.clone()).collect();
         store::blocking(&self.store, move |s| s.save_decisions(&items, send_after)).await.map_err(|e| e.to_string())?;
         Ok((decisions, send_after))
-    }
-}
-
-impl Jobs {
-    /// Images decoded in greys (`grey_images` under `NO_COLOR`).
-    pub fn with_grey_images(mut self, grey: bool) -> Self {
-        self.grey = grey;
-        self
     }
 }
 
@@ -451,8 +441,7 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
         Arc::clone(&wake),
         config.analyst.clone(),
         config.image_cache_bytes,
-    )
-    .with_grey_images(config.grey_images && config.theme == ui::theme::Theme::NoColor);
+    );
 
     // The sender: delivers what is saved, including what a previous run left behind.
     let (delivery_tx, mut delivery_rx) = mpsc::unbounded_channel();

@@ -43,12 +43,12 @@ async fn settle(state: &mut State, cc: &ComplyCube, mut effects: Vec<Effect>) ->
             Effect::FetchCase(r) => {
                 Action::CaseLoaded(r.clone(), cc.case(&r).await.map(Box::new).map_err(|e| e.to_string()))
             }
-            Effect::FetchMedia { media: m, area } => {
+            Effect::FetchMedia { media: m, area, .. } => {
                 let bytes = cc.media(&m).await?;
                 let picture = media::picture(&picker, &bytes, area).map_err(|e| e.to_string());
                 Action::MediaLoaded(m, picture.map(Arc::new))
             }
-            Effect::FetchViewerImage { media: m, area, turns } => {
+            Effect::FetchViewerImage { media: m, area, turns, .. } => {
                 let bytes = cc.media(&m).await?;
                 let result =
                     media::picture_turned(&picker, &bytes, area, turns, false).map(Arc::new).map_err(|e| e.to_string());
@@ -346,6 +346,26 @@ async fn case_views_at_every_size() -> R<()> {
     Ok(())
 }
 
+/// Without colours images are a placeholder until the analyst asks for greys.
+#[tokio::test]
+async fn greys_on_request_without_colours() -> R<()> {
+    let (_emu, cc, mut state) = setup().await?;
+    state.settings.theme = kycdesk::ui::theme::Theme::NoColor;
+    open_first_of(&mut state, &cc, "identity").await?;
+    let screen = render(&state)?;
+    assert!(screen.contains("draws it in greys") && !screen.contains('▀'), "{screen}");
+    type_text(&mut state, ":shades");
+    let effects = update(&mut state, key(KeyCode::Enter));
+    assert!(
+        !effects.is_empty() && effects.iter().all(|e| matches!(e, Effect::FetchMedia { grey: true, .. })),
+        "{effects:?}"
+    );
+    settle(&mut state, &cc, effects).await?;
+    let screen = render(&state)?;
+    assert!(screen.contains('▀') || screen.contains('▄'), "{screen}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn decision_steps_at_every_size() -> R<()> {
     let (_emu, cc, mut state) = setup().await?;
@@ -395,7 +415,7 @@ async fn settle_with(state: &mut State, p: &dyn Provider, mut effects: Vec<Effec
             Effect::FetchCase(r) => {
                 Action::CaseLoaded(r.clone(), p.case(&r).await.map(Box::new).map_err(|e| e.to_string()))
             }
-            Effect::FetchMedia { media: m, area } => {
+            Effect::FetchMedia { media: m, area, .. } => {
                 let bytes = p.media(&m).await?;
                 Action::MediaLoaded(m, media::picture(&picker, &bytes, area).map(Arc::new).map_err(|e| e.to_string()))
             }

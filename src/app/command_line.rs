@@ -10,6 +10,7 @@ pub enum Typed {
     Sort(SortBy),
     Group(Option<GroupBy>),
     Mask,
+    Shades,
     ReadOnly,
     Help,
     Outbox,
@@ -23,6 +24,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("sort", "age|provider|check|why", "order within each lane"),
     ("group", "why|provider|check|off", "separate like with like, with a count per group"),
     ("mask", "", "mask or unmask personal data"),
+    ("shades", "", "without colours (NO_COLOR): images in shades of grey, or placeholders again"),
     ("readonly", "", "turn decisions off for this session"),
     ("outbox", "", "decisions and their delivery: retry or drop"),
     ("help", "", "the keys and these commands"),
@@ -59,6 +61,7 @@ pub fn parse(line: &str) -> Result<Typed, String> {
             .map(|g| Typed::Group(Some(g)))
             .ok_or_else(|| unknown_arg(":group", "why, provider, check, off")),
         "mask" => Ok(Typed::Mask),
+        "shades" => Ok(Typed::Shades),
         "readonly" | "read-only" => Ok(Typed::ReadOnly),
         "help" => Ok(Typed::Help),
         "outbox" => Ok(Typed::Outbox),

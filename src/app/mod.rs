@@ -356,6 +356,9 @@ pub struct State {
     pub mask: bool,
     pub read_only: bool,
     pub images_enabled: bool,
+    /// Under `NO_COLOR`, images in greys (`grey_images`, `:greys`) instead of a
+    /// placeholder.
+    pub grey_images: bool,
     pub counts: OutboxCounts,
     /// Queue rows the last read skipped as unreadable; the status bar counts them.
     pub skipped_rows: Vec<crate::store::SkippedRow>,
@@ -399,6 +402,7 @@ impl State {
             mask: settings.mask,
             read_only: settings.read_only,
             images_enabled: true,
+            grey_images: settings.grey_images,
             counts: OutboxCounts::default(),
             skipped_rows: vec![],
             notice: None,
@@ -431,7 +435,12 @@ impl State {
     /// Whether images are decoded and drawn: not when off, nor on a terminal without
     /// colours unless the analyst asked for greys.
     pub fn pictures_drawn(&self) -> bool {
-        self.images_enabled && (self.theme().colours() || self.settings.grey_images)
+        self.images_enabled && (self.theme().colours() || self.grey_images)
+    }
+
+    /// Whether images are decoded in greys: without colours, when asked for.
+    pub fn grey(&self) -> bool {
+        !self.theme().colours() && self.grey_images
     }
 
     pub fn selected_entry(&self) -> Option<&QueueEntry> {
@@ -576,12 +585,15 @@ pub enum Effect {
     FetchMedia {
         media: MediaRef,
         area: Rect,
+        /// Decoded in greys (a terminal without colours, on request).
+        grey: bool,
     },
     /// An image encoded for the full-screen viewer, turned `turns` quarter turns.
     FetchViewerImage {
         media: MediaRef,
         area: Rect,
         turns: u8,
+        grey: bool,
     },
     /// All of one action commit together, then wait `undo_secs` before sending.
     SaveDecisions {

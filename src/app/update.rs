@@ -821,6 +821,20 @@ fn run_typed(state: &mut State, typed: Typed) -> Vec<Effect> {
             state.mask = !state.mask;
             vec![]
         }
+        Typed::Shades => {
+            state.grey_images = !state.grey_images;
+            let text = match (state.theme().colours(), state.grey_images) {
+                (true, _) => "images are in colour here (greys are for terminals without colours)",
+                (false, true) => "images in greys",
+                (false, false) => "images as placeholders",
+            };
+            notice(state, Level::Info, text);
+            // Decoded again in the new way.
+            state.media.clear();
+            let mut effects = media_effects(state);
+            effects.extend(viewer_effects(state));
+            effects
+        }
         Typed::ReadOnly => {
             if state.settings.read_only {
                 notice(state, Level::Info, "read-only: set by the config or --read-only for this session");
@@ -888,6 +902,7 @@ fn viewed_media(cases: &HashMap<CaseRef, Loadable<crate::domain::Case>>, v: &Ima
 fn viewer_effects(state: &mut State) -> Vec<Effect> {
     let area = state.viewer_area;
     let drawn = state.pictures_drawn();
+    let grey = state.grey();
     let Some(Modal::Image(v)) = state.modals.iter_mut().rev().find(|m| matches!(m, Modal::Image(_))) else {
         return vec![];
     };
@@ -896,7 +911,7 @@ fn viewer_effects(state: &mut State) -> Vec<Effect> {
         return vec![];
     }
     v.picture = Loadable::Loading;
-    vec![Effect::FetchViewerImage { media, area, turns: v.turns }]
+    vec![Effect::FetchViewerImage { media, area, turns: v.turns, grey }]
 }
 
 fn viewer_command(state: &mut State, cmd: Command) -> Vec<Effect> {
@@ -1003,7 +1018,7 @@ fn media_effects(state: &mut State) -> Vec<Effect> {
     for media in wanted {
         if !state.media.contains_key(&media) && area.width > 0 && area.height > 0 {
             state.media.insert(media.clone(), Loadable::Loading);
-            effects.push(Effect::FetchMedia { media, area });
+            effects.push(Effect::FetchMedia { media, area, grey: state.grey() });
         }
     }
     effects

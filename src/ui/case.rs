@@ -207,8 +207,8 @@ pub fn draw_viewer(frame: &mut Frame<'_>, state: &State, viewer: &ImageViewer, b
 fn no_picture(state: &State) -> Option<&'static str> {
     if !state.images_enabled {
         Some("image not drawn: images are off in this session (image_protocol)")
-    } else if !state.theme().colours() && !state.settings.grey_images {
-        Some("image not drawn: colours are off (NO_COLOR); grey_images = true draws it in greys")
+    } else if !state.pictures_drawn() {
+        Some("image not drawn: colours are off (NO_COLOR); :shades draws it in greys")
     } else {
         None
     }
