@@ -3,6 +3,7 @@
 use super::{MASKED, layout, shown_id, shown_ref, truncate};
 use crate::app::keymap::Context;
 use crate::app::{ImageViewer, Loadable, MadeDecision, Picture, State};
+use crate::domain::flags::EvidenceFlag;
 use crate::domain::{Case, Field, MediaRef, SafeText};
 use crate::domain::{Lane, TargetId};
 use crate::store::OutboxState;
@@ -290,7 +291,7 @@ fn made_label(state_: &State, case_ref: &crate::domain::CaseRef, d: &MadeDecisio
 
 /// What failed, first: the reasons the case is here, each with a symbol, before the
 /// details that explain them.
-fn what_failed(lines: &mut Vec<Line<'static>>, case: &Case, state: &State) {
+fn what_failed(lines: &mut Vec<Line<'static>>, case: &Case, flags: &[EvidenceFlag], state: &State) {
     let theme = state.theme();
     let failed = |text: String| Line::from(vec![Span::styled("✘ ", theme.error()), Span::raw(text)]);
     let mut found = vec![];
@@ -329,8 +330,8 @@ fn what_failed(lines: &mut Vec<Line<'static>>, case: &Case, state: &State) {
         };
         found.push(failed(format!("{}{about}", capped(state, rule.name.as_str()))));
     }
-    for flag in crate::domain::flags::evidence_flags(case, state.now.date_naive()) {
-        found.push(flag_line(state, &flag));
+    for flag in flags {
+        found.push(flag_line(state, flag));
     }
     if !case.screening.is_empty() {
         let n = case.screening.len();
@@ -367,7 +368,7 @@ fn what_failed(lines: &mut Vec<Line<'static>>, case: &Case, state: &State) {
 }
 
 /// An evidence flag with its symbol; in mask mode without the person's data.
-fn flag_line(state: &State, flag: &crate::domain::flags::EvidenceFlag) -> Line<'static> {
+fn flag_line(state: &State, flag: &EvidenceFlag) -> Line<'static> {
     let label = if state.mask && flag.is_personal() { flag.masked_label() } else { flag.label() };
     Line::from(vec![
         Span::styled("⚠ ", state.theme().warn().add_modifier(ratatui::style::Modifier::BOLD)),
@@ -385,7 +386,9 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
         lines.push(Line::styled(format!("✘ The provider refused the last decision: {why}"), state.theme().error()));
         lines.push(Line::styled("  Decide it again, or drop the decision from :outbox.", state.theme().dim()));
     }
-    what_failed(&mut lines, case, state);
+    // Worked out once per frame, said at the top and beside each document.
+    let flags = crate::domain::flags::evidence_flags(case, state.now.date_naive());
+    what_failed(&mut lines, case, &flags, state);
     kv_capped(&mut lines, state, "Status", case.status.as_str());
     kv_capped(&mut lines, state, "Referred for", case.why_referred.as_str());
     if let Some(at) = case.created_at {
@@ -476,10 +479,8 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
             kv(&mut lines, state, "Date of birth (as read)", masked(state, &dob.text()));
         }
         // What the document itself says is wrong, beside the document.
-        for flag in crate::domain::flags::evidence_flags(case, state.now.date_naive()) {
-            if flag.document() == doc.id {
-                lines.push(flag_line(state, &flag));
-            }
+        for flag in flags.iter().filter(|f| f.document() == doc.id) {
+            lines.push(flag_line(state, flag));
         }
         field_lines(&mut lines, &doc.fields, "", state);
     }
