@@ -60,10 +60,26 @@ pub fn completions(shell: clap_complete::Shell) -> Result<ExitCode> {
 
 /// `kycdesk man`: the manual page clap_mangen renders from the CLI, as roff.
 pub fn man() -> Result<ExitCode> {
+    print_out(&man_page()?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The CLI's page, then the console's keys from the key table (the defaults; a config
+/// may rebind them).
+pub fn man_page() -> Result<String> {
     let mut page = Vec::new();
     clap_mangen::Man::new(crate::cli::command()).render(&mut page)?;
-    print_out(&String::from_utf8(page)?)?;
-    Ok(ExitCode::SUCCESS)
+    let mut keys = roff::Roff::new();
+    keys.control("SH", ["KEYS"]).text([roff::roman(
+        "The console's default keys; [keys.CONTEXT] in the config rebinds them, and ? shows the ones in effect.",
+    )]);
+    for (context, rows) in crate::app::keymap::KeyTable::default().sections() {
+        keys.control("SS", [context.title()]);
+        for (chords, what) in rows {
+            keys.control("TP", []).text([roff::bold(chords)]).text([roff::roman(what)]);
+        }
+    }
+    Ok(String::from_utf8(page)? + &keys.to_roff())
 }
 
 /// `kycdesk config init`: the example config at `path`, or at the default path.
@@ -148,8 +164,16 @@ pub fn no_config_hint() -> String {
 /// The configured providers, for a command that needs them; checked before any store
 /// is opened, so a host without a config gets the hint and nothing written.
 fn providers(config: &Config) -> Result<Providers> {
+    configured(config, config.providers()?)
+}
+
+/// As [`providers`], with the webhook secrets the inbox checks deliveries with.
+fn providers_with_webhooks(config: &Config) -> Result<Providers> {
+    configured(config, config.providers_with_webhooks()?)
+}
+
+fn configured(config: &Config, providers: Providers) -> Result<Providers> {
     let Some(path) = &config.path else { bail!("{}", no_config_hint()) };
-    let providers = config.providers()?;
     if providers.is_empty() {
         bail!(
             "no providers are configured in {}; add a [providers.NAME] section (see `kycdesk config init`), \
@@ -179,7 +203,7 @@ pub async fn console(config: Config) -> Result<()> {
 }
 
 pub async fn inbox(config: &Config, listen: &str) -> Result<()> {
-    let providers = providers(config)?;
+    let providers = providers_with_webhooks(config)?;
     let store = open_store(config)?;
     let listener =
         tokio::net::TcpListener::bind(listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
@@ -261,7 +285,7 @@ async fn demo_console(
     config.poll_interval = std::time::Duration::from_secs(10);
     init_logging(&config.log)?;
     let store = open_store(&config)?;
-    let providers = config.providers()?;
+    let providers = config.providers_with_webhooks()?;
     inbox::spawn(inbox_listener, Arc::clone(&store), providers.clone())?;
     let banner = format!("demo · synthetic cases · emulator at {}", running.base_url());
     tui::run(ConsoleSetup { config, store, providers, banner }).await?;

@@ -118,6 +118,11 @@ pub struct ConfigFile {
     /// Start the console masked (`--mask` too); `m` toggles it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mask: Option<bool>,
+    /// Read each new case's details once in the background (behind the analyst's own
+    /// calls) so related cases show from the first case opened; false: only cases opened
+    /// in kycdesk are compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub find_related: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_cache_mb: Option<u64>,
     /// Seconds a saved decision waits before it is sent; `u` takes it back meanwhile.
@@ -358,6 +363,8 @@ pub struct Config {
     pub grey_images: bool,
     /// The console starts masked (`mask`, `--mask`).
     pub mask: bool,
+    /// Intake reads new cases' identities for related cases (`find_related`).
+    pub find_related: bool,
     pub image_cache_bytes: usize,
     pub undo_secs: u64,
     /// A sender's hold on a decision it is delivering (`lease_secs`).
@@ -508,6 +515,7 @@ impl Config {
             mouse: file.mouse.unwrap_or(false),
             grey_images: file.grey_images.unwrap_or(false),
             mask: file.mask.unwrap_or(false),
+            find_related: file.find_related.unwrap_or(true),
             image_cache_bytes: file.image_cache_mb.unwrap_or(96).clamp(8, 4096) as usize * 1024 * 1024,
             undo_secs: file.undo_secs.unwrap_or(DEFAULT_UNDO_SECS).min(MAX_UNDO_SECS),
             lease: file.lease_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(crate::sender::DEFAULT_LEASE),
@@ -598,27 +606,58 @@ impl Config {
         Ok(SecretString::from(value))
     }
 
-    /// Builds every configured provider, resolving its credential.
+    /// Builds every configured provider, resolving its API credentials. Webhook
+    /// secrets are left alone: only the inbox needs them
+    /// ([`Config::providers_with_webhooks`]), and a console should not fail to start
+    /// for a secret it never uses.
     pub fn providers(&self) -> Result<Providers, ConfigError> {
+        self.all_providers(false)
+    }
+
+    /// As [`Config::providers`], with the webhook secrets resolved too (the inbox).
+    pub fn providers_with_webhooks(&self) -> Result<Providers, ConfigError> {
+        self.all_providers(true)
+    }
+
+    fn all_providers(&self, webhooks: bool) -> Result<Providers, ConfigError> {
         let mut providers = Providers::default();
         for id in ProviderId::ALL {
-            if let Some(provider) = self.provider(id)? {
+            if let Some(provider) = self.provider(id, webhooks)? {
                 providers.insert(provider);
             }
         }
         Ok(providers)
     }
 
-    /// One provider, if the config names it, with its credentials resolved (`kycdesk
-    /// doctor` checks them one provider at a time).
-    pub fn provider(&self, id: ProviderId) -> Result<Option<Arc<dyn Provider>>, ConfigError> {
+    fn webhook_secret(
+        &self,
+        id: ProviderId,
+        secret: Option<&SecretFile>,
+        webhooks: bool,
+    ) -> Result<Option<SecretString>, ConfigError> {
+        secret.filter(|_| webhooks).map(|s| self.resolve_secret(id, s)).transpose()
+    }
+
+    fn webhook_header(
+        &self,
+        id: ProviderId,
+        header: Option<&SharedHeaderFile>,
+        webhooks: bool,
+    ) -> Result<Option<SharedHeader>, ConfigError> {
+        header.filter(|_| webhooks).map(|h| self.shared_header(id, h)).transpose()
+    }
+
+    /// One provider, if the config names it, with its credentials resolved, webhook
+    /// secrets with them when `webhooks` (`kycdesk doctor` checks them one provider at
+    /// a time).
+    pub fn provider(&self, id: ProviderId, webhooks: bool) -> Result<Option<Arc<dyn Provider>>, ConfigError> {
         let configured = &self.file.providers;
         let provider: Arc<dyn Provider> = match id {
             ProviderId::ComplyCube => {
                 let Some(c) = &configured.complycube else { return Ok(None) };
                 let api_key = self.resolve_secret(id, &c.api_key)?;
                 let backoff = Duration::from_millis(c.backoff_initial_ms.unwrap_or(cc::BACKOFF_INITIAL_SECS * 1000));
-                let webhook_secret = c.webhook_secret.as_ref().map(|s| self.resolve_secret(id, s)).transpose()?;
+                let webhook_secret = self.webhook_secret(id, c.webhook_secret.as_ref(), webhooks)?;
                 Arc::new(ComplyCube::new(ComplyCubeSettings {
                     limits: self.limits,
                     base_url: c.base_url.clone(),
@@ -635,7 +674,7 @@ impl Config {
                     base_url: c.base_url.clone().unwrap_or_else(|| c.region.host().to_string()),
                     api_key: self.resolve_secret(id, &c.api_key)?,
                     api_secret: self.resolve_secret(id, &c.api_secret)?,
-                    webhook_header: c.webhook_header.as_ref().map(|h| self.shared_header(id, h)).transpose()?,
+                    webhook_header: self.webhook_header(id, c.webhook_header.as_ref(), webhooks)?,
                 })?)
             }
             ProviderId::Credas => {
@@ -648,7 +687,7 @@ impl Config {
                     limits: self.limits,
                     base_url: c.base_url.clone().unwrap_or_else(|| host.to_string()),
                     api_key: self.resolve_secret(id, &c.api_key)?,
-                    webhook_header: c.webhook_header.as_ref().map(|h| self.shared_header(id, h)).transpose()?,
+                    webhook_header: self.webhook_header(id, c.webhook_header.as_ref(), webhooks)?,
                 })?)
             }
             ProviderId::Sumsub => {
@@ -659,7 +698,7 @@ impl Config {
                     base_url: c.base_url.clone(),
                     app_token: self.resolve_secret(id, &c.app_token)?,
                     secret_key: self.resolve_secret(id, &c.secret_key)?,
-                    webhook_secret: c.webhook_secret.as_ref().map(|s| self.resolve_secret(id, s)).transpose()?,
+                    webhook_secret: self.webhook_secret(id, c.webhook_secret.as_ref(), webhooks)?,
                     backoff_initial: Duration::from_millis(c.backoff_initial_ms.unwrap_or(wait)),
                 })?)
             }
@@ -676,7 +715,7 @@ impl Config {
                     customer_id: c.customer_id.clone(),
                     customer_child_id: c.customer_child_id.clone(),
                     analyst: self.analyst.clone(),
-                    webhook_header: c.webhook_header.as_ref().map(|h| self.shared_header(id, h)).transpose()?,
+                    webhook_header: self.webhook_header(id, c.webhook_header.as_ref(), webhooks)?,
                 })?)
             }
         };
@@ -881,6 +920,19 @@ mod tests {
         file.providers.sumsub = None;
         file.providers.frankieone = None;
         Config::from_file(file, Some(PathBuf::from("/nonexistent/config.toml")), private)
+    }
+
+    #[test]
+    fn only_the_inbox_needs_the_webhook_secret() -> Result<(), ConfigError> {
+        let mut file = emulator_config("http://127.0.0.1:9", false);
+        if let Some(c) = file.providers.complycube.as_mut() {
+            c.webhook_secret =
+                Some(SecretFile { env: Some("KYCDESK_TEST_NEVER_SET_WEBHOOK".into()), ..SecretFile::default() });
+        }
+        let config = Config::from_file(file, Some(PathBuf::from("/nonexistent/config.toml")), true)?;
+        assert!(config.providers()?.get(ProviderId::ComplyCube).is_some(), "the console starts without it");
+        assert!(matches!(config.providers_with_webhooks(), Err(ConfigError::Secret { .. })), "the inbox does not");
+        Ok(())
     }
 
     #[test]

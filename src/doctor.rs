@@ -104,10 +104,18 @@ async fn providers(config: &Config) -> Vec<Check> {
     let mut built: Vec<Arc<dyn Provider>> = vec![];
     let mut checks = vec![];
     for id in ProviderId::ALL {
-        match config.provider(id) {
+        match config.provider(id, false) {
             Ok(None) => {}
             Ok(Some(provider)) => {
-                checks.push(Check::new(Status::Ok, format!("{id} credentials"), "every credential resolves"));
+                // Webhook secrets matter to `kycdesk inbox` only: a warning, not a failure.
+                match config.provider(id, true) {
+                    Ok(_) => checks.push(Check::new(Status::Ok, format!("{id} credentials"), "every credential resolves")),
+                    Err(e) => checks.push(Check::new(
+                        Status::Warn,
+                        format!("{id} credentials"),
+                        format!("the API credentials resolve; the webhook secret does not ({e}): `kycdesk inbox` would refuse to start"),
+                    )),
+                }
                 built.push(provider);
             }
             Err(e) => checks.push(Check::new(Status::Fail, format!("{id} credentials"), e.to_string())),

@@ -5,7 +5,7 @@
 use crate::app::{self, Action, DecisionDraft, Effect, Settings, State};
 use crate::config::{Config, ImageMode};
 use crate::domain::{CaseRef, Decision};
-use crate::intake::poller;
+use crate::intake::{identities, poller};
 use crate::media::{self, ByteCache};
 use crate::providers::Providers;
 use crate::sender::Sender;
@@ -46,6 +46,8 @@ pub struct Jobs {
     seen_version: Arc<std::sync::atomic::AtomicI64>,
     queue_reading: Arc<std::sync::atomic::AtomicBool>,
     queue_dirty: Arc<std::sync::atomic::AtomicBool>,
+    /// Told after every queue read: new cases may need their identity read.
+    queue_read: Arc<Notify>,
 }
 
 impl Jobs {
@@ -69,6 +71,7 @@ impl Jobs {
             seen_version: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
             queue_reading: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             queue_dirty: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            queue_read: Arc::new(Notify::new()),
         }
     }
 
@@ -190,6 +193,31 @@ impl Jobs {
         }
     }
 
+    /// Intake's identity reader, for as long as the console runs: reads the cases not
+    /// read yet, a batch at a time, then waits for the next queue read. A case that
+    /// could not be read is left until the next run.
+    async fn read_identities(&self) {
+        const BATCH: usize = 50;
+        const IDLE: Duration = Duration::from_secs(60);
+        let mut failed = std::collections::HashSet::new();
+        loop {
+            match identities::read_unread(&self.store, &self.providers, BATCH, &failed).await {
+                Ok(reading) => {
+                    if !reading.related.is_empty() {
+                        self.report(Action::RelatedFound(reading.related.into_iter().collect()));
+                    }
+                    let progressed = reading.read > 0;
+                    failed.extend(reading.failed.into_iter().map(|(case_ref, _)| case_ref));
+                    if progressed {
+                        continue;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "identities not read"),
+            }
+            let _ = tokio::time::timeout(IDLE, self.queue_read.notified()).await;
+        }
+    }
+
     /// One queue read at a time: asks that arrive meanwhile (a bulk decision's deliveries)
     /// are served together by one more read.
     async fn load_queue(&self) {
@@ -206,6 +234,7 @@ impl Jobs {
                     Ok((read, counts)) => {
                         self.report(Action::QueueLoaded(Ok((read.entries, counts))));
                         self.report(Action::QueueRowsSkipped(read.skipped));
+                        self.queue_read.notify_one();
                     }
                     Err(e) => self.report(Action::QueueLoaded(Err(e.to_string()))),
                 }
@@ -470,6 +499,10 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
         }
     });
 
+    if config.find_related {
+        let reader = jobs.clone();
+        tokio::spawn(async move { reader.read_identities().await });
+    }
     jobs.run(Effect::LoadQueue);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));

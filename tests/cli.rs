@@ -613,6 +613,9 @@ fn completions_and_the_man_page_come_from_the_cli() -> R {
     let page = stdout(&man);
     assert!(page.starts_with(".ie") || page.contains(".TH kycdesk"), "{page}");
     assert!(page.contains("doctor") && page.contains("completions"));
+    // The keys, from the key table: a section per context, each key with what it does.
+    assert!(page.contains(".SH KEYS") && page.contains(".SS Queue"), "{page}");
+    assert!(page.contains("first case") && page.contains("close the help"), "{page}");
     Ok(())
 }
 

@@ -102,6 +102,29 @@ fn type_reason_and_save(tmux: &Tmux, reason: &str) -> R {
     Ok(())
 }
 
+/// The same person at ComplyCube and Sumsub, far apart in the queue: the first of the two
+/// opened already lists the other, which kycdesk never showed (intake read it).
+#[test]
+fn the_same_person_elsewhere_is_listed_before_that_case_was_opened() -> R {
+    let dir = tempfile::tempdir()?;
+    let (tmux, _) = start_demo(dir.path(), "off")?;
+    let screen = tmux.capture();
+    let rows = queue_rows(&screen);
+    let at = |provider: &str| rows.iter().position(|(_, row)| row.starts_with(provider) && row.contains("Solberg"));
+    let (Some(complycube), Some(sumsub)) = (at("ComplyCube"), at("Sumsub")) else {
+        return Err(format!("both Solberg cases in the queue:\n{screen}").into());
+    };
+    // Prefetch loads one case behind and two ahead: beyond that, only intake reads it.
+    assert!(sumsub > complycube + 2, "the Sumsub case must be out of prefetch's reach:\n{screen}");
+
+    open_first_row(&tmux, "complycube", |row| row.starts_with("ComplyCube") && row.contains("Solberg"))?;
+    let sumsub_id = &rows[sumsub].0;
+    tmux.wait_for("the related Sumsub case", |s| s.contains(&format!("⚑ Sumsub {sumsub_id}")))?;
+    tmux.keys(&["q"])?;
+    tmux.wait_until_gone()?;
+    Ok(())
+}
+
 #[test]
 fn demo_verify_reaches_the_emulator_with_the_reason() -> R {
     let dir = tempfile::tempdir()?;

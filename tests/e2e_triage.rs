@@ -8,7 +8,7 @@
 mod common;
 
 use common::cli::{BIN, EmulatorProcess, isolated_env, kycdesk, reqwest};
-use common::tmux::Tmux;
+use common::tmux::{Tmux, queue_rows as rows};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -55,21 +55,6 @@ impl<'a> Keyboard<'a> {
         self.sent += text.chars().count();
         Ok(())
     }
-}
-
-/// Queue rows as (case id as shown, possibly cut short, row text), in screen order. A row
-/// starts, after the border, with the cursor (▶) and mark (●) column.
-fn rows(screen: &str) -> Vec<(String, String)> {
-    const PROVIDERS: [&str; 5] = ["ComplyCube", "Credas", "IDWise", "Sumsub", "FrankieOne"];
-    screen
-        .lines()
-        .filter_map(|l| {
-            let row = l.strip_prefix('│')?.trim_start_matches(['▶', '●', ' ']);
-            let rest = PROVIDERS.iter().find_map(|p| row.strip_prefix(p))?;
-            let id = rest.split_whitespace().next()?.trim_end_matches('…').to_string();
-            Some((id, row.to_string()))
-        })
-        .collect()
 }
 
 /// The queue header's `filter: TEXT  N of M`, as (N, M).

@@ -164,6 +164,7 @@ async fn emulator_pushes_to_an_inbox_that_starts_later() -> R {
             cases: 5,
             push_webhooks_to: Some(format!("http://{inbox_addr}")),
             webhook_world: Mode::Test,
+            ..EmulatorOptions::default()
         },
     )?;
     let dir = tempfile::tempdir()?;

@@ -196,3 +196,29 @@ fn related_cases_go_with_their_case_and_late_answers_are_dropped() -> R {
     assert!(s.notice.as_ref().is_some_and(|n| n.text.contains("related cases") && n.text.contains("store busy")));
     Ok(())
 }
+
+/// Intake read a case the console never loaded and found it related: the loaded cases
+/// it names look their related cases up again; the others are left alone.
+#[test]
+fn intake_finding_the_same_person_refreshes_the_loaded_case() -> R {
+    let store = store()?;
+    let cc1 = CaseRef::new(ProviderId::ComplyCube, "cc1");
+    let ss1 = CaseRef::new(ProviderId::Sumsub, "ss1");
+    // This console's queue has not shown ss1 (the store has it), so nothing loads it.
+    let mut s = State::new(Default::default(), Default::default(), t0());
+    update(&mut s, kycdesk::ui::resize(160, 48));
+    let shown = queue().into_iter().filter(|e| e.case_ref != ss1).collect();
+    update(&mut s, Action::QueueLoaded(Ok((shown, Default::default()))));
+    let effects = press(&mut s, KeyCode::Enter);
+    run(&mut s, &store, effects);
+    assert!(s.related.get(&cc1).is_some_and(Vec::is_empty), "nothing known of ss1 yet");
+
+    // The identity reader records ss1 (never loaded here) and reports both sides.
+    store.record_identity(&ss1, &kycdesk::domain::identity::identity_keys(&case_of(&queue()[1])))?;
+    let effects = update(&mut s, Action::RelatedFound(vec![cc1.clone(), ss1.clone()]));
+    assert_eq!(effects.len(), 1, "only the loaded case asks again: {effects:?}");
+    run(&mut s, &store, effects);
+    let related = s.related.get(&cc1).ok_or("cc1 has its related cases")?;
+    assert_eq!(related.iter().map(|r| &r.case_ref).collect::<Vec<_>>(), [&ss1]);
+    Ok(())
+}

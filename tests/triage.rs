@@ -562,3 +562,25 @@ fn the_open_case_leaving_the_queue_returns_to_the_queue() {
     assert_eq!(s.screen, Screen::Queue, "no other case slides in");
     assert!(s.notice.as_ref().is_some_and(|n| n.text.contains("left the queue")));
 }
+
+/// The help scrolls to either end, and never past its last line: a key back up moves.
+#[test]
+fn help_goes_to_its_end_and_back() {
+    let mut s = state();
+    update(&mut s, kycdesk::ui::resize(80, 24));
+    press(&mut s, KeyCode::Char('?'));
+    let scroll = |s: &State| match s.modals.last() {
+        Some(kycdesk::app::Modal::Help { scroll }) => Some(*scroll),
+        _ => None,
+    };
+    let furthest = kycdesk::ui::help::max_scroll(&s);
+    assert!(furthest > 0, "the keys do not fit in 24 rows");
+    press(&mut s, KeyCode::Char('G'));
+    assert_eq!(scroll(&s), Some(furthest));
+    press(&mut s, KeyCode::PageDown);
+    assert_eq!(scroll(&s), Some(furthest), "not past the end");
+    press(&mut s, KeyCode::Char('k'));
+    assert_eq!(scroll(&s), Some(furthest - 1));
+    press(&mut s, KeyCode::Home);
+    assert_eq!(scroll(&s), Some(0));
+}

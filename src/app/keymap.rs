@@ -463,6 +463,8 @@ const DEFAULTS: &[(Context, &[&str], Command, &str)] = {
         (Help, &["k", "up"], C::ScrollUp, "scroll up"),
         (Help, &["pgdown", "space"], C::PageDown, "page down"),
         (Help, &["pgup"], C::PageUp, "page up"),
+        (Help, &["g", "home"], C::Top, "to the top"),
+        (Help, &["G", "end"], C::Bottom, "to the end"),
         (Help, &["esc", "q", "?"], C::Close, "close the help"),
     ]
 };

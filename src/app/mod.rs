@@ -82,6 +82,9 @@ pub struct DialogCase {
     pub applicant: SafeText,
     /// Hits and elements not decided yet (the whole case is always a target).
     pub open_targets: usize,
+    /// The evidence carries a flag (expired document, holder who differs): worked out
+    /// once the case is loaded, for the confirmation's warning.
+    pub flagged: bool,
 }
 
 /// The decision dialog, for one case or for every marked one. Everything typed lives
@@ -544,6 +547,9 @@ pub enum Action {
     DecisionsLoaded(CaseRef, Vec<MadeDecision>),
     /// The other cases about the same person as a loaded case.
     RelatedLoaded(CaseRef, Result<Vec<crate::domain::identity::RelatedCase>, String>),
+    /// Intake found these cases about the same person as another: those loaded look
+    /// their related cases up again.
+    RelatedFound(Vec<CaseRef>),
     MediaLoaded(MediaRef, Result<Arc<Picture>, String>),
     /// A full-screen picture, for the viewer showing `media` turned `turns` times.
     ViewerLoaded {

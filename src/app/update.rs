@@ -6,9 +6,10 @@ use super::{
     Action, BulkResults, DecisionDialog, DecisionDraft, DialogCase, DialogStep, Effect, ImageViewer, Level, Loadable,
     MadeDecision, Modal, Notice, OutboxView, Prompt, PromptKind, ResultState, Screen, State, Undo,
 };
-use crate::domain::{CaseRef, DecisionTarget, Lane, MediaRef, ReasonCode, SafeText, TargetId, Verdict};
+use crate::domain::{Case, CaseRef, DecisionTarget, Lane, MediaRef, ReasonCode, SafeText, TargetId, Verdict};
 use crate::sender::Delivery;
 use crate::store::{Evidence, OutboxState};
+use crate::ui::plural;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::Rect;
 use ratatui_textarea::{TextArea, WrapMode};
@@ -26,10 +27,6 @@ fn notice(state: &mut State, level: Level, text: impl Into<String>) {
 fn notice_about(state: &mut State, level: Level, case_ref: &CaseRef, text: impl Fn(&str) -> String) {
     let masked = Some(text(&crate::ui::shown_ref(true, case_ref)));
     state.notice = Some(Notice { level, text: text(&case_ref.to_string()), masked, at: state.now });
-}
-
-fn plural(n: usize, one: &str) -> String {
-    if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") }
 }
 
 pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
@@ -125,6 +122,15 @@ pub fn update(state: &mut State, action: Action) -> Vec<Effect> {
             state.made.insert(case_ref, made);
             vec![]
         }
+        Action::RelatedFound(refs) => refs
+            .into_iter()
+            .filter_map(|case_ref| match state.cases.get(&case_ref) {
+                Some(Loadable::Ready(case)) => {
+                    Some(Effect::RelateCase { keys: crate::domain::identity::identity_keys(case), case_ref })
+                }
+                _ => None,
+            })
+            .collect(),
         Action::RelatedLoaded(case_ref, result) => {
             match result {
                 // Only for a case still held: one evicted meanwhile is looked up again on return.
@@ -491,15 +497,18 @@ fn on_command(state: &mut State, context: Context, cmd: Command) -> Vec<Effect> 
         (_, Context::Outbox) => outbox_command(state, cmd),
         (_, Context::Viewer) => viewer_command(state, cmd),
         (_, Context::Help) => {
+            let furthest = i32::from(crate::ui::help::max_scroll(state));
             if let Some(Modal::Help { scroll }) = state.modals.last_mut() {
-                let by: i32 = match cmd {
-                    Command::ScrollDown => 1,
-                    Command::ScrollUp => -1,
-                    Command::PageDown => 10,
-                    Command::PageUp => -10,
-                    _ => 0,
+                let to = match cmd {
+                    Command::ScrollDown => i32::from(*scroll) + 1,
+                    Command::ScrollUp => i32::from(*scroll) - 1,
+                    Command::PageDown => i32::from(*scroll) + 10,
+                    Command::PageUp => i32::from(*scroll) - 10,
+                    Command::Top => 0,
+                    Command::Bottom => furthest,
+                    _ => i32::from(*scroll),
                 };
-                *scroll = (i32::from(*scroll) + by).clamp(0, 500) as u16;
+                *scroll = u16::try_from(to.clamp(0, furthest)).unwrap_or(0);
             }
             if cmd == Command::Close {
                 state.modals.pop();
@@ -576,7 +585,8 @@ fn queue_command(state: &mut State, cmd: Command) -> Vec<Effect> {
             let n = mark_rows(state, group.start..group.start + group.len);
             let hint = state.settings.keys.key_label(Context::Screens, Command::Decide);
             let label = if group.label.is_empty() { group.lane.label().to_string() } else { group.label.clone() };
-            notice(state, Level::Info, format!("{} marked ({label}): {hint} decides them", plural(n, "case")));
+            let them = if n == 1 { "it" } else { "them" };
+            notice(state, Level::Info, format!("{} marked ({label}): {hint} decides {them}", plural(n, "case")));
             vec![]
         }
         Command::MarkAll => {
@@ -585,7 +595,8 @@ fn queue_command(state: &mut State, cmd: Command) -> Vec<Effect> {
             if n == 0 {
                 notice(state, Level::Warn, "nothing to mark: no case shown can be decided");
             } else {
-                notice(state, Level::Info, format!("{} marked: {hint} decides them all", plural(n, "case")));
+                let them = if n == 1 { "it" } else { "them all" };
+                notice(state, Level::Info, format!("{} marked: {hint} decides {them}", plural(n, "case")));
             }
             vec![]
         }
@@ -1099,8 +1110,10 @@ fn decide(state: &mut State) -> Vec<Effect> {
     }
     let by_ref: HashMap<&CaseRef, &crate::domain::QueueEntry> = state.queue.iter().map(|e| (&e.case_ref, e)).collect();
     let applicant = |r: &CaseRef| by_ref.get(r).map(|e| e.applicant.clone()).unwrap_or_default();
-    let dialog_cases =
-        cases.iter().map(|r| DialogCase { case_ref: r.clone(), applicant: applicant(r), open_targets: 0 }).collect();
+    let dialog_cases = cases
+        .iter()
+        .map(|r| DialogCase { case_ref: r.clone(), applicant: applicant(r), open_targets: 0, flagged: false })
+        .collect();
     let mut reason = TextArea::default();
     reason.set_placeholder_text("Why? The provider and the audit log keep this text.");
     reason.set_wrap_mode(WrapMode::Word);
@@ -1148,6 +1161,8 @@ fn prepare_dialog(state: &mut State) -> Vec<Effect> {
         return vec![];
     }
     let single = refs.len() == 1;
+    let today = state.now.date_naive();
+    let flagged = |case: &Case| !crate::domain::flags::evidence_flags(case, today).is_empty();
     let mut included = vec![];
     let mut left_out = vec![];
     let mut targets: Vec<DecisionTarget> = vec![];
@@ -1158,10 +1173,10 @@ fn prepare_dialog(state: &mut State) -> Vec<Effect> {
                 let partial = open.iter().filter(|t| t.id != TargetId::Case).count();
                 if single {
                     targets = open;
-                    included.push((r.clone(), partial));
+                    included.push((r.clone(), partial, flagged(case)));
                 } else if let Some(whole) = open.iter().find(|t| t.id == TargetId::Case) {
                     targets.push(whole.clone());
-                    included.push((r.clone(), partial));
+                    included.push((r.clone(), partial, flagged(case)));
                 } else {
                     left_out.push((r.clone(), "nothing left to decide on the whole case".to_string()));
                 }
@@ -1172,12 +1187,12 @@ fn prepare_dialog(state: &mut State) -> Vec<Effect> {
     }
     let max_chars = included
         .iter()
-        .filter_map(|(r, _)| state.capabilities.get(&r.provider).map(|c| c.max_reason_chars))
+        .filter_map(|(r, ..)| state.capabilities.get(&r.provider).map(|c| c.max_reason_chars))
         .min()
         .unwrap_or(usize::MAX);
     let needs_codes: HashSet<Verdict> = included
         .iter()
-        .filter_map(|(r, _)| state.capabilities.get(&r.provider))
+        .filter_map(|(r, ..)| state.capabilities.get(&r.provider))
         .flat_map(|c| c.codes_required.iter().copied())
         .collect();
     let targets = if single { targets } else { common_target(&targets, included.len(), &needs_codes) };
@@ -1197,9 +1212,11 @@ fn prepare_dialog(state: &mut State) -> Vec<Effect> {
         return vec![];
     }
     let Some(dialog) = dialog_mut(state) else { return vec![] };
-    dialog.cases.retain(|c| included.iter().any(|(r, _)| *r == c.case_ref));
+    dialog.cases.retain(|c| included.iter().any(|(r, ..)| *r == c.case_ref));
     for c in dialog.cases.iter_mut() {
-        c.open_targets = included.iter().find(|(r, _)| *r == c.case_ref).map(|(_, n)| *n).unwrap_or(0);
+        if let Some((_, open, flagged)) = included.iter().find(|(r, ..)| *r == c.case_ref) {
+            (c.open_targets, c.flagged) = (*open, *flagged);
+        }
     }
     dialog.left_out.extend(left_out);
     dialog.step = if targets.len() > 1 { DialogStep::Target } else { DialogStep::Verdict };

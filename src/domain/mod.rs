@@ -332,6 +332,9 @@ pub struct Selfie {
 pub enum RuleOutcome {
     Passed,
     Failed,
+    /// The provider left it to a person (Credas's PendingManualCheck, ManualRefer):
+    /// asked of the analyst, not failed.
+    NeedsReview,
     CouldNotApply,
 }
 
@@ -340,6 +343,7 @@ impl RuleOutcome {
         match self {
             RuleOutcome::Passed => "Passed",
             RuleOutcome::Failed => "Failed",
+            RuleOutcome::NeedsReview => "Needs review",
             RuleOutcome::CouldNotApply => "Could not apply",
         }
     }

@@ -5,7 +5,7 @@
 
 use super::{Answer, Handled, ImageKind, ImageWrap, Recorded, Webhook};
 use crate::providers::complycube::{REJECTION_REASONS, assumptions, is_screening};
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
@@ -89,11 +89,8 @@ fn ymd(y: i32, m: u32, d: u32) -> Value {
     json!({"year": y, "month": m, "day": d})
 }
 
-fn base_time() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).single().unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
-}
-
-fn seed_world(seed: u64, cases: usize) -> World {
+fn seed_world(seed: u64, cases: usize, at: DateTime<Utc>) -> World {
+    let newest = at - Duration::hours(5);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut w = World {
         checks: vec![],
@@ -106,7 +103,7 @@ fn seed_world(seed: u64, cases: usize) -> World {
     // Referred cases, plus settled and pending checks the adapter must leave out.
     let total = cases + cases / 4 + 1;
     for i in 0..total {
-        let created = base_time() - Duration::minutes(17 * i as i64 + rng.random_range(0..9));
+        let created = newest - Duration::minutes(17 * i as i64 + rng.random_range(0..9));
         let mut first = *FIRST.choose(&mut rng).unwrap_or(&"Alex");
         let mut last = *LAST.choose(&mut rng).unwrap_or(&"Smith");
         let country = *COUNTRIES.choose(&mut rng).unwrap_or(&"GB");
@@ -266,10 +263,10 @@ fn limiter(rps: u32) -> DefaultDirectRateLimiter {
 }
 
 impl ComplyCubeEmu {
-    pub fn new(seed: u64, cases: usize) -> Self {
+    pub fn new(seed: u64, cases: usize, at: DateTime<Utc>) -> Self {
         let mut worlds = HashMap::new();
-        worlds.insert(Mode::Test, seed_world(seed, cases));
-        worlds.insert(Mode::Live, seed_world(seed.wrapping_add(1), cases));
+        worlds.insert(Mode::Test, seed_world(seed, cases, at));
+        worlds.insert(Mode::Live, seed_world(seed.wrapping_add(1), cases, at));
         let mut limiters = HashMap::new();
         limiters.insert(Mode::Test, limiter(assumptions::TEST_KEY_RPS));
         limiters.insert(Mode::Live, limiter(assumptions::LIVE_KEY_RPS));
@@ -599,8 +596,8 @@ mod tests {
 
     #[test]
     fn seeding_is_deterministic_and_mixed() {
-        let a = seed_world(42, 12);
-        let b = seed_world(42, 12);
+        let a = seed_world(42, 12, super::super::seeded_at());
+        let b = seed_world(42, 12, super::super::seeded_at());
         assert_eq!(a.checks, b.checks);
         let referred = a.checks.iter().filter(|c| c["result"]["outcome"] == "attention").count();
         assert_eq!(referred, 12);

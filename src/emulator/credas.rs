@@ -6,7 +6,7 @@
 use super::{Answer, Handled, ImageKind, Webhook};
 use crate::providers::credas::assumptions;
 use axum::http::HeaderMap;
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -47,7 +47,7 @@ fn problem(status: u16, title: &str, field: &str, message: &str) -> Answer {
 }
 
 impl CredasEmu {
-    pub fn new(seed: u64, cases: usize) -> Self {
+    pub fn new(seed: u64, cases: usize, at: DateTime<Utc>) -> Self {
         let mut rng = StdRng::seed_from_u64(seed ^ 0xC4ED45);
         let mut emu = Self {
             entities: BTreeMap::new(),
@@ -55,7 +55,7 @@ impl CredasEmu {
             active_checks: BTreeMap::new(),
             images: BTreeMap::new(),
         };
-        let base = Utc.with_ymd_and_hms(2026, 11, 20, 11, 0, 0).single().unwrap_or_default();
+        let base = at - Duration::hours(3);
         for i in 0..cases + cases / 4 {
             let referred = i < cases;
             let entity = guid(&mut rng);

@@ -7,7 +7,7 @@
 use super::{Answer, Handled, ImageKind};
 use crate::providers::frankieone::assumptions;
 use axum::http::HeaderMap;
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -105,7 +105,7 @@ fn is_uuid(s: &str) -> bool {
 }
 
 impl FrankieOneEmu {
-    pub fn new(seed: u64, cases: usize) -> Self {
+    pub fn new(seed: u64, cases: usize, at: DateTime<Utc>) -> Self {
         let mut rng = StdRng::seed_from_u64(seed ^ 0xF1);
         let mut emu = Self {
             individuals: BTreeMap::new(),
@@ -116,7 +116,7 @@ impl FrankieOneEmu {
             images: BTreeMap::new(),
             next_request: 1,
         };
-        let base = Utc.with_ymd_and_hms(2026, 11, 20, 13, 0, 0).single().unwrap_or_default();
+        let base = at - Duration::hours(1);
         for i in 0..cases + cases / 4 {
             let referred = i < cases;
             let entity = uuid(&mut rng);
@@ -149,7 +149,7 @@ impl FrankieOneEmu {
                         3 => date(2025, 5, 1),
                         // Runs out within 30 days of the emulator's today.
                         1 => {
-                            let (y, m, d) = super::days_after_seeded_today(20);
+                            let (y, m, d) = super::days_after(at, 20);
                             date(y, m, d)
                         }
                         _ => date(2029, 5, 1),

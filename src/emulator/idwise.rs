@@ -8,7 +8,7 @@ use super::{Answer, Handled, ImageKind, ImageWrap, Webhook};
 use crate::providers::idwise::assumptions;
 use axum::http::HeaderMap;
 use base64::Engine;
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -75,7 +75,7 @@ enum Failure {
 }
 
 impl IdWiseEmu {
-    pub fn new(seed: u64, cases: usize) -> Self {
+    pub fn new(seed: u64, cases: usize, at: DateTime<Utc>) -> Self {
         let mut rng = StdRng::seed_from_u64(seed ^ 0x1D15E);
         let mut emu = Self {
             journeys: BTreeMap::new(),
@@ -84,7 +84,7 @@ impl IdWiseEmu {
             summary_last: HashMap::new(),
             next_event: 1,
         };
-        let base = Utc.with_ymd_and_hms(2026, 11, 20, 10, 0, 0).single().unwrap_or_default();
+        let base = at - Duration::hours(4);
         let total = cases + cases / 4;
         for i in 0..total {
             let referred = i < cases;

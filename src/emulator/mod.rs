@@ -22,16 +22,23 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-/// The day the seeded cases are current on: every provider's cases were referred in the
-/// hours before it, and the documents that expire soon expire within 30 days after it.
-pub fn seeded_today() -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap_or_default()
+/// The moment the seeded cases are current at, unless told otherwise (the tests': fixed,
+/// so what they see never changes): every provider's cases were referred in the hours
+/// before it, and the documents that expire soon expire within 30 days after it.
+pub fn seeded_at() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc.with_ymd_and_hms(2026, 11, 20, 14, 0, 0).single().unwrap_or_default()
 }
 
-/// `seeded_today()` plus `days`, as `YYYY-MM-DD` parts.
-pub fn days_after_seeded_today(days: u64) -> (i32, u32, u32) {
+/// The day of [`seeded_at`].
+pub fn seeded_today() -> chrono::NaiveDate {
+    seeded_at().date_naive()
+}
+
+/// `days` after the day of `at`, as `YYYY-MM-DD` parts.
+pub fn days_after(at: chrono::DateTime<chrono::Utc>, days: u64) -> (i32, u32, u32) {
     use chrono::Datelike;
-    let day = seeded_today() + chrono::Days::new(days);
+    let day = at.date_naive() + chrono::Days::new(days);
     (day.year(), day.month(), day.day())
 }
 
@@ -66,11 +73,13 @@ pub struct EmulatorOptions {
     pub push_webhooks_to: Option<String>,
     /// Whose cases the webhooks announce: the test-key world or the live-key one.
     pub webhook_world: complycube::Mode,
+    /// When the seeded cases are current: [`seeded_at`] by default; the demo's are now.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Default for EmulatorOptions {
     fn default() -> Self {
-        Self { seed: 7, cases: 24, push_webhooks_to: None, webhook_world: complycube::Mode::Test }
+        Self { seed: 7, cases: 24, push_webhooks_to: None, webhook_world: complycube::Mode::Test, at: seeded_at() }
     }
 }
 
@@ -259,10 +268,11 @@ impl Emulator {
     }
 
     fn seeded(options: &EmulatorOptions) -> Inner {
-        let complycube = complycube::ComplyCubeEmu::new(options.seed, options.cases);
-        let idwise = idwise::IdWiseEmu::new(options.seed, options.cases);
-        let credas = credas::CredasEmu::new(options.seed, options.cases);
-        let sumsub = sumsub::SumsubEmu::new(options.seed, options.cases);
+        let (seed, cases, at) = (options.seed, options.cases, options.at);
+        let complycube = complycube::ComplyCubeEmu::new(seed, cases, at);
+        let idwise = idwise::IdWiseEmu::new(seed, cases, at);
+        let credas = credas::CredasEmu::new(seed, cases, at);
+        let sumsub = sumsub::SumsubEmu::new(seed, cases, at);
         let mut webhooks = vec![];
         if options.push_webhooks_to.is_some() {
             complycube.seed_webhooks(options.webhook_world, &mut webhooks);
@@ -275,7 +285,7 @@ impl Emulator {
             credas,
             idwise,
             sumsub,
-            frankieone: frankieone::FrankieOneEmu::new(options.seed, options.cases),
+            frankieone: frankieone::FrankieOneEmu::new(seed, cases, at),
             exchanges: vec![],
             decisions: vec![],
             faults: vec![],

@@ -8,7 +8,7 @@
 use super::{Answer, Handled, ImageKind, ImageWrap, Webhook};
 use crate::providers::sumsub::{assumptions, payload_digest, signature};
 use axum::http::HeaderMap;
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -63,7 +63,7 @@ fn review_result(
 }
 
 impl SumsubEmu {
-    pub fn new(seed: u64, cases: usize) -> Self {
+    pub fn new(seed: u64, cases: usize, at: DateTime<Utc>) -> Self {
         let mut rng = StdRng::seed_from_u64(seed ^ 0x5B5B);
         let mut emu = Self {
             applicants: BTreeMap::new(),
@@ -73,7 +73,7 @@ impl SumsubEmu {
             gets: VecDeque::new(),
             posts: VecDeque::new(),
         };
-        let base = Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).single().unwrap_or_default();
+        let base = at - Duration::hours(2);
         for i in 0..cases + cases / 4 {
             let id = hex(&mut rng, 24);
             let inspection = hex(&mut rng, 24);
@@ -88,7 +88,7 @@ impl SumsubEmu {
             let dob = format!("{:04}-{:02}-{:02}", birth.0, birth.1, birth.2);
             // Some documents run out within 30 days of the emulator's today.
             let valid_until = if i % 5 == EXPIRES_SOON_EVERY_FIFTH {
-                super::days_after_seeded_today(12 + i as u64 % 10)
+                super::days_after(at, 12 + i as u64 % 10)
             } else {
                 (2032, 4, 30)
             };

@@ -92,8 +92,68 @@ pub struct ProviderHttp {
     auth_headers: HeaderMap,
     limiter: DefaultDirectRateLimiter,
     write_limiter: Option<DefaultDirectRateLimiter>,
+    analyst_first: AnalystFirst,
     signer: Option<Signer>,
     settings: HttpSettings,
+}
+
+/// Who a call is for. The analyst's calls (and the sender's) go first; background work
+/// (intake reading new cases' details) takes the provider's rate only while none of
+/// them waits for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Priority {
+    #[default]
+    Analyst,
+    Background,
+}
+
+tokio::task_local! {
+    static PRIORITY: Priority;
+}
+
+/// Runs `work` (any provider calls in it) at `priority`. The priority travels with the
+/// task, so the adapters' signatures need not carry it.
+pub async fn with_priority<F: std::future::Future>(priority: Priority, work: F) -> F::Output {
+    PRIORITY.scope(priority, work).await
+}
+
+fn current_priority() -> Priority {
+    PRIORITY.try_with(|p| *p).unwrap_or_default()
+}
+
+/// How many analyst calls wait for the rate limiter; background calls wait while any do.
+#[derive(Default)]
+struct AnalystFirst {
+    waiting: std::sync::atomic::AtomicUsize,
+    clear: tokio::sync::Notify,
+}
+
+struct Waiting<'a>(&'a AnalystFirst);
+
+impl AnalystFirst {
+    fn enter(&self) -> Waiting<'_> {
+        self.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Waiting(self)
+    }
+
+    async fn until_clear(&self) {
+        loop {
+            // Created before the check, so a wake-up between the two is not lost.
+            let cleared = self.clear.notified();
+            if self.waiting.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            cleared.await;
+        }
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.0.waiting.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            self.0.clear.notify_waiters();
+        }
+    }
 }
 
 /// A request the adapter wants sent; rebuilt for every retry.
@@ -160,7 +220,17 @@ impl ProviderHttp {
         };
         let limiter = limiter_for(settings.requests_per_second);
         let write_limiter = settings.write_requests_per_second.map(limiter_for);
-        Ok(Self { provider, client, base, auth_headers: headers, limiter, write_limiter, signer: None, settings })
+        Ok(Self {
+            provider,
+            client,
+            base,
+            auth_headers: headers,
+            limiter,
+            write_limiter,
+            analyst_first: AnalystFirst::default(),
+            signer: None,
+            settings,
+        })
     }
 
     /// Signs every attempt (Sumsub: the timestamp changes, so does the signature).
@@ -242,8 +312,31 @@ impl ProviderHttp {
             .map_err(|e| ProviderError::Decode { provider: self.provider, detail: format!("{what}: {e}") })
     }
 
+    async fn wait_for_rate(&self) {
+        match current_priority() {
+            Priority::Analyst => {
+                let _waiting = self.analyst_first.enter();
+                self.limiter.until_ready().await;
+            }
+            Priority::Background => loop {
+                self.analyst_first.until_clear().await;
+                // A slot taken only when it is free now: waiting for one in the limiter
+                // would hold it against an analyst call that arrives meanwhile.
+                if self.limiter.check().is_ok() {
+                    return;
+                }
+                tokio::time::sleep(self.background_poll()).await;
+            },
+        }
+    }
+
+    /// How often a background call looks for a free slot: once per slot.
+    fn background_poll(&self) -> Duration {
+        Duration::from_secs(1) / self.settings.requests_per_second.max(1)
+    }
+
     async fn attempt(&self, request: &HttpRequest<'_>, url: Url) -> Result<HttpResponse, AttemptError> {
-        self.limiter.until_ready().await;
+        self.wait_for_rate().await;
         if request.method != Method::GET
             && let Some(writes) = &self.write_limiter
         {
@@ -373,5 +466,28 @@ mod tests {
         let http = try_new("http://127.0.0.1:1/complycube/v1");
         let base = http.map(|h| h.base_url().to_string()).unwrap_or_default();
         assert_eq!(base, "http://127.0.0.1:1/complycube/v1/");
+    }
+
+    #[tokio::test]
+    async fn background_calls_wait_while_an_analyst_call_waits() {
+        let settings = HttpSettings { requests_per_second: 20, ..HttpSettings::default() };
+        let http = ProviderHttp::new(ProviderId::ComplyCube, "http://127.0.0.1:1/", vec![], settings);
+        let Ok(http) = http else { panic!("client setup") };
+        let order = std::sync::Mutex::new(Vec::new());
+        let step = |name: &'static str, priority: Priority| {
+            let (http, order) = (&http, &order);
+            with_priority(priority, async move {
+                http.wait_for_rate().await;
+                order.lock().map(|mut o| o.push(name)).ok();
+            })
+        };
+        // Polled in this order: the first analyst takes the slot, the second waits for
+        // the next one, and the background call, started before it is granted, after.
+        tokio::join!(
+            step("analyst 1", Priority::Analyst),
+            step("analyst 2", Priority::Analyst),
+            step("background", Priority::Background),
+        );
+        assert_eq!(order.into_inner().unwrap_or_default(), ["analyst 1", "analyst 2", "background"]);
     }
 }

@@ -148,6 +148,23 @@ pub(super) const MIGRATIONS: &[M<'static>] = &[
             AND NOT EXISTS (SELECT 1 FROM queue WHERE case_ref = old.case_ref);
     END;",
     ),
+    // Which cases have had their identity read (with or without keys), so intake reads
+    // each new case's details once. It goes with the case, as its keys do.
+    M::up(
+        "CREATE TABLE identity_read (case_ref TEXT PRIMARY KEY);
+    INSERT OR IGNORE INTO identity_read SELECT DISTINCT case_ref FROM identity_key;
+    CREATE TRIGGER identity_read_queue_gone AFTER DELETE ON queue
+    BEGIN
+        DELETE FROM identity_read WHERE case_ref = old.case_ref
+            AND NOT EXISTS (SELECT 1 FROM outbox WHERE case_ref = old.case_ref);
+    END;
+    CREATE TRIGGER identity_read_outbox_gone AFTER DELETE ON outbox
+    BEGIN
+        DELETE FROM identity_read WHERE case_ref = old.case_ref
+            AND NOT EXISTS (SELECT 1 FROM outbox WHERE case_ref = old.case_ref)
+            AND NOT EXISTS (SELECT 1 FROM queue WHERE case_ref = old.case_ref);
+    END;",
+    ),
 ];
 
 /// A case goes back to the queue only if no other decision that decides it still stands
@@ -1277,6 +1294,8 @@ impl Store for SqliteStore {
         )?;
         if !held {
             wanted.clear();
+        } else {
+            tx.execute("INSERT OR IGNORE INTO identity_read (case_ref) VALUES (?1)", [&case_ref])?;
         }
         let recorded = {
             let mut stmt = tx.prepare_cached("SELECT kind, digest FROM identity_key WHERE case_ref = ?1")?;
@@ -1287,6 +1306,7 @@ impl Store for SqliteStore {
         let same =
             recorded.len() == wanted.len() && recorded.iter().zip(&wanted).all(|((k, d), (wk, wd))| k == wk && d == wd);
         if same {
+            tx.commit()?;
             return Ok(());
         }
         tx.execute("DELETE FROM identity_key WHERE case_ref = ?1", [&case_ref])?;
@@ -1298,6 +1318,28 @@ impl Store for SqliteStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn unread_identities(&self, limit: usize) -> Result<Vec<CaseRef>, StoreError> {
+        if self.audit.writing_key().is_none() {
+            return Ok(vec![]);
+        }
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT case_ref FROM queue WHERE status != 'closed'
+                 AND NOT EXISTS (SELECT 1 FROM identity_read r WHERE r.case_ref = queue.case_ref)
+             ORDER BY received_at LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get::<_, String>(0))?;
+        let mut unread = Vec::new();
+        for row in rows {
+            let row = row?;
+            match row.parse::<CaseRef>() {
+                Ok(case_ref) => unread.push(case_ref),
+                Err(_) => tracing::warn!(row = %SafeText::new(&row), "unreadable case reference in the queue; skipped"),
+            }
+        }
+        Ok(unread)
     }
 
     fn related_cases(&self, case_ref: &CaseRef) -> Result<Vec<RelatedCase>, StoreError> {
@@ -2087,6 +2129,27 @@ mod tests {
         assert_eq!(standing.get("settled"), Some(&Standing::Settled));
         assert_eq!(standing.get("escalated"), Some(&Standing::Queued(Lane::Escalated)));
         assert_eq!(s.related_cases(&cc("decided"))?.len(), 3);
+        Ok(())
+    }
+
+    #[test]
+    fn intake_reads_each_case_identity_once() -> Result<(), Box<dyn std::error::Error>> {
+        let s = keyed_store()?;
+        s.upsert_queue(&[entry("newer", 2), entry("older", 1), entry("nobody", 3), entry("settled", 4)])?;
+        s.settle(&[cc("settled")])?;
+        let unread = |s: &SqliteStore, limit| -> Result<Vec<String>, StoreError> {
+            Ok(s.unread_identities(limit)?.into_iter().map(|r| r.key).collect())
+        };
+        assert_eq!(unread(&s, 10)?, ["older", "newer", "nobody"], "oldest first; a settled case is not read");
+        assert_eq!(unread(&s, 1)?, ["older"]);
+        s.record_identity(&cc("older"), &[jane()])?;
+        s.record_identity(&cc("nobody"), &[])?;
+        assert_eq!(unread(&s, 10)?, ["newer"], "read once, with keys or without");
+        s.save_decision(&decision("newer", Verdict::Verify), &Evidence::default())?;
+        assert_eq!(unread(&s, 10)?, ["newer"], "a decided case is still someone's");
+        let unkeyed = store();
+        unkeyed.upsert_queue(&[entry("a", 0)])?;
+        assert!(unkeyed.unread_identities(10)?.is_empty(), "nothing to read without the key that records it");
         Ok(())
     }
 

@@ -294,6 +294,10 @@ fn made_label(state_: &State, case_ref: &crate::domain::CaseRef, d: &MadeDecisio
 fn what_failed(lines: &mut Vec<Line<'static>>, case: &Case, flags: &[EvidenceFlag], state: &State) {
     let theme = state.theme();
     let failed = |text: String| Line::from(vec![Span::styled("✘ ", theme.error()), Span::raw(text)]);
+    let asked = |text: String| {
+        let (mark, style) = theme.rule(crate::domain::RuleOutcome::NeedsReview);
+        Line::from(vec![Span::styled(format!("{mark} "), style), Span::raw(text)])
+    };
     let mut found = vec![];
     if let Some(selfie) = &case.selfie
         && selfie.liveness.result != crate::domain::LivenessResult::Live
@@ -305,10 +309,7 @@ fn what_failed(lines: &mut Vec<Line<'static>>, case: &Case, flags: &[EvidenceFla
         // Undecided is not failed: it is asked of the analyst.
         found.push(match selfie.liveness.result {
             crate::domain::LivenessResult::NotLive => failed(text),
-            _ => Line::from(vec![
-                Span::styled("? ", theme.warn().add_modifier(ratatui::style::Modifier::BOLD)),
-                Span::raw(text),
-            ]),
+            _ => asked(text),
         });
     }
     if let Some(fm) = case.face_match.as_ref().filter(|fm| fm.matched == Some(false)) {
@@ -320,7 +321,7 @@ fn what_failed(lines: &mut Vec<Line<'static>>, case: &Case, flags: &[EvidenceFla
     for rule in case
         .rules
         .iter()
-        .filter(|r| r.outcome == crate::domain::RuleOutcome::Failed)
+        .filter(|r| matches!(r.outcome, crate::domain::RuleOutcome::Failed | crate::domain::RuleOutcome::NeedsReview))
         .filter(|r| liveness_said.is_none_or(|said| said != r.description.as_str()))
     {
         let about = if rule.description.is_empty() {
@@ -328,7 +329,8 @@ fn what_failed(lines: &mut Vec<Line<'static>>, case: &Case, flags: &[EvidenceFla
         } else {
             format!(" — {}", capped(state, rule.description.as_str()))
         };
-        found.push(failed(format!("{}{about}", capped(state, rule.name.as_str()))));
+        let text = format!("{}{about}", capped(state, rule.name.as_str()));
+        found.push(if rule.outcome == crate::domain::RuleOutcome::Failed { failed(text) } else { asked(text) });
     }
     for flag in flags {
         found.push(flag_line(state, flag));
@@ -511,7 +513,12 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
         heading(&mut lines, state, "Results");
         let mut rules: Vec<_> = case.rules.iter().collect();
         // failures first: they are why the case is here
-        rules.sort_by_key(|r| r.outcome != crate::domain::RuleOutcome::Failed);
+        // Failed first, then those asked of the analyst.
+        rules.sort_by_key(|r| match r.outcome {
+            crate::domain::RuleOutcome::Failed => 0,
+            crate::domain::RuleOutcome::NeedsReview => 1,
+            _ => 2,
+        });
         let passed = rules.iter().filter(|r| r.outcome == crate::domain::RuleOutcome::Passed).count();
         // A long tail of passes hides the failures; it is summed up instead.
         let fold_passes = passed > FOLD_PASSES_ABOVE;

@@ -1,7 +1,7 @@
 //! The decision dialog (target, verdict, reasons, the typed reason with its templates,
 //! the confirmation) and the summary of a bulk decision.
 
-use super::{MASKED, layout, shown_ref, truncate};
+use super::{MASKED, layout, plural, shown_ref, truncate};
 use crate::app::keymap::{Command, Context};
 use crate::app::{BulkResults, DecisionDialog, DialogStep, Loadable, ResultState, State};
 use crate::domain::{CaseRef, TargetId, Verdict};
@@ -85,18 +85,8 @@ pub fn plan(state: &State, dialog: &DecisionDialog, verdict: Verdict) -> Vec<Str
 /// own flags and the same person elsewhere, said at the confirmation too since a bulk
 /// decision opens no case view.
 fn warnings(state: &State, dialog: &DecisionDialog) -> Vec<String> {
-    let today = state.now.date_naive();
-    let (mut flagged, mut related) = (0, 0);
-    for c in &dialog.cases {
-        if let Some(Loadable::Ready(case)) = state.cases.get(&c.case_ref)
-            && !crate::domain::flags::evidence_flags(case, today).is_empty()
-        {
-            flagged += 1;
-        }
-        if state.related.get(&c.case_ref).is_some_and(|r| !r.is_empty()) {
-            related += 1;
-        }
-    }
+    let flagged = dialog.cases.iter().filter(|c| c.flagged).count();
+    let related = dialog.cases.iter().filter(|c| state.related.get(&c.case_ref).is_some_and(|r| !r.is_empty())).count();
     let n = dialog.cases.len();
     let of = |k: usize| if n == 1 { "this case".to_string() } else { format!("{k} of these {n} cases") };
     let mut out = vec![];
@@ -247,7 +237,7 @@ pub fn draw(frame: &mut Frame<'_>, state: &State, dialog: &DecisionDialog, body:
             }
             if !dialog.left_out.is_empty() {
                 lines.push(Line::styled(
-                    format!("  {} marked case(s) left out, not decided", dialog.left_out.len()),
+                    format!("  {} left out, not decided", plural(dialog.left_out.len(), "marked case")),
                     state.theme().error(),
                 ));
             }

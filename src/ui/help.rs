@@ -32,12 +32,24 @@ pub fn lines(state: &State) -> Vec<Line<'static>> {
     lines
 }
 
+/// The overlay's box in `body`, and how far its lines scroll at most.
+fn placed(body: Rect, total: u16) -> (Rect, u16) {
+    let area = layout::centered(body, 96, total.saturating_add(2));
+    (area, total.saturating_sub(area.height.saturating_sub(2)))
+}
+
+/// How far the help scrolls at most on this terminal: `update` keeps to it, so a key
+/// back up always moves.
+pub fn max_scroll(state: &State) -> u16 {
+    placed(layout::frame(state.size).body, lines(state).len() as u16).1
+}
+
 pub fn draw(frame: &mut Frame<'_>, state: &State, body: Rect, scroll: u16) {
     let lines = lines(state);
     let total = lines.len() as u16;
-    let area = layout::centered(body, 96, total + 2);
+    let (area, furthest) = placed(body, total);
     let room = area.height.saturating_sub(2);
-    let scroll = scroll.min(total.saturating_sub(room));
+    let scroll = scroll.min(furthest);
     let close = state.settings.keys.key_label(Context::Help, Command::Close);
     let more =
         if total > room { format!(" · {}/{} · j/k scroll", scroll + room.min(total), total) } else { String::new() };

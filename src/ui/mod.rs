@@ -2,7 +2,7 @@
 
 mod case;
 mod dialog;
-mod help;
+pub mod help;
 pub mod layout;
 mod outbox;
 pub mod queue;
@@ -21,6 +21,11 @@ pub const MASKED: &str = "▒▒▒▒▒▒";
 
 /// A case as the screen names it: in mask mode the provider only, since the id is the
 /// provider's handle on the person.
+/// `1 case`, `2 cases`: counts said in words.
+pub fn plural(n: usize, one: &str) -> String {
+    if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") }
+}
+
 pub fn shown_ref(mask: bool, case_ref: &crate::domain::CaseRef) -> String {
     if mask { format!("{}:{MASKED}", case_ref.provider) } else { case_ref.to_string() }
 }

@@ -126,6 +126,7 @@ impl Theme {
         match outcome {
             RuleOutcome::Passed => ("✔", self.good()),
             RuleOutcome::Failed => ("✘", self.error()),
+            RuleOutcome::NeedsReview => ("?", self.warn().add_modifier(Modifier::BOLD)),
             RuleOutcome::CouldNotApply => ("–", self.warn()),
         }
     }

@@ -158,7 +158,7 @@ fn outcome(value: Option<i64>) -> RuleOutcome {
     match value {
         Some(1 | 4) => RuleOutcome::Passed,
         Some(2 | 5) => RuleOutcome::Failed,
-        Some(3 | 6) => RuleOutcome::Failed,
+        Some(3 | 6) => RuleOutcome::NeedsReview,
         _ => RuleOutcome::CouldNotApply,
     }
 }

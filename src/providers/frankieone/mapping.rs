@@ -419,7 +419,7 @@ pub fn case(key: &CaseKey, execution: &Value, results: &Value, documents: &Value
                         result: match pro_outcome(result) {
                             RuleOutcome::Passed => LivenessResult::Live,
                             RuleOutcome::Failed => LivenessResult::NotLive,
-                            RuleOutcome::CouldNotApply => LivenessResult::Unknown,
+                            RuleOutcome::NeedsReview | RuleOutcome::CouldNotApply => LivenessResult::Unknown,
                         },
                         code: s(&sd["outcomeRaw"]).map(SafeText::new),
                         description: SafeText::new(&format!("FrankieOne liveness result {result}")),

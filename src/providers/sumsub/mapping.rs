@@ -154,7 +154,7 @@ pub fn case(a: &wire::Applicant, steps: &wire::RequiredIdDocsStatus, metadata: &
                     result: match outcome(result) {
                         RuleOutcome::Passed => LivenessResult::Live,
                         RuleOutcome::Failed => LivenessResult::NotLive,
-                        RuleOutcome::CouldNotApply => LivenessResult::Unknown,
+                        RuleOutcome::NeedsReview | RuleOutcome::CouldNotApply => LivenessResult::Unknown,
                     },
                     code: result
                         .filter(|r| !r.reject_labels.is_empty())
@@ -164,7 +164,7 @@ pub fn case(a: &wire::Applicant, steps: &wire::RequiredIdDocsStatus, metadata: &
                             match outcome(result) {
                                 RuleOutcome::Passed => "Sumsub accepted the selfie and liveness",
                                 RuleOutcome::Failed => "Sumsub rejected the selfie or liveness",
-                                RuleOutcome::CouldNotApply => "selfie not reviewed yet",
+                                RuleOutcome::NeedsReview | RuleOutcome::CouldNotApply => "selfie not reviewed yet",
                             },
                         ),
                     ),
