@@ -135,6 +135,10 @@ pub struct World {
     /// Referred cases per provider.
     #[arg(long, default_value_t = 24)]
     pub cases: usize,
+    /// Network latency to act out on every provider request, in milliseconds (half
+    /// before the emulator reads it, half before its answer), as over a real link.
+    #[arg(long, default_value_t = 0)]
+    pub latency_ms: u64,
 }
 
 #[derive(Subcommand)]

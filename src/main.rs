@@ -48,10 +48,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             commands::config_init(path.as_deref().or(config_path.as_deref()))
         }
         Command::Doctor => Ok(kycdesk::doctor::run(config_path.as_deref()).await),
-        Command::Emulator { world: World { listen, seed, cases }, write_config, push_webhooks_to } => {
+        Command::Emulator { world: World { listen, seed, cases, latency_ms }, write_config, push_webhooks_to } => {
             let listener =
                 tokio::net::TcpListener::bind(&listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
-            let options = EmulatorOptions { seed, cases, push_webhooks_to, ..EmulatorOptions::default() };
+            let latency = std::time::Duration::from_millis(latency_ms);
+            let options = EmulatorOptions { seed, cases, push_webhooks_to, latency, ..EmulatorOptions::default() };
             let running = emulator::spawn(listener, options)?;
             println!("kycdesk emulator listening on {}", running.base_url());
             if let Some(path) = write_config {
@@ -62,9 +63,11 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             commands::wait_for_shutdown().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo { world: World { listen, seed, cases } } => {
+        Command::Demo { world: World { listen, seed, cases, latency_ms } } => {
             // The demo's cases were referred in the last hours, whatever the date.
-            let options = EmulatorOptions { seed, cases, at: chrono::Utc::now(), ..EmulatorOptions::default() };
+            let latency = std::time::Duration::from_millis(latency_ms);
+            let options =
+                EmulatorOptions { seed, cases, at: chrono::Utc::now(), latency, ..EmulatorOptions::default() };
             commands::demo(&listen, options, commands::StartFlags { read_only, mask }).await?;
             Ok(ExitCode::SUCCESS)
         }

@@ -75,11 +75,20 @@ pub struct EmulatorOptions {
     pub webhook_world: complycube::Mode,
     /// When the seeded cases are current: [`seeded_at`] by default; the demo's are now.
     pub at: chrono::DateTime<chrono::Utc>,
+    /// A round trip's latency acted out on every provider request (none by default).
+    pub latency: std::time::Duration,
 }
 
 impl Default for EmulatorOptions {
     fn default() -> Self {
-        Self { seed: 7, cases: 24, push_webhooks_to: None, webhook_world: complycube::Mode::Test, at: seeded_at() }
+        Self {
+            seed: 7,
+            cases: 24,
+            push_webhooks_to: None,
+            webhook_world: complycube::Mode::Test,
+            at: seeded_at(),
+            latency: std::time::Duration::ZERO,
+        }
     }
 }
 
@@ -646,9 +655,16 @@ fn provider(name: &'static str) -> axum::routing::MethodRouter<Arc<Emulator>> {
               body: Bytes| async move {
             // A real API finishes a request it has fully received, whatever the client
             // does meanwhile: run it apart from the connection, which may be dropped.
-            tokio::spawn(provider_route(emu, name, rest, method, uri, headers, body))
-                .await
-                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+            let latency = emu.options.latency / 2;
+            tokio::spawn(async move {
+                // The way there, then the way back.
+                tokio::time::sleep(latency).await;
+                let answer = provider_route(emu, name, rest, method, uri, headers, body).await;
+                tokio::time::sleep(latency).await;
+                answer
+            })
+            .await
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
         },
     )
 }

@@ -4,14 +4,13 @@
 //! a bounded time.
 
 use super::ProviderError;
+use super::rate::WindowLimiter;
 use crate::domain::ProviderId;
 use backon::{ExponentialBuilder, Retryable};
 use bytes::{Bytes, BytesMut};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 use std::time::{Duration, SystemTime};
 use url::Url;
 
@@ -90,8 +89,11 @@ pub struct ProviderHttp {
     client: reqwest::Client,
     base: Url,
     auth_headers: HeaderMap,
-    limiter: DefaultDirectRateLimiter,
-    write_limiter: Option<DefaultDirectRateLimiter>,
+    limiter: WindowLimiter,
+    write_limiter: Option<WindowLimiter>,
+    /// Background work's share: half the limit, so the rest is there for the analyst,
+    /// and for other clients of the same credential (the inbox, `decide`, a colleague).
+    background_limiter: WindowLimiter,
     analyst_first: AnalystFirst,
     signer: Option<Signer>,
     settings: HttpSettings,
@@ -212,14 +214,11 @@ impl ProviderHttp {
             .user_agent(concat!("kycdesk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| config(format!("HTTP client setup failed: {e}")))?;
-        // Burst of one: requests are spaced evenly, so no one-second window ever holds
-        // more than the provider's limit.
-        let limiter_for = |rps: u32| {
-            let rate = NonZeroU32::new(rps.max(1)).unwrap_or(NonZeroU32::MIN);
-            RateLimiter::direct(Quota::per_second(rate).allow_burst(NonZeroU32::MIN))
-        };
-        let limiter = limiter_for(settings.requests_per_second);
-        let write_limiter = settings.write_requests_per_second.map(limiter_for);
+        // No one-second window ever holds more than the provider's limit; within it,
+        // requests go as soon as they are asked for.
+        let limiter = WindowLimiter::per_second(settings.requests_per_second);
+        let write_limiter = settings.write_requests_per_second.map(WindowLimiter::per_second);
+        let background_limiter = WindowLimiter::per_second(settings.requests_per_second / 2);
         Ok(Self {
             provider,
             client,
@@ -227,6 +226,7 @@ impl ProviderHttp {
             auth_headers: headers,
             limiter,
             write_limiter,
+            background_limiter,
             analyst_first: AnalystFirst::default(),
             signer: None,
             settings,
@@ -322,7 +322,8 @@ impl ProviderHttp {
                 self.analyst_first.until_clear().await;
                 // A slot taken only when it is free now: waiting for one in the limiter
                 // would hold it against an analyst call that arrives meanwhile.
-                if self.limiter.check().is_ok() {
+                if self.background_limiter.free_now() && self.limiter.try_now() {
+                    self.background_limiter.try_now();
                     return;
                 }
                 tokio::time::sleep(self.background_poll()).await;
@@ -468,9 +469,9 @@ mod tests {
         assert_eq!(base, "http://127.0.0.1:1/complycube/v1/");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn background_calls_wait_while_an_analyst_call_waits() {
-        let settings = HttpSettings { requests_per_second: 20, ..HttpSettings::default() };
+        let settings = HttpSettings { requests_per_second: 1, ..HttpSettings::default() };
         let http = ProviderHttp::new(ProviderId::ComplyCube, "http://127.0.0.1:1/", vec![], settings);
         let Ok(http) = http else { panic!("client setup") };
         let order = std::sync::Mutex::new(Vec::new());
@@ -489,5 +490,25 @@ mod tests {
             step("background", Priority::Background),
         );
         assert_eq!(order.into_inner().unwrap_or_default(), ["analyst 1", "analyst 2", "background"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn background_work_takes_half_the_limit_at_most() {
+        let settings = HttpSettings { requests_per_second: 4, ..HttpSettings::default() };
+        let Ok(http) = ProviderHttp::new(ProviderId::ComplyCube, "http://127.0.0.1:1/", vec![], settings) else {
+            panic!("client setup")
+        };
+        let start = tokio::time::Instant::now();
+        let mut at = vec![];
+        for _ in 0..4 {
+            with_priority(Priority::Background, http.wait_for_rate()).await;
+            at.push(start.elapsed());
+        }
+        let window = Duration::from_secs(1) + super::super::rate::WINDOW_MARGIN;
+        assert!(at[1] < window && at[2] >= window, "two in the first window, not four: {at:?}");
+        // The analyst's share is still there, at once.
+        let before = tokio::time::Instant::now();
+        http.wait_for_rate().await;
+        assert_eq!(before.elapsed(), Duration::ZERO);
     }
 }

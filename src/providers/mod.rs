@@ -7,6 +7,7 @@ pub mod credas;
 pub mod frankieone;
 pub mod http;
 pub mod idwise;
+pub mod rate;
 pub mod sumsub;
 
 use crate::domain::{

@@ -115,9 +115,21 @@ pub mod reqwest {
         url: &str,
         key: &str,
     ) -> Result<T, Box<dyn std::error::Error>> {
+        // The test shares the key with the kycdesk under test, so it may meet the
+        // provider's rate limit: it waits and asks again, as a polite client does.
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         rt.block_on(async {
-            Ok(::reqwest::Client::new().get(url).header("Authorization", key).send().await?.json().await?)
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+            loop {
+                let response = ::reqwest::Client::new().get(url).header("Authorization", key).send().await?;
+                if response.status() != ::reqwest::StatusCode::TOO_MANY_REQUESTS {
+                    return Ok(response.json().await?);
+                }
+                if tokio::time::Instant::now() > deadline {
+                    return Err(format!("{url}: still rate limited after 60 s").into());
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
         })
     }
 }

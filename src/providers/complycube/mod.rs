@@ -294,22 +294,33 @@ impl Provider for ComplyCube {
 
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
         let check = self.check(&case_ref.key).await?;
-        let client = match check.client_id.as_deref() {
-            Some(id) => Some(self.get::<wire::Client>(&format!("clients/{}", path_segment(id)?), "client").await?),
-            None => None,
-        };
-        let document = match check.document_id.as_deref() {
-            Some(id) => {
-                Some(self.get::<wire::Document>(&format!("documents/{}", path_segment(id)?), "document").await?)
+        // What the check names is read side by side: one round trip after the check's.
+        let client = async {
+            match check.client_id.as_deref() {
+                Some(id) => {
+                    self.get::<wire::Client>(&format!("clients/{}", path_segment(id)?), "client").await.map(Some)
+                }
+                None => Ok(None),
             }
-            None => None,
         };
-        let live_photo = match check.live_photo_id.as_deref() {
-            Some(id) => {
-                Some(self.get::<wire::LivePhoto>(&format!("livePhotos/{}", path_segment(id)?), "live photo").await?)
+        let document = async {
+            match check.document_id.as_deref() {
+                Some(id) => {
+                    self.get::<wire::Document>(&format!("documents/{}", path_segment(id)?), "document").await.map(Some)
+                }
+                None => Ok(None),
             }
-            None => None,
         };
+        let live_photo = async {
+            match check.live_photo_id.as_deref() {
+                Some(id) => self
+                    .get::<wire::LivePhoto>(&format!("livePhotos/{}", path_segment(id)?), "live photo")
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            }
+        };
+        let (client, document, live_photo) = futures::try_join!(client, document, live_photo)?;
         Ok(mapping::case(&check, client.as_ref(), document.as_ref(), live_photo.as_ref()))
     }
 

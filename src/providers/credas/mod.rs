@@ -207,11 +207,15 @@ impl Provider for Credas {
 
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
         let (entity_id, _) = Self::parts(case_ref)?;
-        let entity: wire::Entity = self.get(&format!("entities/{entity_id}"), "entity").await?;
+        // None of the three needs another's answer: one round trip.
+        let entity_path = format!("entities/{entity_id}");
+        let entity = self.get::<wire::Entity>(&entity_path, "entity");
+        let checks = async {
+            let path = format!("entities/{entity_id}/active-checks");
+            Ok(self.get::<Vec<wire::ActiveCheck>>(&path, "active checks").await.unwrap_or_default())
+        };
+        let (entity, (summary, entry), checks) = futures::try_join!(entity, self.entry(case_ref), checks)?;
         super::answer_is_for(ID, "entity", entity_id, Some(&entity.id))?;
-        let (summary, entry) = self.entry(case_ref).await?;
-        let checks: Vec<wire::ActiveCheck> =
-            self.get(&format!("entities/{entity_id}/active-checks"), "active checks").await.unwrap_or_default();
         // The image endpoint is undocumented: images are offered, and a 404 on it shows
         // as "no image" in their panes.
         Ok(mapping::case(&entity, &summary, &entry, &checks, true))

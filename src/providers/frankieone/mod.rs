@@ -241,16 +241,16 @@ impl Provider for FrankieOne {
 
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
         let key = Self::key(case_ref)?;
-        let execution = self.execution(&key, "meta").await?;
-        let results = self.results(&key).await?;
-        let documents =
-            self.get(&format!("v2/individuals/{}/documents?level=meta", segment(&key.entity)?), "documents").await?;
-        let profile = self
-            .get(
-                &format!("v2/individuals/{}/serviceprofiles/{}", segment(&key.entity)?, segment(&key.service)?),
-                "service profile",
-            )
-            .await?;
+        // None needs another's answer: one round trip.
+        let documents_path = format!("v2/individuals/{}/documents?level=meta", segment(&key.entity)?);
+        let profile_path =
+            format!("v2/individuals/{}/serviceprofiles/{}", segment(&key.entity)?, segment(&key.service)?);
+        let (execution, results, documents, profile) = futures::try_join!(
+            self.execution(&key, "meta"),
+            self.results(&key),
+            self.get(&documents_path, "documents"),
+            self.get(&profile_path, "service profile"),
+        )?;
         Ok(mapping::case(&key, &execution, &results, &documents, &profile["serviceProfile"]))
     }
 

@@ -206,8 +206,8 @@ impl Provider for IdWise {
     }
 
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
-        let journey = self.journey(&case_ref.key).await?;
-        let spot = self.spot_check(&case_ref.key).await?;
+        // Side by side: one round trip.
+        let (journey, spot) = futures::try_join!(self.journey(&case_ref.key), self.spot_check(&case_ref.key))?;
         Ok(mapping::case(&journey, spot.as_ref(), &self.capabilities.reject_reasons))
     }
 

@@ -218,11 +218,13 @@ impl Provider for Sumsub {
     }
 
     async fn case(&self, case_ref: &CaseRef) -> Result<Case, ProviderError> {
-        let applicant = self.applicant(&case_ref.key).await?;
-        let steps = self.steps(&case_ref.key).await?;
-        let metadata: wire::Metadata = self
-            .get(&format!("resources/applicants/{}/metadata/resources", id_segment(&case_ref.key)?), "image metadata")
-            .await?;
+        // None needs another's answer: one round trip.
+        let metadata_path = format!("resources/applicants/{}/metadata/resources", id_segment(&case_ref.key)?);
+        let (applicant, steps, metadata) = futures::try_join!(
+            self.applicant(&case_ref.key),
+            self.steps(&case_ref.key),
+            self.get::<wire::Metadata>(&metadata_path, "image metadata"),
+        )?;
         Ok(mapping::case(&applicant, &steps, &metadata))
     }
 
