@@ -46,8 +46,9 @@ pub struct Jobs {
     seen_version: Arc<std::sync::atomic::AtomicI64>,
     queue_reading: Arc<std::sync::atomic::AtomicBool>,
     queue_dirty: Arc<std::sync::atomic::AtomicBool>,
-    /// Told after every queue read: new cases may need their identity read.
-    queue_read: Arc<Notify>,
+    /// Told after every queue read: new cases may need their identity read. One per
+    /// reader (a provider each), so each is told.
+    queue_read: Arc<Mutex<Vec<Arc<Notify>>>>,
 }
 
 impl Jobs {
@@ -71,7 +72,7 @@ impl Jobs {
             seen_version: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
             queue_reading: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             queue_dirty: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-            queue_read: Arc::new(Notify::new()),
+            queue_read: Arc::new(Mutex::new(Vec::new())),
         }
     }
 
@@ -193,29 +194,64 @@ impl Jobs {
         }
     }
 
-    /// Intake's identity reader, for as long as the console runs: reads the cases not
-    /// read yet, a batch at a time, then waits for the next queue read. A case that
-    /// could not be read is left until the next run.
-    async fn read_identities(&self) {
-        const BATCH: usize = 50;
+    /// Intake's identity reader for one provider, for as long as the console runs:
+    /// reads its cases not read yet, a batch at a time, then waits for the next queue
+    /// read. A case that cannot be read is left until the next run; a provider that
+    /// fails is tried again after a wait that doubles, up to ten minutes.
+    async fn read_identities(&self, adapter: Arc<dyn crate::providers::Provider>, queue_read: Arc<Notify>) {
+        const BATCH: usize = 20;
         const IDLE: Duration = Duration::from_secs(60);
-        let mut failed = std::collections::HashSet::new();
+        const FIRST_RETRY: Duration = Duration::from_secs(30);
+        const LAST_RETRY: Duration = Duration::from_secs(600);
+        let mut unreadable = std::collections::HashSet::new();
+        enum Next {
+            Read,
+            QueueChange,
+            Retry(Duration),
+        }
+        let mut retry = FIRST_RETRY;
         loop {
-            match identities::read_unread(&self.store, &self.providers, BATCH, &failed).await {
+            let next = match identities::read_unread(&self.store, &adapter, BATCH, &unreadable).await {
                 Ok(reading) => {
                     if !reading.related.is_empty() {
                         self.report(Action::RelatedFound(reading.related.into_iter().collect()));
                     }
-                    let progressed = reading.read > 0;
-                    failed.extend(reading.failed.into_iter().map(|(case_ref, _)| case_ref));
-                    if progressed {
-                        continue;
+                    let progressed = reading.read > 0 || !reading.unreadable.is_empty();
+                    unreadable.extend(reading.unreadable);
+                    match reading.provider_failed {
+                        Some(e) => {
+                            tracing::warn!(provider = %adapter.id(), error = %e, "identities not read; trying later");
+                            let wait = retry;
+                            retry = (retry * 2).min(LAST_RETRY);
+                            Next::Retry(wait)
+                        }
+                        None if progressed => {
+                            retry = FIRST_RETRY;
+                            Next::Read
+                        }
+                        None => Next::QueueChange,
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "identities not read"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "identities not read");
+                    Next::Retry(IDLE)
+                }
+            };
+            match next {
+                Next::Read => {}
+                Next::QueueChange => {
+                    let _ = tokio::time::timeout(IDLE, queue_read.notified()).await;
+                }
+                Next::Retry(wait) => tokio::time::sleep(wait).await,
             }
-            let _ = tokio::time::timeout(IDLE, self.queue_read.notified()).await;
         }
+    }
+
+    /// A new reader's bell, rung after every queue read.
+    fn queue_reader(&self) -> Arc<Notify> {
+        let bell = Arc::new(Notify::new());
+        self.queue_read.lock().unwrap_or_else(|p| p.into_inner()).push(Arc::clone(&bell));
+        bell
     }
 
     /// One queue read at a time: asks that arrive meanwhile (a bulk decision's deliveries)
@@ -234,7 +270,9 @@ impl Jobs {
                     Ok((read, counts)) => {
                         self.report(Action::QueueLoaded(Ok((read.entries, counts))));
                         self.report(Action::QueueRowsSkipped(read.skipped));
-                        self.queue_read.notify_one();
+                        for reader in self.queue_read.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                            reader.notify_one();
+                        }
                     }
                     Err(e) => self.report(Action::QueueLoaded(Err(e.to_string()))),
                 }
@@ -500,8 +538,10 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
     });
 
     if config.find_related {
-        let reader = jobs.clone();
-        tokio::spawn(async move { reader.read_identities().await });
+        for adapter in providers.iter() {
+            let (reader, adapter, queue_read) = (jobs.clone(), Arc::clone(adapter), jobs.queue_reader());
+            tokio::spawn(async move { reader.read_identities(adapter, queue_read).await });
+        }
     }
     jobs.run(Effect::LoadQueue);
     let mut events = EventStream::new();

@@ -2,6 +2,8 @@
 //! is about, the answer fills the state, and it goes with the case. The store work is
 //! done in line by a real (keyed, in-memory) store, as the console's job does it.
 
+mod common;
+
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use kycdesk::app::{Action, Effect, State, update};
@@ -220,5 +222,40 @@ fn intake_finding_the_same_person_refreshes_the_loaded_case() -> R {
     run(&mut s, &store, effects);
     let related = s.related.get(&cc1).ok_or("cc1 has its related cases")?;
     assert_eq!(related.iter().map(|r| &r.case_ref).collect::<Vec<_>>(), [&ss1]);
+    Ok(())
+}
+
+/// The identity reader against the emulator: a provider failing stops its round (to be
+/// tried later) and reads nothing past it; a case that is gone is left out and the
+/// others are read; each case is read once.
+#[tokio::test]
+async fn the_identity_reader_stops_for_a_failing_provider_and_skips_a_gone_case() -> R {
+    use kycdesk::intake::identities::read_unread;
+    use std::collections::HashSet;
+    let emu = common::start_emulator(3).await?;
+    let adapter: std::sync::Arc<dyn kycdesk::providers::Provider> = std::sync::Arc::new(common::sumsub(&emu)?);
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(SqliteStore::open_in_memory()?.with_audit_key(AuditKey::new("k".repeat(40).into()))?);
+    let gone = entry(ProviderId::Sumsub, &"0".repeat(24), "Nobody", 0);
+    let mut queued = vec![gone.clone()];
+    for (i, id) in common::sumsub_applicants(&emu).await?.iter().enumerate() {
+        queued.push(entry(ProviderId::Sumsub, id, "Applicant", 10 + i as i64));
+    }
+    store.upsert_queue(&queued)?;
+
+    let fault = serde_json::json!({"provider": "sumsub", "status": 500, "count": 1});
+    let armed = reqwest::Client::new().post(format!("{}/_emulator/faults", emu.base_url())).json(&fault).send().await?;
+    assert!(armed.status().is_success());
+    let failing = read_unread(&store, &adapter, 10, &HashSet::new()).await?;
+    assert!(failing.provider_failed.is_some(), "{failing:?}");
+    assert_eq!(failing.read, 0, "nothing read past a failing provider: {failing:?}");
+
+    let reading = read_unread(&store, &adapter, 10, &HashSet::new()).await?;
+    assert_eq!(reading.provider_failed, None, "{reading:?}");
+    assert_eq!(reading.unreadable, vec![gone.case_ref.clone()]);
+    assert_eq!(reading.read, queued.len() - 1);
+    let skip: HashSet<CaseRef> = reading.unreadable.into_iter().collect();
+    let again = read_unread(&store, &adapter, 10, &skip).await?;
+    assert_eq!((again.read, again.unreadable.len()), (0, 0), "each case is read once: {again:?}");
     Ok(())
 }

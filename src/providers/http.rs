@@ -337,12 +337,14 @@ impl ProviderHttp {
     }
 
     async fn attempt(&self, request: &HttpRequest<'_>, url: Url) -> Result<HttpResponse, AttemptError> {
-        self.wait_for_rate().await;
+        // The tighter write slot first: a general slot taken and then left waiting
+        // would go out later than booked, and bunch up with the ones after it.
         if request.method != Method::GET
             && let Some(writes) = &self.write_limiter
         {
             writes.until_ready().await;
         }
+        self.wait_for_rate().await;
         let mut headers = self.auth_headers.clone();
         if let Some(sign) = &self.signer {
             // The exact URI and bytes that go on the wire.

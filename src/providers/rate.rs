@@ -1,5 +1,5 @@
 //! A provider's rate limit as providers state it: at most N requests in any window of
-//! a second (or of five, for Sumsub's writes). A sliding log of send times keeps to it
+//! a second. A sliding log of send times keeps to it
 //! exactly and still lets N go at once, so a cold case's independent reads leave
 //! together instead of one per 1/N s. (governor's GCRA either spaces requests evenly,
 //! burst one, or with a larger burst lets up to twice N into one window.)

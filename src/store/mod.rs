@@ -348,9 +348,10 @@ pub trait Store: Send + Sync {
     /// opened read-only), nor for a case it does not hold (neither queued nor decided);
     /// the keys go when the store holds the case no more.
     fn record_identity(&self, case_ref: &CaseRef, keys: &[IdentityKey]) -> Result<(), StoreError>;
-    /// Open or decided queued cases whose identity was never recorded, oldest first, at
-    /// most `limit`: what intake still has to read. None without the audit key.
-    fn unread_identities(&self, limit: usize) -> Result<Vec<CaseRef>, StoreError>;
+    /// A provider's open or decided queued cases whose identity was never recorded (or
+    /// was before the case closed and came back), oldest first, at most `limit`: what
+    /// intake still has to read. None without the audit key.
+    fn unread_identities(&self, provider: ProviderId, limit: usize) -> Result<Vec<CaseRef>, StoreError>;
     /// The other cases, of any provider, sharing a recorded identity key with this one:
     /// the same person trying twice, or at two providers. Ordered by reference. Nothing
     /// without the audit key.

@@ -282,6 +282,12 @@ fn upsert_in(tx: &Transaction<'_>, entries: &[QueueEntry]) -> Result<usize, Stor
         if changed == 1 {
             new += 1;
         } else {
+            // A closed case referred again may be about someone else now: read it again.
+            tx.execute(
+                "DELETE FROM identity_read WHERE case_ref = ?1
+                     AND EXISTS (SELECT 1 FROM queue WHERE case_ref = ?1 AND status = 'closed')",
+                [e.case_ref.to_string()],
+            )?;
             tx.execute(
                 "UPDATE queue SET applicant = ?2, check_type = ?3, why_referred = ?4, updated_at = ?5,
                     status = CASE WHEN status = 'closed' THEN 'pending' ELSE status END
@@ -1302,7 +1308,8 @@ impl Store for SqliteStore {
             let rows = stmt.query_map([&case_ref], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             rows.collect::<Result<std::collections::BTreeSet<_>, _>>()?
         };
-        // Unchanged keys write nothing: every write wakes the other consoles' queue reads.
+        // Unchanged keys write nothing (past the first read's mark): every write wakes the
+        // other consoles' queue reads.
         let same =
             recorded.len() == wanted.len() && recorded.iter().zip(&wanted).all(|((k, d), (wk, wd))| k == wk && d == wd);
         if same {
@@ -1320,17 +1327,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn unread_identities(&self, limit: usize) -> Result<Vec<CaseRef>, StoreError> {
+    fn unread_identities(&self, provider: ProviderId, limit: usize) -> Result<Vec<CaseRef>, StoreError> {
         if self.audit.writing_key().is_none() {
             return Ok(vec![]);
         }
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
-            "SELECT case_ref FROM queue WHERE status != 'closed'
+            "SELECT case_ref FROM queue WHERE provider = ?1 AND status != 'closed'
                  AND NOT EXISTS (SELECT 1 FROM identity_read r WHERE r.case_ref = queue.case_ref)
-             ORDER BY received_at LIMIT ?1",
+             ORDER BY received_at LIMIT ?2",
         )?;
-        let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get::<_, String>(0))?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![provider.as_str(), limit], |r| r.get::<_, String>(0))?;
         let mut unread = Vec::new();
         for row in rows {
             let row = row?;
@@ -2136,20 +2144,26 @@ mod tests {
     fn intake_reads_each_case_identity_once() -> Result<(), Box<dyn std::error::Error>> {
         let s = keyed_store()?;
         s.upsert_queue(&[entry("newer", 2), entry("older", 1), entry("nobody", 3), entry("settled", 4)])?;
+        s.upsert_queue(&[person("elsewhere", ProviderId::Sumsub, "Someone")])?;
         s.settle(&[cc("settled")])?;
         let unread = |s: &SqliteStore, limit| -> Result<Vec<String>, StoreError> {
-            Ok(s.unread_identities(limit)?.into_iter().map(|r| r.key).collect())
+            Ok(s.unread_identities(ProviderId::ComplyCube, limit)?.into_iter().map(|r| r.key).collect())
         };
-        assert_eq!(unread(&s, 10)?, ["older", "newer", "nobody"], "oldest first; a settled case is not read");
+        assert_eq!(unread(&s, 10)?, ["older", "newer", "nobody"], "oldest first, this provider's; not a settled one");
         assert_eq!(unread(&s, 1)?, ["older"]);
         s.record_identity(&cc("older"), &[jane()])?;
         s.record_identity(&cc("nobody"), &[])?;
         assert_eq!(unread(&s, 10)?, ["newer"], "read once, with keys or without");
         s.save_decision(&decision("newer", Verdict::Verify), &Evidence::default())?;
         assert_eq!(unread(&s, 10)?, ["newer"], "a decided case is still someone's");
+        // Closed, then referred again: it may be about someone else now.
+        s.settle(&[cc("nobody")])?;
+        s.upsert_queue(&[entry("nobody", 3)])?;
+        assert_eq!(unread(&s, 10)?, ["newer", "nobody"]);
         let unkeyed = store();
         unkeyed.upsert_queue(&[entry("a", 0)])?;
-        assert!(unkeyed.unread_identities(10)?.is_empty(), "nothing to read without the key that records it");
+        let none = unkeyed.unread_identities(ProviderId::ComplyCube, 10)?;
+        assert!(none.is_empty(), "nothing to read without the key that records it");
         Ok(())
     }
 
