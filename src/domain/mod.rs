@@ -347,6 +347,21 @@ impl RuleOutcome {
             RuleOutcome::CouldNotApply => "Could not apply",
         }
     }
+
+    /// How much it asks of the analyst: failed first (why the case is here), then what
+    /// is left to a person, then the rest.
+    pub fn urgency(self) -> u8 {
+        match self {
+            RuleOutcome::Failed => 0,
+            RuleOutcome::NeedsReview => 1,
+            RuleOutcome::CouldNotApply | RuleOutcome::Passed => 2,
+        }
+    }
+
+    /// Failed or left to a person: said under "What failed".
+    pub fn is_open(self) -> bool {
+        self.urgency() < 2
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -322,18 +322,14 @@ impl ProviderHttp {
                 self.analyst_first.until_clear().await;
                 // A slot taken only when it is free now: waiting for one in the limiter
                 // would hold it against an analyst call that arrives meanwhile.
-                if self.background_limiter.free_now() && self.limiter.try_now() {
+                let free_in = self.background_limiter.free_in().max(self.limiter.free_in());
+                if free_in.is_zero() && self.limiter.try_now() {
                     self.background_limiter.try_now();
                     return;
                 }
-                tokio::time::sleep(self.background_poll()).await;
+                tokio::time::sleep(free_in).await;
             },
         }
-    }
-
-    /// How often a background call looks for a free slot: once per slot.
-    fn background_poll(&self) -> Duration {
-        Duration::from_secs(1) / self.settings.requests_per_second.max(1)
     }
 
     async fn attempt(&self, request: &HttpRequest<'_>, url: Url) -> Result<HttpResponse, AttemptError> {

@@ -64,11 +64,11 @@ impl WindowLimiter {
         self.book(true).is_some()
     }
 
-    /// Whether a slot is free now, taking none.
-    pub fn free_now(&self) -> bool {
+    /// How long until a slot is free (zero: now), taking none.
+    pub fn free_in(&self) -> Duration {
         let now = Instant::now();
         let sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        Self::next_slot(&sent, self.limit, self.window, now) <= now
+        Self::next_slot(&sent, self.limit, self.window, now).saturating_duration_since(now)
     }
 }
 

@@ -292,10 +292,10 @@ fn made_label(state_: &State, case_ref: &crate::domain::CaseRef, d: &MadeDecisio
 /// What failed, first: the reasons the case is here, each with a symbol, before the
 /// details that explain them.
 fn what_failed(lines: &mut Vec<Line<'static>>, case: &Case, flags: &[EvidenceFlag], state: &State) {
+    use crate::domain::RuleOutcome;
     let theme = state.theme();
-    let failed = |text: String| Line::from(vec![Span::styled("✘ ", theme.error()), Span::raw(text)]);
-    let asked = |text: String| {
-        let (mark, style) = theme.rule(crate::domain::RuleOutcome::NeedsReview);
+    let marked = |outcome: RuleOutcome, text: String| {
+        let (mark, style) = theme.rule(outcome);
         Line::from(vec![Span::styled(format!("{mark} "), style), Span::raw(text)])
     };
     let mut found = vec![];
@@ -307,21 +307,22 @@ fn what_failed(lines: &mut Vec<Line<'static>>, case: &Case, flags: &[EvidenceFla
         let what = capped(state, selfie.liveness.description.as_str());
         let text = format!("liveness {word}{code}: {what}");
         // Undecided is not failed: it is asked of the analyst.
-        found.push(match selfie.liveness.result {
-            crate::domain::LivenessResult::NotLive => failed(text),
-            _ => asked(text),
-        });
+        let outcome = match selfie.liveness.result {
+            crate::domain::LivenessResult::NotLive => RuleOutcome::Failed,
+            _ => RuleOutcome::NeedsReview,
+        };
+        found.push(marked(outcome, text));
     }
     if let Some(fm) = case.face_match.as_ref().filter(|fm| fm.matched == Some(false)) {
         let score = fm.score.map(|s| format!(" ({s:.0}/100)")).unwrap_or_default();
-        found.push(failed(format!("face match: NOT the same person{score}")));
+        found.push(marked(RuleOutcome::Failed, format!("face match: NOT the same person{score}")));
     }
     // A failed rule that only restates the liveness result is said once.
     let liveness_said = case.selfie.as_ref().map(|s| s.liveness.description.as_str()).filter(|_| !found.is_empty());
     for rule in case
         .rules
         .iter()
-        .filter(|r| matches!(r.outcome, crate::domain::RuleOutcome::Failed | crate::domain::RuleOutcome::NeedsReview))
+        .filter(|r| r.outcome.is_open())
         .filter(|r| liveness_said.is_none_or(|said| said != r.description.as_str()))
     {
         let about = if rule.description.is_empty() {
@@ -330,7 +331,7 @@ fn what_failed(lines: &mut Vec<Line<'static>>, case: &Case, flags: &[EvidenceFla
             format!(" — {}", capped(state, rule.description.as_str()))
         };
         let text = format!("{}{about}", capped(state, rule.name.as_str()));
-        found.push(if rule.outcome == crate::domain::RuleOutcome::Failed { failed(text) } else { asked(text) });
+        found.push(marked(rule.outcome, text));
     }
     for flag in flags {
         found.push(flag_line(state, flag));
@@ -512,13 +513,7 @@ pub fn details(case: &Case, state: &State) -> Text<'static> {
     if !case.rules.is_empty() {
         heading(&mut lines, state, "Results");
         let mut rules: Vec<_> = case.rules.iter().collect();
-        // failures first: they are why the case is here
-        // Failed first, then those asked of the analyst.
-        rules.sort_by_key(|r| match r.outcome {
-            crate::domain::RuleOutcome::Failed => 0,
-            crate::domain::RuleOutcome::NeedsReview => 1,
-            _ => 2,
-        });
+        rules.sort_by_key(|r| r.outcome.urgency());
         let passed = rules.iter().filter(|r| r.outcome == crate::domain::RuleOutcome::Passed).count();
         // A long tail of passes hides the failures; it is summed up instead.
         let fold_passes = passed > FOLD_PASSES_ABOVE;
