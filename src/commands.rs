@@ -133,6 +133,15 @@ fn open_store(config: &Config) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
+/// The store, and every provider's rate limit spent through it: one budget per
+/// credential for all the processes on the host (the console, the inbox, `decide`).
+fn open_store_for(config: &Config, providers: &Providers) -> Result<Arc<dyn Store>> {
+    let store = open_store(config)?;
+    let sends: Arc<dyn crate::providers::rate::SharedSends> = Arc::new(store::SharedRate(Arc::clone(&store)));
+    providers.share_rate(&sends);
+    Ok(store)
+}
+
 /// The store for reading the audit log: never created, migrated or written.
 fn open_store_read_only(config: &Config) -> Result<Arc<dyn Store>> {
     let open = || -> Result<SqliteStore> {
@@ -197,14 +206,14 @@ fn refuse_if_read_only(config: &Config) -> Result<()> {
 
 pub async fn console(config: Config) -> Result<()> {
     let providers = providers(&config)?;
-    let store = open_store(&config)?;
+    let store = open_store_for(&config, &providers)?;
     tui::run(ConsoleSetup { config, store, providers, banner: String::new() }).await?;
     Ok(())
 }
 
 pub async fn inbox(config: &Config, listen: &str) -> Result<()> {
     let providers = providers_with_webhooks(config)?;
-    let store = open_store(config)?;
+    let store = open_store_for(config, &providers)?;
     let listener =
         tokio::net::TcpListener::bind(listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
     let addr = inbox::spawn(listener, store, providers)?;
@@ -284,8 +293,8 @@ async fn demo_console(
     config.log = dir.join("demo.log");
     config.poll_interval = std::time::Duration::from_secs(10);
     init_logging(&config.log)?;
-    let store = open_store(&config)?;
     let providers = config.providers_with_webhooks()?;
+    let store = open_store_for(&config, &providers)?;
     inbox::spawn(inbox_listener, Arc::clone(&store), providers.clone())?;
     let banner = format!("demo · synthetic cases · emulator at {}", running.base_url());
     tui::run(ConsoleSetup { config, store, providers, banner }).await?;
@@ -322,7 +331,7 @@ fn listed(e: &QueueEntry) -> ListedCase<'_> {
 
 pub async fn list(config: &Config, json: bool) -> Result<ExitCode> {
     let providers = providers(config)?;
-    let store = open_store(config)?;
+    let store = open_store_for(config, &providers)?;
     let report = poller::poll_once(&store, &providers).await?;
     let read = store::blocking(&store, |s| s.read_queue()).await?;
     let queue = read.entries;
@@ -374,7 +383,7 @@ pub async fn decide(
     let case_ref: CaseRef = case_ref.parse()?;
     let reason = typed_reason(reason)?;
     let providers = providers(config)?;
-    let store = open_store(config)?;
+    let store = open_store_for(config, &providers)?;
     let provider = providers.require(case_ref.provider)?;
     // Read the case as the console would, and refuse what it does not offer.
     let case = provider.case(&case_ref).await?;
@@ -492,7 +501,7 @@ fn report_delivery(done: Option<Delivery>, verdict: Verdict) -> Result<ExitCode>
 
 pub async fn send(config: &Config) -> Result<ExitCode> {
     let providers = providers(config)?;
-    let store = open_store(config)?;
+    let store = open_store_for(config, &providers)?;
     let done = Sender::new(Arc::clone(&store), providers).with_lease(config.lease).deliver_all_waiting().await?;
     let mut waiting = 0;
     for d in &done {
@@ -664,7 +673,7 @@ async fn find_decision(
 pub async fn outbox_retry(config: &Config, reference: &str) -> Result<ExitCode> {
     refuse_if_read_only(config)?;
     let providers = providers(config)?;
-    let store = open_store(config)?;
+    let store = open_store_for(config, &providers)?;
     let row = find_decision(&store, reference, "retried", |s| s == OutboxState::Failed).await?;
     let (id, analyst) = (row.decision.id.clone(), config.analyst.clone());
     store::blocking(&store, move |s| s.retry_decision(&id, &analyst)).await?;

@@ -636,3 +636,57 @@ fn an_unknown_image_protocol_in_the_environment_is_an_error() -> R {
     assert!(stderr(&out).contains("KYCDESK_IMAGES=ascii is not one of auto, kitty, sixel"), "{}", stderr(&out));
     Ok(())
 }
+
+/// The console, the inbox and each `decide` are separate processes on one credential:
+/// together they keep to ComplyCube's test-key limit (5 in any second), with no 429.
+#[test]
+fn every_process_on_the_host_spends_one_rate_budget() -> R {
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let inbox_url = format!("http://127.0.0.1:{port}");
+    let emulator = EmulatorProcess::start_with(dir.path(), &["--cases", "12", "--push-webhooks-to", &inbox_url])?;
+    // The inbox re-reads every pushed ComplyCube check while the rest run.
+    let _inbox = common::cli::InboxProcess::start(dir.path(), &emulator.config, &format!("127.0.0.1:{port}"))?;
+    let cases = listed(dir.path(), &emulator)?;
+    let decidable: Vec<String> = cases
+        .iter()
+        .filter(|c| c["provider"] == "complycube" && (c["check_type"] == "identity" || c["check_type"] == "document"))
+        .filter_map(|c| c["ref"].as_str().map(String::from))
+        .take(4)
+        .collect();
+    assert_eq!(decidable.len(), 4, "{cases:?}");
+    let spawn = |args: &[&str]| {
+        std::process::Command::new(common::cli::BIN)
+            .arg("--config")
+            .arg(&emulator.config)
+            .args(args)
+            .envs(common::cli::isolated_env(dir.path()))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+    };
+    let mut running = vec![];
+    for case in &decidable {
+        running.push(spawn(&["decide", case, "--verdict", "verify", "--reason", "Checked by hand."])?);
+    }
+    for _ in 0..2 {
+        running.push(spawn(&["list", "--json"])?);
+    }
+    for child in running {
+        let out = child.wait_with_output()?;
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let served: Vec<Value> = reqwest::blocking_get(&format!("{}/_emulator/requests", emulator.base_url))?;
+    let at: Vec<u64> =
+        served.iter().filter(|r| r["provider"] == "complycube").filter_map(|r| r["at_ms"].as_u64()).collect();
+    let refused = served.iter().filter(|r| r["provider"] == "complycube" && r["status"] == 429).count();
+    assert_eq!(refused, 0, "ComplyCube answered 429 to {refused} of {} requests", at.len());
+    let mut sorted = at.clone();
+    sorted.sort_unstable();
+    let busiest = (0..sorted.len()).map(|i| sorted[i..].iter().take_while(|t| **t < sorted[i] + 1000).count()).max();
+    assert!(busiest.unwrap_or(0) <= 5, "{busiest:?} ComplyCube requests in one second");
+    // Enough happened at once for separate budgets to have broken the limit.
+    assert!(at.len() >= 20, "only {} ComplyCube requests", at.len());
+    Ok(())
+}

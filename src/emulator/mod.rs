@@ -154,6 +154,16 @@ pub struct Recorded {
     pub status: u16,
 }
 
+/// One provider request as the emulator answered it (`/_emulator/requests`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Served {
+    pub provider: String,
+    pub method: String,
+    /// When it reached the emulator, in milliseconds since the epoch.
+    pub at_ms: u64,
+    pub status: u16,
+}
+
 /// One FrankieOne request and the emulator's answer.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Exchange {
@@ -259,6 +269,8 @@ struct Inner {
     /// Every FrankieOne request and answer, for validation against the official spec.
     exchanges: Vec<Exchange>,
     decisions: Vec<Recorded>,
+    /// Every provider request answered: when and how, for rate and speed measurements.
+    requests: Vec<Served>,
     faults: Vec<Fault>,
     /// Webhooks not yet accepted by the inbox, oldest first.
     webhooks: std::collections::VecDeque<Webhook>,
@@ -297,6 +309,7 @@ impl Emulator {
             frankieone: frankieone::FrankieOneEmu::new(seed, cases, at),
             exchanges: vec![],
             decisions: vec![],
+            requests: vec![],
             faults: vec![],
             webhooks: webhooks.into(),
         }
@@ -659,7 +672,15 @@ fn provider(name: &'static str) -> axum::routing::MethodRouter<Arc<Emulator>> {
             tokio::spawn(async move {
                 // The way there, then the way back.
                 tokio::time::sleep(latency).await;
-                let answer = provider_route(emu, name, rest, method, uri, headers, body).await;
+                let at_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                    .unwrap_or_default();
+                let served_method = method.to_string();
+                let answer = provider_route(Arc::clone(&emu), name, rest, method, uri, headers, body).await;
+                let served =
+                    Served { provider: name.into(), method: served_method, at_ms, status: answer.status().as_u16() };
+                emu.lock().requests.push(served);
                 tokio::time::sleep(latency).await;
                 answer
             })
@@ -667,6 +688,10 @@ fn provider(name: &'static str) -> axum::routing::MethodRouter<Arc<Emulator>> {
             .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
         },
     )
+}
+
+async fn control_requests(State(emu): State<Arc<Emulator>>) -> Response {
+    Answer::json(200, serde_json::to_value(&emu.lock().requests).unwrap_or(Value::Null)).into_response()
 }
 
 async fn control_decisions(State(emu): State<Arc<Emulator>>) -> Response {
@@ -721,6 +746,7 @@ pub fn router(emu: Arc<Emulator>) -> Router {
         .route("/frankieone/{*rest}", provider("frankieone"))
         .route("/_emulator/exchanges", get(control_exchanges))
         .route("/_emulator/decisions", get(control_decisions))
+        .route("/_emulator/requests", get(control_requests))
         .route("/_emulator/reset", post(control_reset))
         .route("/_emulator/cases", get(control_cases))
         .route("/_emulator/faults", post(control_fault).get(control_faults))

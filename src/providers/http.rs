@@ -4,13 +4,14 @@
 //! a bounded time.
 
 use super::ProviderError;
-use super::rate::WindowLimiter;
+use super::rate::{SharedSends, WindowLimiter};
 use crate::domain::ProviderId;
 use backon::{ExponentialBuilder, Retryable};
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use url::Url;
 
@@ -97,6 +98,9 @@ pub struct ProviderHttp {
     analyst_first: AnalystFirst,
     signer: Option<Signer>,
     settings: HttpSettings,
+    /// The rate budget's name in a shared send log: the provider and a digest of where
+    /// and as whom it is called, so one credential is one budget and the key never shows.
+    budget: String,
 }
 
 /// Who a call is for. The analyst's calls (and the sender's) go first; background work
@@ -219,6 +223,7 @@ impl ProviderHttp {
         let limiter = WindowLimiter::per_second(settings.requests_per_second);
         let write_limiter = settings.write_requests_per_second.map(WindowLimiter::per_second);
         let background_limiter = WindowLimiter::per_second(settings.requests_per_second / 2);
+        let budget = budget_name(provider, &base, &headers);
         Ok(Self {
             provider,
             client,
@@ -230,7 +235,18 @@ impl ProviderHttp {
             analyst_first: AnalystFirst::default(),
             signer: None,
             settings,
+            budget,
         })
+    }
+
+    /// Spends this credential's rate limit (and its write limit) in `sends`, shared with
+    /// every process of the host that does the same. Background work's share stays
+    /// this process's: it only ever holds back this process's own background calls.
+    pub fn share_rate(&self, sends: &Arc<dyn SharedSends>) {
+        self.limiter.share(Arc::clone(sends), self.budget.clone());
+        if let Some(writes) = &self.write_limiter {
+            writes.share(Arc::clone(sends), format!("{}:write", self.budget));
+        }
     }
 
     /// Signs every attempt (Sumsub: the timestamp changes, so does the signature).
@@ -322,12 +338,18 @@ impl ProviderHttp {
                 self.analyst_first.until_clear().await;
                 // A slot taken only when it is free now: waiting for one in the limiter
                 // would hold it against an analyst call that arrives meanwhile.
-                let free_in = self.background_limiter.free_in().max(self.limiter.free_in());
-                if free_in.is_zero() && self.limiter.try_now() {
-                    self.background_limiter.try_now();
-                    return;
+                let share_free_in = self.background_limiter.free_in();
+                if !share_free_in.is_zero() {
+                    tokio::time::sleep(share_free_in).await;
+                    continue;
                 }
-                tokio::time::sleep(free_in).await;
+                match self.limiter.try_now().await {
+                    Ok(()) => {
+                        let _ = self.background_limiter.try_now().await;
+                        return;
+                    }
+                    Err(free_in) => tokio::time::sleep(free_in).await,
+                }
             },
         }
     }
@@ -397,6 +419,25 @@ impl ProviderHttp {
         }
         Ok(HttpResponse { status, headers, body: body.freeze() })
     }
+}
+
+/// `provider:` and 16 hex digits of a SHA-256 over the base URL and the credential
+/// headers: the same account, the same name, in every process.
+fn budget_name(provider: ProviderId, base: &Url, auth_headers: &HeaderMap) -> String {
+    use sha2::{Digest, Sha256};
+    let mut digest = Sha256::new();
+    digest.update(b"kycdesk rate budget\0");
+    digest.update(base.as_str().as_bytes());
+    let mut headers: Vec<_> = auth_headers.iter().collect();
+    headers.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    for (name, value) in headers {
+        digest.update(b"\0");
+        digest.update(name.as_str().as_bytes());
+        digest.update(b"=");
+        digest.update(value.as_bytes());
+    }
+    let hex: String = digest.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{provider}:{hex}")
 }
 
 /// `Retry-After` is either delay-seconds or an HTTP date (RFC 9110 §10.2.3); a date in

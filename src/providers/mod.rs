@@ -349,6 +349,8 @@ impl MediaFormat {
 #[async_trait]
 pub trait Provider: Send + Sync {
     fn id(&self) -> ProviderId;
+    /// The one client its calls go through (for sharing its rate budget).
+    fn http(&self) -> &http::ProviderHttp;
     fn capabilities(&self) -> &Capabilities;
     /// List-capable providers: what needs review since `since`. The others list nothing:
     /// the inbox feeds their queue.
@@ -480,6 +482,14 @@ impl Providers {
 
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
+    }
+
+    /// Every provider's rate limit spent in `sends`, shared by every process that
+    /// attaches the same log (the store): see [`rate`].
+    pub fn share_rate(&self, sends: &Arc<dyn rate::SharedSends>) {
+        for provider in self.iter() {
+            provider.http().share_rate(sends);
+        }
     }
 
     pub fn require(&self, id: ProviderId) -> Result<&Arc<dyn Provider>, ProviderError> {

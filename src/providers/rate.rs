@@ -3,9 +3,16 @@
 //! exactly and still lets N go at once, so a cold case's independent reads leave
 //! together instead of one per 1/N s. (governor's GCRA either spaces requests evenly,
 //! burst one, or with a larger burst lets up to twice N into one window.)
+//!
+//! A limit belongs to the provider credential, not to one process: the console, the
+//! inbox and every `decide` on a host spend the same one. Once a store is attached
+//! ([`WindowLimiter::share`]), the log lives there and every process books its sends in
+//! it; until then, and whenever the store cannot answer, the log is this process's own.
 
+use async_trait::async_trait;
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::ops::Add;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -13,62 +20,142 @@ use tokio::time::Instant;
 /// together than they left, by the difference in their network delays.
 pub const WINDOW_MARGIN: Duration = Duration::from_millis(100);
 
+/// A point on a clock: this process's (tokio) or the host's (time since the epoch,
+/// which every process reads alike).
+pub trait Moment: Copy + Ord + Add<Duration, Output = Self> {
+    fn since(self, earlier: Self) -> Duration;
+}
+
+impl Moment for Instant {
+    fn since(self, earlier: Self) -> Duration {
+        self.saturating_duration_since(earlier)
+    }
+}
+
+impl Moment for Duration {
+    fn since(self, earlier: Self) -> Duration {
+        self.saturating_sub(earlier)
+    }
+}
+
+/// The earliest the next request may be sent, given the newest sends (oldest first,
+/// the last `limit` are enough): the one rule of the log, wherever it is kept.
+pub fn next_slot<T: Moment>(sent: &[T], limit: usize, window: Duration, now: T) -> T {
+    let after_window = if sent.len() < limit { now } else { sent[sent.len() - limit] + window };
+    after_window.max(now).max(sent.last().copied().unwrap_or(now))
+}
+
+/// What booking a send came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Slot {
+    /// Booked: send after this wait (zero: now).
+    Booked(Duration),
+    /// Not booked (only a free slot was asked for): one is free after this wait.
+    Busy(Duration),
+}
+
+/// Books `now` or the next slot in `sent` (oldest first, trimmed to `limit`).
+pub fn book<T: Moment>(sent: &mut VecDeque<T>, limit: usize, window: Duration, now: T, only_if_free: bool) -> Slot {
+    let at = next_slot(sent.make_contiguous(), limit, window, now);
+    let wait = at.since(now);
+    if only_if_free && !wait.is_zero() {
+        return Slot::Busy(wait);
+    }
+    sent.push_back(at);
+    while sent.len() > limit {
+        sent.pop_front();
+    }
+    Slot::Booked(wait)
+}
+
+/// A send log every process on the host shares (the store). Booking is atomic across
+/// processes: two never get the same slot.
+#[async_trait]
+pub trait SharedSends: Send + Sync {
+    async fn book(
+        &self,
+        budget: &str,
+        limit: usize,
+        window: Duration,
+        only_if_free: bool,
+    ) -> Result<Slot, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+struct Shared {
+    sends: Arc<dyn SharedSends>,
+    /// Names the credential, never shows it (see `ProviderHttp::new`).
+    budget: String,
+}
+
 pub struct WindowLimiter {
     limit: usize,
     window: Duration,
-    /// When each of the last `limit` requests was (or is planned to be) sent, oldest first.
+    /// When each of the last `limit` requests was (or is planned to be) sent, oldest
+    /// first, while no shared log is attached or it fails.
     sent: Mutex<VecDeque<Instant>>,
+    shared: OnceLock<Shared>,
 }
 
 impl WindowLimiter {
     /// `limit` requests in any `window` (plus [`WINDOW_MARGIN`]); at least one.
     pub fn new(limit: u32, window: Duration) -> Self {
         let limit = usize::try_from(limit.max(1)).unwrap_or(1);
-        Self { limit, window: window + WINDOW_MARGIN, sent: Mutex::new(VecDeque::with_capacity(limit)) }
+        Self {
+            limit,
+            window: window + WINDOW_MARGIN,
+            sent: Mutex::new(VecDeque::with_capacity(limit)),
+            shared: OnceLock::new(),
+        }
     }
 
     pub fn per_second(limit: u32) -> Self {
         Self::new(limit, Duration::from_secs(1))
     }
 
-    /// The earliest a request may be sent after the ones already planned.
-    fn next_slot(sent: &VecDeque<Instant>, limit: usize, window: Duration, now: Instant) -> Instant {
-        let after_window = if sent.len() < limit { now } else { sent[sent.len() - limit] + window };
-        after_window.max(now).max(sent.back().copied().unwrap_or(now))
+    /// From now on, books in `sends` under `budget`, with every other process that does.
+    /// The first attach stays.
+    pub fn share(&self, sends: Arc<dyn SharedSends>, budget: String) {
+        let _ = self.shared.set(Shared { sends, budget });
     }
 
-    fn book(&self, only_if_now: bool) -> Option<Instant> {
-        let now = Instant::now();
+    async fn book(&self, only_if_free: bool) -> Slot {
+        if let Some(shared) = self.shared.get() {
+            match shared.sends.book(&shared.budget, self.limit, self.window, only_if_free).await {
+                Ok(slot) => return slot,
+                // Sent anyway, within this process's own log: a store that cannot
+                // answer for a moment must not stop the analyst's calls, and a 429
+                // that follows is waited out.
+                Err(e) => {
+                    tracing::warn!(budget = %shared.budget, error = %e, "shared rate log unavailable; using this process's")
+                }
+            }
+        }
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        let at = Self::next_slot(&sent, self.limit, self.window, now);
-        if only_if_now && at > now {
-            return None;
-        }
-        sent.push_back(at);
-        while sent.len() > self.limit {
-            sent.pop_front();
-        }
-        Some(at)
+        book(&mut sent, self.limit, self.window, Instant::now(), only_if_free)
     }
 
     /// Takes the next slot and waits for it. A wait given up (its task dropped) leaves
     /// its slot unused: never more than the limit, sometimes less.
     pub async fn until_ready(&self) {
-        if let Some(at) = self.book(false) {
-            tokio::time::sleep_until(at).await;
+        if let Slot::Booked(wait) = self.book(false).await {
+            tokio::time::sleep(wait).await;
         }
     }
 
-    /// Takes a slot only if one is free now.
-    pub fn try_now(&self) -> bool {
-        self.book(true).is_some()
+    /// Takes a slot only if one is free now; if not, how long until one is.
+    pub async fn try_now(&self) -> Result<(), Duration> {
+        match self.book(true).await {
+            Slot::Booked(_) => Ok(()),
+            Slot::Busy(free_in) => Err(free_in),
+        }
     }
 
-    /// How long until a slot is free (zero: now), taking none.
+    /// How long until this process's own log has a slot free (zero: now), taking none.
+    /// For a limit that is never shared (background work's share of one process).
     pub fn free_in(&self) -> Duration {
         let now = Instant::now();
-        let sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        Self::next_slot(&sent, self.limit, self.window, now).saturating_duration_since(now)
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        next_slot(sent.make_contiguous(), self.limit, self.window, now).since(now)
     }
 }
 
@@ -122,9 +209,10 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_free_slot_is_taken_now_or_not_at_all() {
         let limiter = WindowLimiter::per_second(2);
-        assert!(limiter.try_now() && limiter.try_now());
-        assert!(!limiter.try_now(), "the window is full");
-        tokio::time::advance(Duration::from_secs(1) + WINDOW_MARGIN).await;
-        assert!(limiter.try_now());
+        assert!(limiter.try_now().await.is_ok() && limiter.try_now().await.is_ok());
+        let window = Duration::from_secs(1) + WINDOW_MARGIN;
+        assert_eq!(limiter.try_now().await, Err(window), "the window is full");
+        tokio::time::advance(window).await;
+        assert!(limiter.try_now().await.is_ok());
     }
 }

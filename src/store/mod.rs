@@ -6,6 +6,7 @@ pub mod sqlite;
 
 use crate::domain::identity::{IdentityKey, RelatedCase};
 use crate::domain::{CallRecord, CaseRef, Decision, ProviderId, QueueEntry, SafeText};
+use crate::providers::rate::{SharedSends, Slot};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -370,6 +371,28 @@ pub trait Store: Send + Sync {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> Result<Vec<AuditEntry>, StoreError>;
+    /// Books a send in a provider credential's rate budget, atomically for every process
+    /// of this store (the rule: [`crate::providers::rate::book`]), on the host's clock.
+    /// The log is not the store's data: booking it never changes [`Store::data_version`].
+    fn book_send(&self, budget: &str, limit: usize, window: Duration, only_if_free: bool) -> Result<Slot, StoreError>;
+}
+
+/// The store as the providers' send log, so every process that opens it spends one
+/// rate budget per provider credential.
+pub struct SharedRate(pub std::sync::Arc<dyn Store>);
+
+#[async_trait::async_trait]
+impl SharedSends for SharedRate {
+    async fn book(
+        &self,
+        budget: &str,
+        limit: usize,
+        window: Duration,
+        only_if_free: bool,
+    ) -> Result<Slot, Box<dyn std::error::Error + Send + Sync>> {
+        let budget = budget.to_string();
+        Ok(blocking(&self.0, move |s| s.book_send(&budget, limit, window, only_if_free)).await?)
+    }
 }
 
 /// Runs a store call off the async workers: SQLite with `synchronous=FULL` waits for

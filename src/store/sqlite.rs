@@ -9,6 +9,7 @@ use crate::domain::identity::{IdentityKey, IdentityKind, RelatedCase, Standing};
 use crate::domain::{
     CallRecord, CaseRef, Decision, Lane, ProviderId, QueueEntry, QueueStatus, Receipt, SafeText, TargetId,
 };
+use crate::providers::rate::Slot;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
 use rusqlite_migration::{M, Migrations};
@@ -196,6 +197,23 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     pub(super) audit: AuditState,
+    /// The providers' shared send log (`<store>.rates`): a file of its own, so the
+    /// bookings of every request neither wait for the store's disk syncs nor wake every
+    /// reader of `data_version`. None when opened read-only.
+    rates: Option<Mutex<Connection>>,
+}
+
+/// Send times, microseconds since the epoch, per rate budget. Losing it loses at most
+/// a second's bookings; a 429 after that is waited out.
+const RATES_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS rate_send (budget TEXT NOT NULL, at_us INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS rate_send_budget ON rate_send(budget, at_us);";
+
+fn open_rates(conn: Connection) -> Result<Mutex<Connection>, StoreError> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.execute_batch(RATES_SCHEMA)?;
+    Ok(Mutex::new(conn))
 }
 
 struct QueueRow {
@@ -400,27 +418,34 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         crate::private_fs::prepare_parent(path)?;
         crate::private_fs::ensure_file(path)?;
-        let store = Self::setup(Connection::open(path)?)?;
-        for suffix in ["-wal", "-shm", "-journal"] {
-            let mut companion = path.as_os_str().to_owned();
-            companion.push(suffix);
-            crate::private_fs::tighten(Path::new(&companion))?;
+        let mut rates_path = path.as_os_str().to_owned();
+        rates_path.push(".rates");
+        let rates_path = std::path::PathBuf::from(rates_path);
+        crate::private_fs::ensure_file(&rates_path)?;
+        let rates = open_rates(Connection::open(&rates_path)?)?;
+        let store = Self::setup(Connection::open(path)?, Some(rates))?;
+        for file in [path, rates_path.as_path()] {
+            for suffix in ["-wal", "-shm", "-journal"] {
+                let mut companion = file.as_os_str().to_owned();
+                companion.push(suffix);
+                crate::private_fs::tighten(Path::new(&companion))?;
+            }
         }
         Ok(store)
     }
 
     pub fn open_in_memory() -> Result<Self, StoreError> {
-        Self::setup(Connection::open_in_memory()?)
+        Self::setup(Connection::open_in_memory()?, Some(open_rates(Connection::open_in_memory()?)?))
     }
 
-    fn setup(mut conn: Connection) -> Result<Self, StoreError> {
+    fn setup(mut conn: Connection, rates: Option<Mutex<Connection>>) -> Result<Self, StoreError> {
         conn.busy_timeout(Duration::from_secs(5))?;
         // WAL on local disk; FULL so a committed decision survives power loss too.
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         Migrations::from_slice(MIGRATIONS).to_latest(&mut conn)?;
-        Ok(Self { conn: Mutex::new(conn), audit: AuditState::default() })
+        Ok(Self { conn: Mutex::new(conn), audit: AuditState::default(), rates })
     }
 
     /// For reading only (`audit verify`, `audit export`): a missing store is an error,
@@ -433,7 +458,7 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        Ok(Self { conn: Mutex::new(conn), audit: AuditState::read_only(path) })
+        Ok(Self { conn: Mutex::new(conn), audit: AuditState::read_only(path), rates: None })
     }
 
     /// The key of the audit chain and its anchor (`<store>.anchor`): records are keyed
@@ -1240,6 +1265,33 @@ impl Store for SqliteStore {
         raw.as_deref().map(parse_ts).transpose()
     }
 
+    fn book_send(&self, budget: &str, limit: usize, window: Duration, only_if_free: bool) -> Result<Slot, StoreError> {
+        let Some(rates) = &self.rates else {
+            return Err(StoreError::Corrupt("a store opened read-only keeps no rate log".into()));
+        };
+        let mut conn = rates.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = Transaction::new(&mut conn, TransactionBehavior::Immediate)?;
+        let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let mut sent: std::collections::VecDeque<Duration> = tx
+            .prepare_cached("SELECT at_us FROM rate_send WHERE budget = ?1 ORDER BY at_us DESC LIMIT ?2")?
+            .query_map(params![budget, i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get::<_, i64>(0))?
+            .map(|at| at.map(|us| Duration::from_micros(u64::try_from(us).unwrap_or(0))))
+            .collect::<Result<_, _>>()?;
+        sent.make_contiguous().reverse();
+        let slot = crate::providers::rate::book(&mut sent, limit, window, now, only_if_free);
+        if let Slot::Booked(wait) = slot {
+            tx.execute("INSERT INTO rate_send (budget, at_us) VALUES (?1, ?2)", params![budget, micros(now + wait)])?;
+            // What is a window old no longer limits anything.
+            tx.execute(
+                "DELETE FROM rate_send WHERE budget = ?1 AND at_us < ?2",
+                params![budget, micros(now.saturating_sub(window))],
+            )?;
+        }
+        tx.commit()?;
+        Ok(slot)
+    }
+
     fn set_watermark(&self, provider: ProviderId, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT INTO watermark (provider, at) VALUES (?1, ?2) ON CONFLICT(provider) DO UPDATE SET at = excluded.at",
@@ -1730,6 +1782,44 @@ mod tests {
             Err(StoreError::TooLate { state: OutboxState::Sent, .. })
         ));
         assert!(matches!(s.withdraw(&["nope".into()], "ana"), Err(StoreError::UnknownDecision(_))));
+        Ok(())
+    }
+
+    #[test]
+    fn two_handles_on_one_store_book_from_one_rate_budget() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("store.sqlite3");
+        let (one, two) = (SqliteStore::open(&path)?, SqliteStore::open(&path)?);
+        let window = Duration::from_secs(60);
+        let version = two.data_version()?;
+        // Five threads, two handles, three bookings each: a limit of 10 goes at once.
+        let stores = [std::sync::Arc::new(one), std::sync::Arc::new(two)];
+        let threads: Vec<_> = (0..6)
+            .map(|i| {
+                let store = std::sync::Arc::clone(&stores[i % 2]);
+                std::thread::spawn(move || -> Result<Vec<Slot>, StoreError> {
+                    (0..3).map(|_| store.book_send("complycube:k", 10, window, false)).collect()
+                })
+            })
+            .collect();
+        let mut slots = vec![];
+        for t in threads {
+            slots.extend(t.join().map_err(|_| "thread")??);
+        }
+        let now = slots.iter().filter(|s| **s == Slot::Booked(Duration::ZERO)).count();
+        assert_eq!(now, 10, "{slots:?}");
+        assert!(
+            slots.iter().all(|s| matches!(s, Slot::Booked(w) if w.is_zero() || *w > window - Duration::from_secs(1)))
+        );
+        // The window is full for both handles, and for no other budget.
+        assert!(matches!(stores[0].book_send("complycube:k", 10, window, true)?, Slot::Busy(_)));
+        assert_eq!(stores[1].book_send("sumsub:k", 10, window, true)?, Slot::Booked(Duration::ZERO));
+        // Bookings are not the store's data: readers are not woken for them.
+        assert_eq!(stores[1].data_version()?, version);
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.path().join("store.sqlite3.rates"))?.permissions(),
+        ) & 0o777;
+        assert_eq!(mode, 0o600);
         Ok(())
     }
 

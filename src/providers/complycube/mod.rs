@@ -262,6 +262,10 @@ impl Provider for ComplyCube {
         ID
     }
 
+    fn http(&self) -> &ProviderHttp {
+        &self.http
+    }
+
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }

@@ -201,6 +201,10 @@ impl Provider for Credas {
         ID
     }
 
+    fn http(&self) -> &ProviderHttp {
+        &self.http
+    }
+
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }

@@ -207,6 +207,10 @@ impl Provider for FrankieOne {
         ID
     }
 
+    fn http(&self) -> &ProviderHttp {
+        &self.http
+    }
+
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }

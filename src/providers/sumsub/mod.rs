@@ -213,6 +213,10 @@ impl Provider for Sumsub {
         ID
     }
 
+    fn http(&self) -> &ProviderHttp {
+        &self.http
+    }
+
     fn capabilities(&self) -> &Capabilities {
         &self.capabilities
     }
