@@ -123,6 +123,10 @@ pub struct ConfigFile {
     /// in kycdesk are compared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub find_related: Option<bool>,
+    /// Cases ahead of the selection whose details and images are fetched before they
+    /// are opened; 0: only the open case.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefetch: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_cache_mb: Option<u64>,
     /// Seconds a saved decision waits before it is sent; `u` takes it back meanwhile.
@@ -365,6 +369,8 @@ pub struct Config {
     pub mask: bool,
     /// Intake reads new cases' identities for related cases (`find_related`).
     pub find_related: bool,
+    /// Cases fetched ahead of the selection (`prefetch`).
+    pub prefetch: usize,
     pub image_cache_bytes: usize,
     pub undo_secs: u64,
     /// A sender's hold on a decision it is delivering (`lease_secs`).
@@ -516,6 +522,7 @@ impl Config {
             grey_images: file.grey_images.unwrap_or(false),
             mask: file.mask.unwrap_or(false),
             find_related: file.find_related.unwrap_or(true),
+            prefetch: file.prefetch.unwrap_or(crate::app::DEFAULT_PREFETCH).min(crate::app::MAX_PREFETCH),
             image_cache_bytes: file.image_cache_mb.unwrap_or(96).clamp(8, 4096) as usize * 1024 * 1024,
             undo_secs: file.undo_secs.unwrap_or(DEFAULT_UNDO_SECS).min(MAX_UNDO_SECS),
             lease: file.lease_secs.map(|s| Duration::from_secs(s.max(1))).unwrap_or(crate::sender::DEFAULT_LEASE),

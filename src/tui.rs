@@ -492,6 +492,7 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
         theme: config.theme,
         mouse: config.mouse,
         grey_images: config.grey_images,
+        prefetch: config.prefetch,
     };
     let mut state = State::new(settings, capabilities, Utc::now());
     state.images_enabled = picker.is_some();

@@ -584,3 +584,24 @@ fn help_goes_to_its_end_and_back() {
     press(&mut s, KeyCode::Home);
     assert_eq!(scroll(&s), Some(0));
 }
+
+#[test]
+fn prefetch_fetches_the_cases_ahead_and_prefetch_0_only_the_open_one() {
+    let fetched = |effects: &[Effect]| -> Vec<String> {
+        let mut keys: Vec<String> = effects
+            .iter()
+            .filter_map(|e| if let Effect::FetchCase(r) = e { Some(r.key.clone()) } else { None })
+            .collect();
+        keys.sort();
+        keys
+    };
+    let mut s = state();
+    assert_eq!(fetched(&press(&mut s, KeyCode::Enter)), ["cc1", "cc2", "ss1"], "the open case and two ahead");
+    assert_eq!(fetched(&press(&mut s, KeyCode::Char('n'))), ["scr1"]);
+    let mut off = state();
+    off.settings.prefetch = 0;
+    assert_eq!(fetched(&press(&mut off, KeyCode::Enter)), ["cc1"]);
+    assert_eq!(fetched(&press(&mut off, KeyCode::Char('n'))), ["ss1"]);
+    assert_eq!(fetched(&press(&mut off, KeyCode::Char('n'))), ["cc2"]);
+    assert_eq!(fetched(&press(&mut off, KeyCode::Char('p'))), ["ss1"], "nothing is held behind either");
+}

@@ -306,7 +306,14 @@ pub struct Settings {
     pub mouse: bool,
     /// Under `NO_COLOR`, draw images in greys instead of a labelled placeholder.
     pub grey_images: bool,
+    /// Cases ahead of the selection fetched before they are opened (`prefetch`).
+    pub prefetch: usize,
 }
+
+/// Two ahead: `n` twice in a row still opens a case already fetched.
+pub const DEFAULT_PREFETCH: usize = 2;
+/// More would spend the provider's rate on cases the analyst may never open.
+pub const MAX_PREFETCH: usize = 8;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -321,6 +328,7 @@ impl Default for Settings {
             theme: crate::ui::theme::Theme::default(),
             mouse: false,
             grey_images: false,
+            prefetch: DEFAULT_PREFETCH,
         }
     }
 }

@@ -17,7 +17,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Cases kept around the selection: one behind, the open one and two ahead, prefetched.
 const KEEP_BEHIND: usize = 1;
-const PREFETCH_AHEAD: usize = 2;
 
 fn notice(state: &mut State, level: Level, text: impl Into<String>) {
     state.notice = Some(Notice { level, text: text.into(), masked: None, at: state.now });
@@ -985,12 +984,13 @@ fn outbox_command(state: &mut State, cmd: Command) -> Vec<Effect> {
 // prefetch
 
 /// The cases worth holding: the open one first, then the ones ahead (prefetched), then
-/// the one behind.
+/// the one behind. Prefetch off holds the open case only.
 fn window(state: &State) -> Vec<CaseRef> {
     let sel = state.selected;
     let rows = &state.view.rows;
-    let ahead = (sel..=sel + PREFETCH_AHEAD).filter(|i| *i < rows.len());
-    let behind = sel.saturating_sub(KEEP_BEHIND)..sel;
+    let prefetch = state.settings.prefetch;
+    let ahead = (sel..=sel + prefetch).filter(|i| *i < rows.len());
+    let behind = sel.saturating_sub(if prefetch == 0 { 0 } else { KEEP_BEHIND })..sel;
     ahead.chain(behind).map(|i| state.queue[rows[i]].case_ref.clone()).collect()
 }
 
