@@ -42,6 +42,12 @@ pub enum Command {
         /// Push the providers' webhooks to this inbox base URL (`URL/webhooks/{provider}`).
         #[arg(long, value_name = "URL")]
         push_webhooks_to: Option<String>,
+        /// Send at most this many webhooks a second (default: as fast as the inbox takes them).
+        #[arg(long, value_name = "N", requires = "push_webhooks_to")]
+        webhooks_per_second: Option<u32>,
+        /// Send no webhook until `POST /_emulator/webhooks/release`.
+        #[arg(long, requires = "push_webhooks_to")]
+        hold_webhooks: bool,
     },
     /// Receive provider webhooks and queue the cases they name.
     Inbox {

@@ -48,11 +48,25 @@ async fn dispatch(cli: Cli) -> Result<ExitCode> {
             commands::config_init(path.as_deref().or(config_path.as_deref()))
         }
         Command::Doctor => Ok(kycdesk::doctor::run(config_path.as_deref()).await),
-        Command::Emulator { world: World { listen, seed, cases, latency_ms }, write_config, push_webhooks_to } => {
+        Command::Emulator {
+            world: World { listen, seed, cases, latency_ms },
+            write_config,
+            push_webhooks_to,
+            webhooks_per_second,
+            hold_webhooks,
+        } => {
             let listener =
                 tokio::net::TcpListener::bind(&listen).await.wrap_err_with(|| format!("cannot listen on {listen}"))?;
             let latency = std::time::Duration::from_millis(latency_ms);
-            let options = EmulatorOptions { seed, cases, push_webhooks_to, latency, ..EmulatorOptions::default() };
+            let options = EmulatorOptions {
+                seed,
+                cases,
+                push_webhooks_to,
+                latency,
+                webhooks_per_second,
+                hold_webhooks,
+                ..EmulatorOptions::default()
+            };
             let running = emulator::spawn(listener, options)?;
             println!("kycdesk emulator listening on {}", running.base_url());
             if let Some(path) = write_config {

@@ -547,7 +547,11 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
     jobs.run(Effect::LoadQueue);
     let mut events = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut reload = tokio::time::interval(Duration::from_secs(5));
+    // Another process's write (a webhook through the inbox, a colleague's decision) is
+    // on screen within a quarter of a second: the check is one read of a counter, and
+    // the queue is read again only when it moved.
+    let mut reload = tokio::time::interval(Duration::from_millis(250));
+    reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         terminal.draw(|frame| ui::draw(frame, &state))?;
         let action = tokio::select! {

@@ -690,3 +690,51 @@ fn every_process_on_the_host_spends_one_rate_budget() -> R {
     assert!(at.len() >= 20, "only {} ComplyCube requests", at.len());
     Ok(())
 }
+
+/// Held webhooks wait for the release; then they go at the pace asked for, several in
+/// flight, and the emulator says when each was sent and accepted.
+#[test]
+fn held_webhooks_go_at_their_pace_once_released() -> R {
+    use common::cli::InboxProcess;
+    let dir = tempfile::tempdir()?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let inbox_url = format!("http://127.0.0.1:{port}");
+    let emulator = EmulatorProcess::start_with(
+        dir.path(),
+        &["--cases", "3", "--push-webhooks-to", &inbox_url, "--hold-webhooks", "--webhooks-per-second", "10"],
+    )?;
+    let _inbox = InboxProcess::start(dir.path(), &emulator.config, &format!("127.0.0.1:{port}"))?;
+    let pushes = |emulator: &EmulatorProcess| -> Result<Vec<Value>, Box<dyn std::error::Error>> {
+        reqwest::blocking_get(&format!("{}/_emulator/pushes", emulator.base_url))
+    };
+    // The inbox is up and listening; nothing has been sent to it.
+    assert!(pushes(&emulator)?.is_empty());
+    let released: Value = {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(async {
+            ::reqwest::Client::new()
+                .post(format!("{}/_emulator/webhooks/release", emulator.base_url))
+                .send()
+                .await?
+                .json()
+                .await
+        })?
+    };
+    let waiting = released["released"].as_u64().ok_or("released")? as usize;
+    assert!(waiting >= 9, "{released}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let done = loop {
+        let done = pushes(&emulator)?;
+        if done.len() == waiting {
+            break done;
+        }
+        assert!(std::time::Instant::now() < deadline, "{} of {waiting} webhooks accepted", done.len());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let mut sent: Vec<u64> = done.iter().filter_map(|p| p["sent_ms"].as_u64()).collect();
+    sent.sort_unstable();
+    let span = sent[sent.len() - 1] - sent[0];
+    // Ten a second: n webhooks take about (n - 1) tenths, not less.
+    assert!(span + 20 >= (waiting as u64 - 1) * 100, "{waiting} sent within {span} ms");
+    Ok(())
+}

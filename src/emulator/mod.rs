@@ -77,6 +77,11 @@ pub struct EmulatorOptions {
     pub at: chrono::DateTime<chrono::Utc>,
     /// A round trip's latency acted out on every provider request (none by default).
     pub latency: std::time::Duration,
+    /// Webhooks sent per second at most (none: as fast as the inbox takes them).
+    pub webhooks_per_second: Option<u32>,
+    /// Webhooks wait until `POST /_emulator/webhooks/release` (a measurement starts
+    /// with its console open).
+    pub hold_webhooks: bool,
 }
 
 impl Default for EmulatorOptions {
@@ -88,6 +93,8 @@ impl Default for EmulatorOptions {
             webhook_world: complycube::Mode::Test,
             at: seeded_at(),
             latency: std::time::Duration::ZERO,
+            webhooks_per_second: None,
+            hold_webhooks: false,
         }
     }
 }
@@ -152,6 +159,23 @@ pub struct Recorded {
     pub body: Value,
     /// What the emulator answered.
     pub status: u16,
+}
+
+/// One webhook delivered (`/_emulator/pushes`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pushed {
+    pub provider: String,
+    /// The first attempt and the accepted one, in milliseconds since the epoch.
+    pub sent_ms: u64,
+    pub accepted_ms: u64,
+    pub attempts: u32,
+}
+
+fn epoch_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
 }
 
 /// One provider request as the emulator answered it (`/_emulator/requests`).
@@ -272,8 +296,12 @@ struct Inner {
     /// Every provider request answered: when and how, for rate and speed measurements.
     requests: Vec<Served>,
     faults: Vec<Fault>,
-    /// Webhooks not yet accepted by the inbox, oldest first.
+    /// Webhooks not yet sent, oldest first.
     webhooks: std::collections::VecDeque<Webhook>,
+    /// Set while webhooks wait for `/_emulator/webhooks/release`.
+    webhooks_held: bool,
+    /// Every webhook the inbox accepted: when it was first sent and when accepted.
+    pushes: Vec<Pushed>,
 }
 
 pub struct Emulator {
@@ -312,6 +340,8 @@ impl Emulator {
             requests: vec![],
             faults: vec![],
             webhooks: webhooks.into(),
+            webhooks_held: options.hold_webhooks,
+            pushes: vec![],
         }
     }
 
@@ -322,37 +352,66 @@ impl Emulator {
         }
     }
 
-    /// Delivers queued webhooks in order, retrying a failed one about every second, as
-    /// providers retry; so the inbox may start after the emulator.
+    /// Delivers queued webhooks as providers do: each on its own, several in flight,
+    /// a failed one retried about every second (so the inbox may start after the
+    /// emulator), no order kept; paced and held as the options say.
     async fn push_webhooks(self: Arc<Self>, base: String) {
+        const IN_FLIGHT: usize = 16;
         let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build().unwrap_or_default();
+        let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+        let mut pace = self.options.webhooks_per_second.map(|n| {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1) / n.max(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            every
+        });
         loop {
-            let next = self.lock().webhooks.front().cloned();
+            let next = {
+                let mut inner = self.lock();
+                if inner.webhooks_held { None } else { inner.webhooks.pop_front() }
+            };
             let Some(webhook) = next else {
                 self.webhook_ready.notified().await;
                 continue;
             };
-            let mut request = client
-                .post(format!("{}/webhooks/{}", base.trim_end_matches('/'), webhook.provider))
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(webhook.body.clone());
-            for (k, v) in &webhook.headers {
-                request = request.header(k.as_str(), v.as_str());
+            if let Some(pace) = pace.as_mut() {
+                pace.tick().await;
             }
-            match request.send().await {
-                Ok(r) if r.status().is_success() => {
-                    self.lock().webhooks.pop_front();
-                }
-                Ok(r) => {
-                    tracing::warn!(
-                        status = r.status().as_u16(),
-                        provider = webhook.provider,
-                        "webhook refused; retrying"
-                    );
+            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
+            let (emu, client, url) = (
+                Arc::clone(&self),
+                client.clone(),
+                format!("{}/webhooks/{}", base.trim_end_matches('/'), webhook.provider),
+            );
+            tokio::spawn(async move {
+                let _slot = slot;
+                let sent_ms = epoch_ms();
+                for attempts in 1.. {
+                    let mut request =
+                        client.post(&url).header(header::CONTENT_TYPE, "application/json").body(webhook.body.clone());
+                    for (k, v) in &webhook.headers {
+                        request = request.header(k.as_str(), v.as_str());
+                    }
+                    match request.send().await {
+                        Ok(r) if r.status().is_success() => {
+                            let pushed = Pushed {
+                                provider: webhook.provider.into(),
+                                sent_ms,
+                                accepted_ms: epoch_ms(),
+                                attempts,
+                            };
+                            emu.lock().pushes.push(pushed);
+                            return;
+                        }
+                        Ok(r) => tracing::warn!(
+                            status = r.status().as_u16(),
+                            provider = webhook.provider,
+                            "webhook refused; retrying"
+                        ),
+                        Err(_) => {}
+                    }
                     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                 }
-                Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
-            }
+            });
         }
     }
 
@@ -672,10 +731,7 @@ fn provider(name: &'static str) -> axum::routing::MethodRouter<Arc<Emulator>> {
             tokio::spawn(async move {
                 // The way there, then the way back.
                 tokio::time::sleep(latency).await;
-                let at_ms = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-                    .unwrap_or_default();
+                let at_ms = epoch_ms();
                 let served_method = method.to_string();
                 let answer = provider_route(Arc::clone(&emu), name, rest, method, uri, headers, body).await;
                 let served =
@@ -692,6 +748,20 @@ fn provider(name: &'static str) -> axum::routing::MethodRouter<Arc<Emulator>> {
 
 async fn control_requests(State(emu): State<Arc<Emulator>>) -> Response {
     Answer::json(200, serde_json::to_value(&emu.lock().requests).unwrap_or(Value::Null)).into_response()
+}
+
+async fn control_pushes(State(emu): State<Arc<Emulator>>) -> Response {
+    Answer::json(200, serde_json::to_value(&emu.lock().pushes).unwrap_or(Value::Null)).into_response()
+}
+
+async fn control_release_webhooks(State(emu): State<Arc<Emulator>>) -> Response {
+    let waiting = {
+        let mut inner = emu.lock();
+        inner.webhooks_held = false;
+        inner.webhooks.len()
+    };
+    emu.webhook_ready.notify_one();
+    Answer::json(200, serde_json::json!({"released": waiting})).into_response()
 }
 
 async fn control_decisions(State(emu): State<Arc<Emulator>>) -> Response {
@@ -747,6 +817,8 @@ pub fn router(emu: Arc<Emulator>) -> Router {
         .route("/_emulator/exchanges", get(control_exchanges))
         .route("/_emulator/decisions", get(control_decisions))
         .route("/_emulator/requests", get(control_requests))
+        .route("/_emulator/pushes", get(control_pushes))
+        .route("/_emulator/webhooks/release", post(control_release_webhooks))
         .route("/_emulator/reset", post(control_reset))
         .route("/_emulator/cases", get(control_cases))
         .route("/_emulator/faults", post(control_fault).get(control_faults))
