@@ -1,5 +1,7 @@
-//! Frame budgets from DESIGN.md: a frame with 100,000 queued cases at 240x70 under 2 ms;
-//! the next (prefetched) case on screen within one frame.
+//! Frame budgets from DESIGN.md: a frame with 1,000,000 queued cases under 2 ms; the
+//! next (prefetched) case on screen within one frame; `update` for navigation, a filter
+//! keystroke, mark-all and opening a bulk decision over 1,000,000 cases within 16 ms.
+//! `cargo bench --bench render` (a name filter after `--` picks some).
 
 // Benchmark harness code, not shipped: a failed setup may stop it loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -17,6 +19,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 fn entries(n: usize) -> Vec<QueueEntry> {
     let base = Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).single().unwrap_or_default();
@@ -83,16 +86,37 @@ fn key(c: char) -> Action {
     Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
 }
 
-fn benches(c: &mut Criterion) {
-    let mut terminal = match Terminal::new(TestBackend::new(240, 70)) {
-        Ok(t) => t,
-        Err(e) => panic!("test backend: {e}"),
-    };
-    let queue = state(100_000);
-    c.bench_function("frame: queue of 100,000 at 240x70", |b| {
-        b.iter(|| terminal.draw(|f| kycdesk::ui::draw(f, black_box(&queue))).map(|_| ()))
-    });
+fn press(s: &mut State, code: KeyCode) {
+    update(s, Action::Key(KeyEvent::new(code, KeyModifiers::NONE)));
+}
 
+/// Times `step` alone, `reset` (untimed) putting the state back before each run.
+fn timed(s: &mut State, iters: u64, reset: impl Fn(&mut State), step: impl Fn(&mut State)) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        reset(s);
+        let start = Instant::now();
+        step(s);
+        total += start.elapsed();
+    }
+    total
+}
+
+fn frames(c: &mut Criterion) {
+    for n in [1_000, 100_000, 1_000_000] {
+        let mut sized = state(n);
+        for (w, h) in [(240, 70), (80, 24)] {
+            let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+            update(&mut sized, kycdesk::ui::resize(w, h));
+            c.bench_function(&format!("frame: queue of {n} at {w}x{h}"), |b| {
+                b.iter(|| terminal.draw(|f| kycdesk::ui::draw(f, black_box(&sized))).map(|_| ()))
+            });
+        }
+    }
+}
+
+fn next_case(c: &mut Criterion) {
+    let mut terminal = Terminal::new(TestBackend::new(240, 70)).expect("test backend");
     // Next case already prefetched: the keypress and the frame that shows it.
     let mut s = state(100_000);
     let refs: Vec<CaseRef> = s.queue.iter().map(|e| e.case_ref.clone()).collect();
@@ -109,6 +133,106 @@ fn benches(c: &mut Criterion) {
             }
         })
     });
+}
+
+fn updates(c: &mut Criterion) {
+    let mut s = state(1_000_000);
+    let mut group = c.benchmark_group("update over 1,000,000");
+    group.sample_size(10);
+    group.bench_function("navigation: j", |b| {
+        b.iter(|| {
+            update(&mut s, key('j'));
+            if s.selected + 2 >= s.view.rows.len() {
+                s.selected = 0;
+            }
+        })
+    });
+    let cleared = |s: &mut State| {
+        while !s.modals.is_empty() {
+            press(s, KeyCode::Esc);
+        }
+        if s.view.is_filtered() {
+            press(s, KeyCode::Esc);
+        }
+        s.marks.clear();
+    };
+    group.bench_function("filter: first keystroke", |b| {
+        b.iter_custom(|iters| {
+            timed(
+                &mut s,
+                iters,
+                |s| {
+                    cleared(s);
+                    press(s, KeyCode::Char('/'));
+                },
+                |s| update_char(s, '7'),
+            )
+        })
+    });
+    group.bench_function("filter: a further keystroke", |b| {
+        b.iter_custom(|iters| {
+            timed(
+                &mut s,
+                iters,
+                |s| {
+                    cleared(s);
+                    press(s, KeyCode::Char('/'));
+                    for ch in "number 7".chars() {
+                        update_char(s, ch);
+                    }
+                },
+                |s| update_char(s, '7'),
+            )
+        })
+    });
+    group.bench_function("filter: a keystroke taken back", |b| {
+        b.iter_custom(|iters| {
+            timed(
+                &mut s,
+                iters,
+                |s| {
+                    cleared(s);
+                    press(s, KeyCode::Char('/'));
+                    for ch in "number 77".chars() {
+                        update_char(s, ch);
+                    }
+                },
+                |s| press(s, KeyCode::Backspace),
+            )
+        })
+    });
+    group.bench_function("mark all shown: *", |b| {
+        b.iter_custom(|iters| timed(&mut s, iters, cleared, |s| update_char(s, '*')))
+    });
+    group.bench_function("bulk decision over 1,000 marked: d", |b| {
+        b.iter_custom(|iters| {
+            timed(
+                &mut s,
+                iters,
+                |s| {
+                    cleared(s);
+                    press(s, KeyCode::Char('/'));
+                    for ch in "number 1234".chars() {
+                        update_char(s, ch);
+                    }
+                    press(s, KeyCode::Enter);
+                    update_char(s, '*');
+                },
+                |s| update_char(s, 'd'),
+            )
+        })
+    });
+    group.finish();
+}
+
+fn update_char(s: &mut State, ch: char) {
+    update(s, key(ch));
+}
+
+fn benches(c: &mut Criterion) {
+    frames(c);
+    next_case(c);
+    updates(c);
 }
 
 criterion_group!(render, benches);

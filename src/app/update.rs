@@ -719,8 +719,7 @@ fn open_selected(state: &mut State) -> Vec<Effect> {
 
 fn set_filter(state: &mut State, text: &str) {
     let current = state.selected_entry().map(|e| e.case_ref.clone());
-    state.view.set_filter(text);
-    rebuild_view(state);
+    state.view.set_filter(text, &state.queue);
     state.selected = 0;
     let keep = text.is_empty() || state.screen == Screen::Case;
     if let Some(c) = current.filter(|_| keep) {
