@@ -78,6 +78,42 @@ fn case(n: usize) -> Case {
     }
 }
 
+/// The screen's half-block pictures as a PNG (two pixels a cell), in
+/// `$KYCDESK_BENCH_SCREENSHOTS/switch-{name}.png` when that is set: to judge a palette by.
+fn screenshot(buffer: &ratatui::buffer::Buffer, name: &str) -> Result<(), Box<dyn std::error::Error>> {
+    use ratatui::style::Color;
+    let Some(dir) = std::env::var_os("KYCDESK_BENCH_SCREENSHOTS") else { return Ok(()) };
+    let rgb = |c: Color| -> [u8; 3] {
+        const LEVELS: [u8; 6] = [0, 95, 135, 175, 215, 255];
+        match c {
+            Color::Rgb(r, g, b) => [r, g, b],
+            Color::Indexed(i @ 16..=231) => {
+                let i = i - 16;
+                [LEVELS[usize::from(i / 36)], LEVELS[usize::from(i / 6 % 6)], LEVELS[usize::from(i % 6)]]
+            }
+            Color::Indexed(i @ 232..) => [8 + 10 * (i - 232); 3],
+            _ => [0, 0, 0],
+        }
+    };
+    let area = buffer.area;
+    let mut png = image::RgbImage::new(u32::from(area.width), u32::from(area.height) * 2);
+    for y in 0..area.height {
+        for x in 0..area.width {
+            let cell = &buffer[(x, y)];
+            let (top, bottom) = match cell.symbol() {
+                "▀" => (cell.fg, cell.bg),
+                "▄" => (cell.bg, cell.fg),
+                "█" => (cell.fg, cell.fg),
+                _ => (cell.bg, cell.bg),
+            };
+            png.put_pixel(u32::from(x), u32::from(y) * 2, image::Rgb(rgb(top)));
+            png.put_pixel(u32::from(x), u32::from(y) * 2 + 1, image::Rgb(rgb(bottom)));
+        }
+    }
+    png.save(std::path::Path::new(&dir).join(format!("switch-{name}.png")))?;
+    Ok(())
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (width, height) = (200u16, 50u16);
     let now = Utc.with_ymd_and_hms(2026, 11, 21, 0, 0, 0).single().ok_or("time")?;
@@ -122,10 +158,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
     let first = written.replace(0);
     update(&mut state, Action::Key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::NONE)));
-    terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    let shown = terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    screenshot(shown.buffer, "24-bit")?;
     let switch = written.replace(0);
     terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
     let idle = written.get();
+    // The same switch on a slow link (`low_bandwidth = true`).
+    state.settings.low_bandwidth = true;
+    update(&mut state, Action::Key(KeyEvent::new(KeyCode::Char('p'), KeyModifiers::NONE)));
+    terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    written.set(0);
+    update(&mut state, Action::Key(KeyEvent::new(KeyCode::Char('n'), KeyModifiers::NONE)));
+    let shown = terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    screenshot(shown.buffer, "256-colour")?;
+    let low = written.get();
+    state.settings.low_bandwidth = false;
     // The same switch with images off (text only).
     state.images_enabled = false;
     terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
@@ -137,6 +184,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("first full frame:        {first} bytes");
     println!("switch to the next case: {switch} bytes");
     println!("redraw with no change:   {idle} bytes");
+    println!("switch, low_bandwidth:   {low} bytes");
     println!("switch with images off:  {text_only} bytes");
     Ok(())
 }

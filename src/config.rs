@@ -112,6 +112,9 @@ pub struct ConfigFile {
     /// selection (copying a case id) keeps working.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mouse: Option<bool>,
+    /// For a slow link: half-block images in the terminal's 256 colours, not 24-bit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub low_bandwidth: Option<bool>,
     /// Under `NO_COLOR`, draw images in greys instead of a labelled placeholder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grey_images: Option<bool>,
@@ -364,6 +367,7 @@ pub struct Config {
     pub image_protocol: ImageMode,
     pub theme: crate::ui::theme::Theme,
     pub mouse: bool,
+    pub low_bandwidth: bool,
     pub grey_images: bool,
     /// The console starts masked (`mask`, `--mask`).
     pub mask: bool,
@@ -519,6 +523,7 @@ impl Config {
             image_protocol,
             theme,
             mouse: file.mouse.unwrap_or(false),
+            low_bandwidth: file.low_bandwidth.unwrap_or(false),
             grey_images: file.grey_images.unwrap_or(false),
             mask: file.mask.unwrap_or(false),
             find_related: file.find_related.unwrap_or(true),

@@ -493,6 +493,7 @@ pub async fn run(setup: ConsoleSetup) -> Result<(), ConsoleError> {
         mouse: config.mouse,
         grey_images: config.grey_images,
         prefetch: config.prefetch,
+        low_bandwidth: config.low_bandwidth,
     };
     let mut state = State::new(settings, capabilities, Utc::now());
     state.images_enabled = picker.is_some();

@@ -308,6 +308,8 @@ pub struct Settings {
     pub grey_images: bool,
     /// Cases ahead of the selection fetched before they are opened (`prefetch`).
     pub prefetch: usize,
+    /// Pictures in 256 colours, for a slow link (`low_bandwidth`).
+    pub low_bandwidth: bool,
 }
 
 /// Two ahead: `n` twice in a row still opens a case already fetched.
@@ -329,6 +331,7 @@ impl Default for Settings {
             mouse: false,
             grey_images: false,
             prefetch: DEFAULT_PREFETCH,
+            low_bandwidth: false,
         }
     }
 }

@@ -153,7 +153,7 @@ fn image_pane(
         return message(frame, format!("[{}] {why}", media.label.one_line()), state.theme().dim());
     }
     match state.media.get(media) {
-        Some(Loadable::Ready(picture)) => draw_picture(frame, picture, inner),
+        Some(Loadable::Ready(picture)) => draw_picture(frame, state, picture, inner),
         Some(Loadable::Failed(e)) => {
             message(frame, format!("image not shown: {}", e.one_line()), state.theme().error())
         }
@@ -197,7 +197,7 @@ pub fn draw_viewer(frame: &mut Frame<'_>, state: &State, viewer: &ImageViewer, b
         return message(frame, format!("[{label}] {why}"), state.theme().dim());
     }
     match &viewer.picture {
-        Loadable::Ready(picture) => draw_picture(frame, picture, inner),
+        Loadable::Ready(picture) => draw_picture(frame, state, picture, inner),
         Loadable::Failed(e) => message(frame, format!("image not shown: {}", e.one_line()), state.theme().error()),
         Loadable::Loading => message(frame, "loading image…".into(), state.theme().dim()),
     }
@@ -215,9 +215,23 @@ fn no_picture(state: &State) -> Option<&'static str> {
     }
 }
 
-fn draw_picture(frame: &mut Frame<'_>, picture: &Arc<Picture>, inner: Rect) {
+fn draw_picture(frame: &mut Frame<'_>, state: &State, picture: &Arc<Picture>, inner: Rect) {
     let area = Rect::new(inner.x, inner.y, picture.area.width.min(inner.width), picture.area.height.min(inner.height));
     frame.render_widget(ratatui_image::Image::new(&picture.protocol), area);
+    if state.settings.low_bandwidth {
+        // Half blocks are two colours per cell; in the 256-colour palette each is a
+        // third of the bytes, and neighbours share one more often, so it is not resent.
+        // (Kitty and sixel cells carry no colours: they are left as they are.)
+        let buffer = frame.buffer_mut();
+        for y in area.top()..area.bottom() {
+            for x in area.left()..area.right() {
+                if let Some(cell) = buffer.cell_mut((x, y)) {
+                    cell.fg = super::theme::indexed(cell.fg);
+                    cell.bg = super::theme::indexed(cell.bg);
+                }
+            }
+        }
+    }
 }
 
 /// Longest value the case view shows unless asked for whole values: a 10,000-character

@@ -139,3 +139,45 @@ impl Theme {
         }
     }
 }
+
+/// A 24-bit colour as the nearest of the 256-colour palette's cube and grey ramp (the
+/// palette every terminal in use has); any other colour unchanged.
+pub fn indexed(color: Color) -> Color {
+    const LEVELS: [u8; 6] = [0, 95, 135, 175, 215, 255];
+    let Color::Rgb(r, g, b) = color else { return color };
+    let nearest_level = |v: u8| (0..6u8).min_by_key(|i| LEVELS[usize::from(*i)].abs_diff(v)).unwrap_or(0);
+    let distance = |(r2, g2, b2): (u8, u8, u8)| {
+        let d = |a: u8, b: u8| u32::from(a.abs_diff(b)).pow(2);
+        d(r, r2) + d(g, g2) + d(b, b2)
+    };
+    let (ri, gi, bi) = (nearest_level(r), nearest_level(g), nearest_level(b));
+    let cube = (LEVELS[usize::from(ri)], LEVELS[usize::from(gi)], LEVELS[usize::from(bi)]);
+    // The greys 232..=255 are 8, 18, ..., 238.
+    let mean = (u16::from(r) + u16::from(g) + u16::from(b)) / 3;
+    let step = u8::try_from((mean.saturating_sub(3) / 10).min(23)).unwrap_or(23);
+    let grey = 8 + 10 * step;
+    if distance((grey, grey, grey)) < distance(cube) {
+        Color::Indexed(232 + step)
+    } else {
+        Color::Indexed(16 + 36 * ri + 6 * gi + bi)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_24_bit_colour_becomes_its_nearest_in_the_256_palette() {
+        assert_eq!(indexed(Color::Rgb(0, 0, 0)), Color::Indexed(16));
+        assert_eq!(indexed(Color::Rgb(255, 255, 255)), Color::Indexed(231));
+        assert_eq!(indexed(Color::Rgb(250, 5, 0)), Color::Indexed(196));
+        assert_eq!(
+            indexed(Color::Rgb(128, 128, 128)),
+            Color::Indexed(244),
+            "a grey from the ramp, nearer than the cube's"
+        );
+        assert_eq!(indexed(Color::Reset), Color::Reset);
+        assert_eq!(indexed(Color::Indexed(3)), Color::Indexed(3));
+    }
+}
