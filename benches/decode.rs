@@ -52,8 +52,8 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("12-megapixel JPEG: decode + scale + encode");
     group.sample_size(10);
     for protocol in [ProtocolType::Halfblocks, ProtocolType::Kitty, ProtocolType::Sixel] {
-        let mut picker =
-            if protocol == ProtocolType::Halfblocks { Picker::halfblocks() } else { Picker::from_fontsize((10, 20)) };
+        // Half blocks' picker assumes a 10x20 font, as kitty and sixel need one.
+        let mut picker = Picker::halfblocks();
         picker.set_protocol_type(protocol);
         group.bench_function(format!("{protocol:?}"), |b| {
             b.iter(|| kycdesk::media::picture(&picker, black_box(&media), area).unwrap())
