@@ -4,10 +4,11 @@
 
 use crate::app::{self, Action, DecisionDraft, Effect, Settings, State};
 use crate::config::{Config, ImageMode};
-use crate::domain::{CaseRef, Decision};
+use crate::domain::{CaseRef, Decision, MediaRef};
 use crate::intake::{identities, poller};
 use crate::media::{self, ByteCache};
 use crate::providers::Providers;
+use crate::providers::http::{Priority, with_priority};
 use crate::sender::Sender;
 use crate::store::{self, SaveItem, Store};
 use crate::ui;
@@ -49,6 +50,16 @@ pub struct Jobs {
     /// Told after every queue read: new cases may need their identity read. One per
     /// reader (a provider each), so each is told.
     queue_read: Arc<Mutex<Vec<Arc<Notify>>>>,
+    /// Fetches running for a case or an image, so leaving it can stop them: the id tells
+    /// one fetch of the same thing from a later one.
+    inflight: Arc<Mutex<HashMap<Inflight, (u64, tokio::task::AbortHandle)>>>,
+    fetch_ids: Arc<std::sync::atomic::AtomicU64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Inflight {
+    Case(CaseRef),
+    Media(MediaRef),
 }
 
 impl Jobs {
@@ -73,6 +84,8 @@ impl Jobs {
             queue_reading: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             queue_dirty: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             queue_read: Arc::new(Mutex::new(Vec::new())),
+            inflight: Arc::new(Mutex::new(HashMap::new())),
+            fetch_ids: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
     }
 
@@ -93,8 +106,65 @@ impl Jobs {
     }
 
     pub fn run(&self, effect: Effect) {
+        let key = match &effect {
+            Effect::Cancel { cases, media } => {
+                let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+                let keys = cases.iter().cloned().map(Inflight::Case).chain(media.iter().cloned().map(Inflight::Media));
+                for key in keys {
+                    if let Some((_, fetch)) = inflight.remove(&key) {
+                        fetch.abort();
+                    }
+                }
+                return;
+            }
+            Effect::FetchCase(r) | Effect::Prefetch(r) => Some(Inflight::Case(r.clone())),
+            Effect::FetchMedia { media, .. } => Some(Inflight::Media(media.clone())),
+            _ => None,
+        };
         let jobs = self.clone();
-        tokio::spawn(async move { jobs.perform(effect).await });
+        let Some(key) = key else {
+            tokio::spawn(async move { jobs.perform(effect).await });
+            return;
+        };
+        let id = self.fetch_ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Held while spawning, so the fetch's own removal comes after its entry.
+        let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+        let done = key.clone();
+        let fetch = tokio::spawn(async move {
+            jobs.perform(effect).await;
+            let mut inflight = jobs.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            if inflight.get(&done).is_some_and(|(running, _)| *running == id) {
+                inflight.remove(&done);
+            }
+        });
+        inflight.insert(key, (id, fetch.abort_handle()));
+    }
+
+    /// A case's details and the decisions made on it, from the provider and the store.
+    async fn fetch_case(&self, case_ref: CaseRef) {
+        let lookup = case_ref.clone();
+        let made = store::blocking(&self.store, move |s| s.decisions_for(&lookup)).await;
+        if let Ok(rows) = made {
+            let made = rows
+                .into_iter()
+                .map(|row| app::MadeDecision {
+                    decision_id: row.decision.id,
+                    target: row.decision.target,
+                    verdict: row.decision.verdict,
+                    state: row.state,
+                    error: row.last_error.as_deref().map(crate::domain::SafeText::new),
+                    analyst: row.decision.analyst,
+                    at: row.decision.created_at,
+                    reason: row.decision.reason,
+                })
+                .collect();
+            self.report(Action::DecisionsLoaded(case_ref.clone(), made));
+        }
+        let result = match self.providers.require(case_ref.provider) {
+            Ok(p) => p.case(&case_ref).await.map(Box::new).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        self.report(Action::CaseLoaded(case_ref, result));
     }
 
     pub async fn perform(&self, effect: Effect) {
@@ -104,31 +174,9 @@ impl Jobs {
                 Ok(report) => self.report(Action::Polled(report)),
                 Err(e) => self.report(Action::QueueLoaded(Err(e.to_string()))),
             },
-            Effect::FetchCase(case_ref) => {
-                let lookup = case_ref.clone();
-                let made = store::blocking(&self.store, move |s| s.decisions_for(&lookup)).await;
-                if let Ok(rows) = made {
-                    let made = rows
-                        .into_iter()
-                        .map(|row| app::MadeDecision {
-                            decision_id: row.decision.id,
-                            target: row.decision.target,
-                            verdict: row.decision.verdict,
-                            state: row.state,
-                            error: row.last_error.as_deref().map(crate::domain::SafeText::new),
-                            analyst: row.decision.analyst,
-                            at: row.decision.created_at,
-                            reason: row.decision.reason,
-                        })
-                        .collect();
-                    self.report(Action::DecisionsLoaded(case_ref.clone(), made));
-                }
-                let result = match self.providers.require(case_ref.provider) {
-                    Ok(p) => p.case(&case_ref).await.map(Box::new).map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                self.report(Action::CaseLoaded(case_ref, result));
-            }
+            Effect::FetchCase(case_ref) => self.fetch_case(case_ref).await,
+            Effect::Prefetch(case_ref) => with_priority(Priority::Background, self.fetch_case(case_ref)).await,
+            Effect::Cancel { .. } => {}
             Effect::RelateCase { case_ref, keys } => {
                 let lookup = case_ref.clone();
                 let related = store::blocking(&self.store, move |s| {
@@ -138,8 +186,9 @@ impl Jobs {
                 .await;
                 self.report(Action::RelatedLoaded(case_ref, related.map_err(|e| e.to_string())));
             }
-            Effect::FetchMedia { media, area, grey } => {
-                let result = self.picture(&media, area, 0, grey).await;
+            Effect::FetchMedia { media, area, grey, ahead } => {
+                let picture = self.picture(&media, area, 0, grey);
+                let result = if ahead { with_priority(Priority::Background, picture).await } else { picture.await };
                 self.report(Action::MediaLoaded(media, result.map(Arc::new)));
             }
             Effect::FetchViewerImage { media, area, turns, grey } => {

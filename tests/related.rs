@@ -101,7 +101,7 @@ fn run(s: &mut State, store: &SqliteStore, mut effects: Vec<Effect>) -> Vec<Case
     let mut related = vec![];
     while let Some(effect) = effects.pop() {
         let action = match effect {
-            Effect::FetchCase(r) => {
+            Effect::FetchCase(r) | Effect::Prefetch(r) => {
                 let Some(e) = queue().into_iter().find(|e| e.case_ref == r) else { continue };
                 Action::CaseLoaded(r, Ok(Box::new(case_of(&e))))
             }

@@ -40,7 +40,7 @@ async fn settle(state: &mut State, cc: &ComplyCube, mut effects: Vec<Effect>) ->
     let picker = Picker::halfblocks();
     while let Some(effect) = effects.pop() {
         let action = match effect {
-            Effect::FetchCase(r) => {
+            Effect::FetchCase(r) | Effect::Prefetch(r) => {
                 Action::CaseLoaded(r.clone(), cc.case(&r).await.map(Box::new).map_err(|e| e.to_string()))
             }
             Effect::FetchMedia { media: m, area, .. } => {
@@ -412,7 +412,7 @@ async fn settle_with(state: &mut State, p: &dyn Provider, mut effects: Vec<Effec
     let picker = Picker::halfblocks();
     while let Some(effect) = effects.pop() {
         let action = match effect {
-            Effect::FetchCase(r) => {
+            Effect::FetchCase(r) | Effect::Prefetch(r) => {
                 Action::CaseLoaded(r.clone(), p.case(&r).await.map(Box::new).map_err(|e| e.to_string()))
             }
             Effect::FetchMedia { media: m, area, .. } => {

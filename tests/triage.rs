@@ -127,7 +127,7 @@ fn settle(s: &mut State, mut effects: Vec<Effect>) -> Vec<Effect> {
     let mut saves = vec![];
     while let Some(effect) = effects.pop() {
         match effect {
-            Effect::FetchCase(r) => {
+            Effect::FetchCase(r) | Effect::Prefetch(r) => {
                 let case = s.queue.iter().find(|e| e.case_ref == r).map(case_of).ok_or("unknown".to_string());
                 effects.extend(update(s, Action::CaseLoaded(r, case.map(Box::new))));
             }
@@ -590,7 +590,10 @@ fn prefetch_fetches_the_cases_ahead_and_prefetch_0_only_the_open_one() {
     let fetched = |effects: &[Effect]| -> Vec<String> {
         let mut keys: Vec<String> = effects
             .iter()
-            .filter_map(|e| if let Effect::FetchCase(r) = e { Some(r.key.clone()) } else { None })
+            .filter_map(|e| match e {
+                Effect::FetchCase(r) | Effect::Prefetch(r) => Some(r.key.clone()),
+                _ => None,
+            })
             .collect();
         keys.sort();
         keys
@@ -604,4 +607,24 @@ fn prefetch_fetches_the_cases_ahead_and_prefetch_0_only_the_open_one() {
     assert_eq!(fetched(&press(&mut off, KeyCode::Char('n'))), ["ss1"]);
     assert_eq!(fetched(&press(&mut off, KeyCode::Char('n'))), ["cc2"]);
     assert_eq!(fetched(&press(&mut off, KeyCode::Char('p'))), ["ss1"], "nothing is held behind either");
+}
+
+#[test]
+fn fetches_of_cases_left_behind_are_stopped() {
+    let mut s = state();
+    press(&mut s, KeyCode::Enter);
+    press(&mut s, KeyCode::Esc);
+    press(&mut s, KeyCode::Char('G'));
+    let effects = press(&mut s, KeyCode::Enter);
+    let mut stopped: Vec<String> = effects
+        .iter()
+        .flat_map(|e| match e {
+            Effect::Cancel { cases, .. } => cases.iter().map(|r| r.key.clone()).collect(),
+            _ => vec![],
+        })
+        .collect();
+    stopped.sort();
+    assert_eq!(stopped, ["cc1", "cc2", "ss1"], "{effects:?}");
+    assert!(effects.contains(&Effect::FetchCase(CaseRef::new(ProviderId::IdWise, "iw1"))), "the open case goes first");
+    assert!(effects.contains(&Effect::Prefetch(CaseRef::new(ProviderId::ComplyCube, "cc3"))), "the one behind is held");
 }

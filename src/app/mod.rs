@@ -591,7 +591,17 @@ pub enum Action {
 pub enum Effect {
     LoadQueue,
     Poll,
+    /// A case the analyst is opening (or deciding): its calls go first.
     FetchCase(CaseRef),
+    /// A case held ahead of (or behind) the open one: fetched with the provider's rate
+    /// left over by the analyst's own calls.
+    Prefetch(CaseRef),
+    /// Fetches still running for cases and images the analyst has moved away from: they
+    /// are stopped, so they no longer take the provider's rate.
+    Cancel {
+        cases: Vec<CaseRef>,
+        media: Vec<MediaRef>,
+    },
     /// Record who a loaded case is about (its identity keys) in the store, then look up
     /// the other cases about the same person. Store only: no provider call.
     RelateCase {
@@ -604,6 +614,8 @@ pub enum Effect {
         area: Rect,
         /// Decoded in greys (a terminal without colours, on request).
         grey: bool,
+        /// For a case held ahead, not the open one (fetched as [`Effect::Prefetch`] is).
+        ahead: bool,
     },
     /// An image encoded for the full-screen viewer, turned `turns` quarter turns.
     FetchViewerImage {

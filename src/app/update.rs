@@ -997,38 +997,60 @@ fn fetch_around(state: &mut State) -> Vec<Effect> {
     let keep = window(state);
     let in_dialog: Vec<CaseRef> =
         state.dialog().map(|d| d.cases.iter().map(|c| c.case_ref.clone()).collect()).unwrap_or_default();
-    state.cases.retain(|r, _| keep.contains(r) || in_dialog.contains(r));
-    state.made.retain(|r, _| keep.contains(r) || in_dialog.contains(r));
-    state.related.retain(|r, _| keep.contains(r) || in_dialog.contains(r));
+    let held = |r: &CaseRef| keep.contains(r) || in_dialog.contains(r);
+    let left: Vec<CaseRef> = state
+        .cases
+        .iter()
+        .filter(|(r, c)| matches!(c, Loadable::Loading) && !held(r))
+        .map(|(r, _)| r.clone())
+        .collect();
+    state.cases.retain(|r, _| held(r));
+    state.made.retain(|r, _| held(r));
+    state.related.retain(|r, _| held(r));
     let mut effects = vec![];
-    for r in &keep {
+    for (i, r) in keep.iter().enumerate() {
         if !state.cases.contains_key(r) {
             state.cases.insert(r.clone(), Loadable::Loading);
-            effects.push(Effect::FetchCase(r.clone()));
+            // The first is the open case.
+            effects.push(if i == 0 { Effect::FetchCase(r.clone()) } else { Effect::Prefetch(r.clone()) });
         }
+    }
+    if !left.is_empty() {
+        effects.push(Effect::Cancel { cases: left, media: vec![] });
     }
     effects.extend(media_effects(state));
     effects
 }
 
-/// Media of the held cases that is neither loaded nor loading; drops the rest.
+/// Media of the held cases that is neither loaded nor loading; drops the rest, and
+/// stops the fetches of what is dropped while loading.
 fn media_effects(state: &mut State) -> Vec<Effect> {
     if !state.pictures_drawn() {
         return vec![];
     }
     let area = state.image_area;
     let mut wanted = vec![];
-    for r in window(state) {
+    for (i, r) in window(state).into_iter().enumerate() {
         if let Some(Loadable::Ready(case)) = state.cases.get(&r) {
-            wanted.extend(case.media());
+            wanted.extend(case.media().into_iter().map(|m| (m, i > 0)));
         }
     }
-    state.media.retain(|m, _| wanted.contains(m));
+    let is_wanted = |m: &MediaRef| wanted.iter().any(|(w, _)| w == m);
+    let left: Vec<MediaRef> = state
+        .media
+        .iter()
+        .filter(|(m, p)| matches!(p, Loadable::Loading) && !is_wanted(m))
+        .map(|(m, _)| m.clone())
+        .collect();
+    state.media.retain(|m, _| is_wanted(m));
     let mut effects = vec![];
-    for media in wanted {
+    if !left.is_empty() {
+        effects.push(Effect::Cancel { cases: vec![], media: left });
+    }
+    for (media, ahead) in wanted {
         if !state.media.contains_key(&media) && area.width > 0 && area.height > 0 {
             state.media.insert(media.clone(), Loadable::Loading);
-            effects.push(Effect::FetchMedia { media, area, grey: state.grey() });
+            effects.push(Effect::FetchMedia { media, area, grey: state.grey(), ahead });
         }
     }
     effects
