@@ -322,12 +322,18 @@ impl Emulator {
         let idwise = idwise::IdWiseEmu::new(seed, cases, at);
         let credas = credas::CredasEmu::new(seed, cases, at);
         let sumsub = sumsub::SumsubEmu::new(seed, cases, at);
-        let mut webhooks = vec![];
+        let mut webhooks = std::collections::VecDeque::new();
         if options.push_webhooks_to.is_some() {
-            complycube.seed_webhooks(options.webhook_world, &mut webhooks);
-            idwise.seed_webhooks(&mut webhooks);
-            credas.seed_webhooks(&mut webhooks);
-            sumsub.seed_webhooks(&mut webhooks);
+            let mut each = [vec![], vec![], vec![], vec![]];
+            complycube.seed_webhooks(options.webhook_world, &mut each[0]);
+            idwise.seed_webhooks(&mut each[1]);
+            credas.seed_webhooks(&mut each[2]);
+            sumsub.seed_webhooks(&mut each[3]);
+            // Interleaved, as providers' deliveries meet at an inbox.
+            let mut each = each.map(Vec::into_iter);
+            while each.iter().any(|provider| provider.len() > 0) {
+                webhooks.extend(each.iter_mut().filter_map(Iterator::next));
+            }
         }
         Inner {
             complycube,
@@ -339,7 +345,7 @@ impl Emulator {
             decisions: vec![],
             requests: vec![],
             faults: vec![],
-            webhooks: webhooks.into(),
+            webhooks,
             webhooks_held: options.hold_webhooks,
             pushes: vec![],
         }
@@ -356,7 +362,7 @@ impl Emulator {
     /// a failed one retried about every second (so the inbox may start after the
     /// emulator), no order kept; paced and held as the options say.
     async fn push_webhooks(self: Arc<Self>, base: String) {
-        const IN_FLIGHT: usize = 16;
+        const IN_FLIGHT: usize = 256;
         let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build().unwrap_or_default();
         let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
         let mut pace = self.options.webhooks_per_second.map(|n| {

@@ -92,9 +92,6 @@ pub struct ProviderHttp {
     auth_headers: HeaderMap,
     limiter: WindowLimiter,
     write_limiter: Option<WindowLimiter>,
-    /// Background work's share: half the limit, so the rest is there for the analyst,
-    /// and for other clients of the same credential (the inbox, `decide`, a colleague).
-    background_limiter: WindowLimiter,
     analyst_first: AnalystFirst,
     signer: Option<Signer>,
     settings: HttpSettings,
@@ -222,7 +219,6 @@ impl ProviderHttp {
         // requests go as soon as they are asked for.
         let limiter = WindowLimiter::per_second(settings.requests_per_second);
         let write_limiter = settings.write_requests_per_second.map(WindowLimiter::per_second);
-        let background_limiter = WindowLimiter::per_second(settings.requests_per_second / 2);
         let budget = budget_name(provider, &base, &headers);
         Ok(Self {
             provider,
@@ -231,7 +227,6 @@ impl ProviderHttp {
             auth_headers: headers,
             limiter,
             write_limiter,
-            background_limiter,
             analyst_first: AnalystFirst::default(),
             signer: None,
             settings,
@@ -240,8 +235,7 @@ impl ProviderHttp {
     }
 
     /// Spends this credential's rate limit (and its write limit) in `sends`, shared with
-    /// every process of the host that does the same. Background work's share stays
-    /// this process's: it only ever holds back this process's own background calls.
+    /// every process of the host that does the same.
     pub fn share_rate(&self, sends: &Arc<dyn SharedSends>) {
         self.limiter.share(Arc::clone(sends), self.budget.clone());
         if let Some(writes) = &self.write_limiter {
@@ -336,18 +330,13 @@ impl ProviderHttp {
             }
             Priority::Background => loop {
                 self.analyst_first.until_clear().await;
-                // A slot taken only when it is free now: waiting for one in the limiter
-                // would hold it against an analyst call that arrives meanwhile.
-                let share_free_in = self.background_limiter.free_in();
-                if !share_free_in.is_zero() {
-                    tokio::time::sleep(share_free_in).await;
-                    continue;
-                }
-                match self.limiter.try_now().await {
-                    Ok(()) => {
-                        let _ = self.background_limiter.try_now().await;
-                        return;
-                    }
+                // Only while the window is less than half full, counting every process
+                // on the credential: the rest is there for the analyst, the inbox,
+                // `decide` and a colleague. A slot taken only when free now: waiting for
+                // one would hold it against an analyst call that arrives meanwhile.
+                let share = usize::try_from(self.settings.requests_per_second / 2).unwrap_or(1);
+                match self.limiter.try_within(share).await {
+                    Ok(()) => return,
                     Err(free_in) => tokio::time::sleep(free_in).await,
                 }
             },

@@ -54,7 +54,8 @@ pub enum Slot {
     Busy(Duration),
 }
 
-/// Books `now` or the next slot in `sent` (oldest first, trimmed to `limit`).
+/// Books `now` or the next slot in `sent` (oldest first) under `limit`; a smaller
+/// limit than the log's own books only while the window holds fewer (a share of it).
 pub fn book<T: Moment>(sent: &mut VecDeque<T>, limit: usize, window: Duration, now: T, only_if_free: bool) -> Slot {
     let at = next_slot(sent.make_contiguous(), limit, window, now);
     let wait = at.since(now);
@@ -62,9 +63,6 @@ pub fn book<T: Moment>(sent: &mut VecDeque<T>, limit: usize, window: Duration, n
         return Slot::Busy(wait);
     }
     sent.push_back(at);
-    while sent.len() > limit {
-        sent.pop_front();
-    }
     Slot::Booked(wait)
 }
 
@@ -118,9 +116,9 @@ impl WindowLimiter {
         let _ = self.shared.set(Shared { sends, budget });
     }
 
-    async fn book(&self, only_if_free: bool) -> Slot {
+    async fn book(&self, limit: usize, only_if_free: bool) -> Slot {
         if let Some(shared) = self.shared.get() {
-            match shared.sends.book(&shared.budget, self.limit, self.window, only_if_free).await {
+            match shared.sends.book(&shared.budget, limit, self.window, only_if_free).await {
                 Ok(slot) => return slot,
                 // Sent anyway, within this process's own log: a store that cannot
                 // answer for a moment must not stop the analyst's calls, and a 429
@@ -131,31 +129,33 @@ impl WindowLimiter {
             }
         }
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        book(&mut sent, self.limit, self.window, Instant::now(), only_if_free)
+        let slot = book(&mut sent, limit, self.window, Instant::now(), only_if_free);
+        while sent.len() > self.limit {
+            sent.pop_front();
+        }
+        slot
     }
 
     /// Takes the next slot and waits for it. A wait given up (its task dropped) leaves
     /// its slot unused: never more than the limit, sometimes less.
     pub async fn until_ready(&self) {
-        if let Slot::Booked(wait) = self.book(false).await {
+        if let Slot::Booked(wait) = self.book(self.limit, false).await {
             tokio::time::sleep(wait).await;
         }
     }
 
     /// Takes a slot only if one is free now; if not, how long until one is.
     pub async fn try_now(&self) -> Result<(), Duration> {
-        match self.book(true).await {
+        self.try_within(self.limit).await
+    }
+
+    /// Takes a slot only if the window holds fewer than `share` sends now (of every
+    /// process sharing the log): work that must leave the rest of the limit to others.
+    pub async fn try_within(&self, share: usize) -> Result<(), Duration> {
+        match self.book(share.clamp(1, self.limit), true).await {
             Slot::Booked(_) => Ok(()),
             Slot::Busy(free_in) => Err(free_in),
         }
-    }
-
-    /// How long until this process's own log has a slot free (zero: now), taking none.
-    /// For a limit that is never shared (background work's share of one process).
-    pub fn free_in(&self) -> Duration {
-        let now = Instant::now();
-        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
-        next_slot(sent.make_contiguous(), self.limit, self.window, now).since(now)
     }
 }
 
