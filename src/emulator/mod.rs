@@ -362,9 +362,10 @@ impl Emulator {
     /// a failed one retried about every second (so the inbox may start after the
     /// emulator), no order kept; paced and held as the options say.
     async fn push_webhooks(self: Arc<Self>, base: String) {
-        const IN_FLIGHT: usize = 256;
+        // Per provider: each sends on its own, a slow one does not hold up the others.
+        const IN_FLIGHT: usize = 128;
         let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(15)).build().unwrap_or_default();
-        let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+        let mut slots: std::collections::HashMap<&'static str, Arc<tokio::sync::Semaphore>> = Default::default();
         let mut pace = self.options.webhooks_per_second.map(|n| {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(1) / n.max(1));
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -382,14 +383,14 @@ impl Emulator {
             if let Some(pace) = pace.as_mut() {
                 pace.tick().await;
             }
-            let Ok(slot) = Arc::clone(&slots).acquire_owned().await else { return };
-            let (emu, client, url) = (
-                Arc::clone(&self),
-                client.clone(),
-                format!("{}/webhooks/{}", base.trim_end_matches('/'), webhook.provider),
+            let provider = Arc::clone(
+                slots.entry(webhook.provider).or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT))),
             );
+            let (emu, client) = (Arc::clone(&self), client.clone());
+            let url = format!("{}/webhooks/{}", base.trim_end_matches('/'), webhook.provider);
             tokio::spawn(async move {
-                let _slot = slot;
+                // Waits for its own provider's slot only.
+                let Ok(_slot) = provider.acquire_owned().await else { return };
                 let sent_ms = epoch_ms();
                 for attempts in 1.. {
                     let mut request =
