@@ -357,3 +357,45 @@ async fn id_docs_carry_the_holder_as_read_and_dates_as_days() -> TestResult {
     assert!(soon[0].label().contains("expires on 2026-12-"), "{}", soon[0].label());
     Ok(())
 }
+
+/// A pass over the outbox delivers several cases' decisions at once: six over a link
+/// with 200 ms round trips take about one or two, not six or more one after another.
+#[tokio::test]
+async fn a_pass_delivers_several_decisions_at_once() -> TestResult {
+    use kycdesk::providers::Providers;
+    use kycdesk::sender::{Delivery, Sender};
+    use kycdesk::store::{SqliteStore, Store};
+    use std::sync::Arc;
+    let fast = start_emulator(8).await?;
+    let s = sumsub(&fast)?;
+    let cases = referred(&fast, &s).await?;
+    let latency = std::time::Duration::from_millis(200);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let options = kycdesk::emulator::EmulatorOptions { seed: 11, cases: 8, latency, ..Default::default() };
+    let slow = kycdesk::emulator::spawn(listener, options)?;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open_in_memory()?);
+    let decidable: Vec<&Case> = cases
+        .iter()
+        .filter(|c| c.targets.iter().any(|t| t.id == TargetId::Case && t.verdicts.contains(&Verdict::Verify)))
+        .take(6)
+        .collect();
+    assert_eq!(decidable.len(), 6);
+    for case in &decidable {
+        store.save_decision(
+            &decision(&case.case_ref, TargetId::Case, Verdict::Verify, "Checked."),
+            &Default::default(),
+        )?;
+    }
+    let mut providers = Providers::default();
+    providers.insert(Arc::new(sumsub(&slow)?));
+    let delivered = Sender::new(Arc::clone(&store), providers).deliver_all_waiting().await?;
+    assert_eq!(delivered.iter().filter(|d| matches!(d, Delivery::Sent { .. })).count(), 6, "{delivered:?}");
+    // Every decision's first call reached the provider within one round trip of the
+    // first (one just submitted is answered "not now" and waits, as Sumsub asks).
+    let served: Vec<Value> = reqwest::get(format!("{}/_emulator/requests", slow.base_url())).await?.json().await?;
+    let posts: Vec<u64> = served.iter().filter(|r| r["method"] == "POST").filter_map(|r| r["at_ms"].as_u64()).collect();
+    let first = posts.iter().min().copied().unwrap_or_default();
+    let together = posts.iter().filter(|at| **at < first + latency.as_millis() as u64).count();
+    assert!(together >= 6, "only {together} of six decisions went out together: {posts:?}");
+    Ok(())
+}
