@@ -156,50 +156,22 @@ fn updates(c: &mut Criterion) {
         }
         s.marks.clear();
     };
+    // The filter prompt open with `text` typed.
+    let typed = |s: &mut State, text: &str| {
+        cleared(s);
+        press(s, KeyCode::Char('/'));
+        for ch in text.chars() {
+            update_char(s, ch);
+        }
+    };
     group.bench_function("filter: first keystroke", |b| {
-        b.iter_custom(|iters| {
-            timed(
-                &mut s,
-                iters,
-                |s| {
-                    cleared(s);
-                    press(s, KeyCode::Char('/'));
-                },
-                |s| update_char(s, '7'),
-            )
-        })
+        b.iter_custom(|iters| timed(&mut s, iters, |s| typed(s, ""), |s| update_char(s, '7')))
     });
     group.bench_function("filter: a further keystroke", |b| {
-        b.iter_custom(|iters| {
-            timed(
-                &mut s,
-                iters,
-                |s| {
-                    cleared(s);
-                    press(s, KeyCode::Char('/'));
-                    for ch in "number 7".chars() {
-                        update_char(s, ch);
-                    }
-                },
-                |s| update_char(s, '7'),
-            )
-        })
+        b.iter_custom(|iters| timed(&mut s, iters, |s| typed(s, "number 7"), |s| update_char(s, '7')))
     });
     group.bench_function("filter: a keystroke taken back", |b| {
-        b.iter_custom(|iters| {
-            timed(
-                &mut s,
-                iters,
-                |s| {
-                    cleared(s);
-                    press(s, KeyCode::Char('/'));
-                    for ch in "number 77".chars() {
-                        update_char(s, ch);
-                    }
-                },
-                |s| press(s, KeyCode::Backspace),
-            )
-        })
+        b.iter_custom(|iters| timed(&mut s, iters, |s| typed(s, "number 77"), |s| press(s, KeyCode::Backspace)))
     });
     group.bench_function("mark all shown: *", |b| {
         b.iter_custom(|iters| timed(&mut s, iters, cleared, |s| update_char(s, '*')))
@@ -210,11 +182,7 @@ fn updates(c: &mut Criterion) {
                 &mut s,
                 iters,
                 |s| {
-                    cleared(s);
-                    press(s, KeyCode::Char('/'));
-                    for ch in "number 1234".chars() {
-                        update_char(s, ch);
-                    }
+                    typed(s, "number 1234");
                     press(s, KeyCode::Enter);
                     update_char(s, '*');
                 },

@@ -993,17 +993,17 @@ fn window(state: &State) -> Vec<CaseRef> {
     ahead.chain(behind).map(|i| state.queue[rows[i]].case_ref.clone()).collect()
 }
 
+/// What is still loading among `which`: fetches to stop when it is let go.
+fn still_loading<K: Clone, V>(map: &HashMap<K, Loadable<V>>, which: impl Fn(&K) -> bool) -> Vec<K> {
+    map.iter().filter(|(k, v)| matches!(v, Loadable::Loading) && which(k)).map(|(k, _)| k.clone()).collect()
+}
+
 fn fetch_around(state: &mut State) -> Vec<Effect> {
     let keep = window(state);
     let in_dialog: Vec<CaseRef> =
         state.dialog().map(|d| d.cases.iter().map(|c| c.case_ref.clone()).collect()).unwrap_or_default();
     let held = |r: &CaseRef| keep.contains(r) || in_dialog.contains(r);
-    let left: Vec<CaseRef> = state
-        .cases
-        .iter()
-        .filter(|(r, c)| matches!(c, Loadable::Loading) && !held(r))
-        .map(|(r, _)| r.clone())
-        .collect();
+    let left = still_loading(&state.cases, |r| !held(r));
     state.cases.retain(|r, _| held(r));
     state.made.retain(|r, _| held(r));
     state.related.retain(|r, _| held(r));
@@ -1036,12 +1036,7 @@ fn media_effects(state: &mut State) -> Vec<Effect> {
         }
     }
     let is_wanted = |m: &MediaRef| wanted.iter().any(|(w, _)| w == m);
-    let left: Vec<MediaRef> = state
-        .media
-        .iter()
-        .filter(|(m, p)| matches!(p, Loadable::Loading) && !is_wanted(m))
-        .map(|(m, _)| m.clone())
-        .collect();
+    let left = still_loading(&state.media, |m| !is_wanted(m));
     state.media.retain(|m, _| is_wanted(m));
     let mut effects = vec![];
     if !left.is_empty() {
