@@ -745,3 +745,50 @@ async fn related_cases_under_the_applicant() -> R<()> {
     insta::assert_snapshot!("related_cases_masked", masked);
     Ok(())
 }
+
+/// Kitty and sixel hold a whole picture in one cell. The frame after a case switch must
+/// still update every other cell: the details shown are the new case's, never the last.
+#[tokio::test]
+async fn a_kitty_picture_does_not_keep_the_last_cases_details_on_screen() -> R<()> {
+    let (_emu, cc, mut state) = setup().await?;
+    let mut picker = Picker::halfblocks();
+    picker.set_protocol_type(ratatui_image::picker::ProtocolType::Kitty);
+    let settle_kitty = async |state: &mut State, mut effects: Vec<Effect>| -> R<()> {
+        while let Some(effect) = effects.pop() {
+            let action = match effect {
+                Effect::FetchCase(r) | Effect::Prefetch(r) => {
+                    Action::CaseLoaded(r.clone(), cc.case(&r).await.map(Box::new).map_err(|e| e.to_string()))
+                }
+                Effect::FetchMedia { media: m, area, .. } => {
+                    let picture = media::picture(&picker, &cc.media(&m).await?, area).map_err(|e| e.to_string());
+                    Action::MediaLoaded(m, picture.map(Arc::new))
+                }
+                _ => continue,
+            };
+            effects.extend(update(state, action));
+        }
+        Ok(())
+    };
+    let identities: Vec<usize> = (0..state.view.rows.len())
+        .filter(|&p| state.queue[state.view.rows[p]].check_type.as_str() == "identity")
+        .collect();
+    let (first, second) = (identities[0], identities[1]);
+    state.selected = first;
+    let effects = update(&mut state, key(KeyCode::Enter));
+    settle_kitty(&mut state, effects).await?;
+    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT))?;
+    terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    let name_of = |state: &State, pos: usize| state.queue[state.view.rows[pos]].applicant.as_str().to_string();
+    let before = name_of(&state, first);
+    assert!(terminal.backend().to_string().contains(&before), "the first case is on screen");
+    state.selected = second - 1;
+    let effects = update(&mut state, key(KeyCode::Char('n')));
+    settle_kitty(&mut state, effects).await?;
+    terminal.draw(|f| kycdesk::ui::draw(f, &state))?;
+    let screen = terminal.backend().to_string();
+    let after = name_of(&state, second);
+    assert_ne!(before, after);
+    assert!(screen.contains(&after), "the new case's details are drawn:\n{screen}");
+    assert!(!screen.contains(&before), "nothing of the last case is left:\n{screen}");
+    Ok(())
+}
