@@ -532,6 +532,21 @@ impl Marks {
     }
 }
 
+/// The details pane's text below its title: what tells one case from another.
+fn details_text(screen: &vt100::Screen) -> String {
+    let width = usize::from(COLS) * 55 / 100;
+    let rows = rows(screen);
+    let Some(top) = rows.iter().position(|r| r.starts_with('┌')) else {
+        return String::new();
+    };
+    rows[top + 1..]
+        .iter()
+        .take_while(|r| !r.starts_with('└'))
+        .map(|r| r.chars().take(width).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The case view shows a case's details (not "Loading the case…").
 fn details_ready(screen: &vt100::Screen) -> bool {
     let text = screen.contents();
@@ -757,9 +772,13 @@ struct Switch {
 fn switch(console: &Console, key: &[u8], mode: Images) -> Switch {
     let last = console.last_frame();
     let before = last.as_ref().and_then(|f| case_title(&f.screen));
+    let before_details = last.as_ref().map(|f| details_text(&f.screen)).unwrap_or_default();
     let (seq, bytes, base) = (console.seq(), console.bytes(), Marks::of(last.as_ref()));
     let at = console.send(key);
-    let whole = |f: &Frame| case_title(&f.screen) != before && case_ready(f, base, mode);
+    // Another title, and details that are not the last case's under it.
+    let whole = |f: &Frame| {
+        case_title(&f.screen) != before && details_text(&f.screen) != before_details && case_ready(f, base, mode)
+    };
     let Some(f) = console.try_wait_for(seq, SWITCH_PATIENCE, &whole) else {
         let last = console.last_frame().unwrap();
         let pending: Vec<String> = panes(&last.screen)
