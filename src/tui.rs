@@ -175,7 +175,7 @@ impl Jobs {
                 Err(e) => self.report(Action::QueueLoaded(Err(e.to_string()))),
             },
             Effect::FetchCase(case_ref) => self.fetch_case(case_ref).await,
-            Effect::Prefetch(case_ref) => with_priority(Priority::Background, self.fetch_case(case_ref)).await,
+            Effect::Prefetch(case_ref) => with_priority(Priority::Ahead, self.fetch_case(case_ref)).await,
             Effect::Cancel { .. } => {}
             Effect::RelateCase { case_ref, keys } => {
                 let lookup = case_ref.clone();
@@ -188,7 +188,7 @@ impl Jobs {
             }
             Effect::FetchMedia { media, area, grey, ahead } => {
                 let picture = self.picture(&media, area, 0, grey);
-                let result = if ahead { with_priority(Priority::Background, picture).await } else { picture.await };
+                let result = if ahead { with_priority(Priority::Ahead, picture).await } else { picture.await };
                 self.report(Action::MediaLoaded(media, result.map(Arc::new)));
             }
             Effect::FetchViewerImage { media, area, turns, grey } => {

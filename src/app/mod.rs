@@ -594,7 +594,7 @@ pub enum Effect {
     /// A case the analyst is opening (or deciding): its calls go first.
     FetchCase(CaseRef),
     /// A case held ahead of (or behind) the open one: fetched with the provider's rate
-    /// left over by the analyst's own calls.
+    /// left over by the analyst's own calls, before background work.
     Prefetch(CaseRef),
     /// Fetches still running for cases and images the analyst has moved away from: they
     /// are stopped, so they no longer take the provider's rate.

@@ -100,13 +100,16 @@ pub struct ProviderHttp {
     budget: String,
 }
 
-/// Who a call is for. The analyst's calls (and the sender's) go first; background work
-/// (intake reading new cases' details) takes the provider's rate only while none of
-/// them waits for it.
+/// Who a call is for. The analyst's calls (and the sender's) go first; the cases held
+/// ahead of the open one, and then background work (intake reading new cases'
+/// details), take the provider's rate only while none of them waits for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Priority {
     #[default]
     Analyst,
+    /// Prefetch: any free slot, once no analyst call waits.
+    Ahead,
+    /// Only while the window is less than half full.
     Background,
 }
 
@@ -328,14 +331,16 @@ impl ProviderHttp {
                 let _waiting = self.analyst_first.enter();
                 self.limiter.until_ready().await;
             }
-            Priority::Background => loop {
+            priority @ (Priority::Ahead | Priority::Background) => loop {
                 self.analyst_first.until_clear().await;
-                // Only while the window is less than half full, counting every process
-                // on the credential: the rest is there for the analyst, the inbox,
-                // `decide` and a colleague. A slot taken only when free now: waiting for
-                // one would hold it against an analyst call that arrives meanwhile.
-                let share = usize::try_from(self.settings.requests_per_second / 2).unwrap_or(1);
-                match self.limiter.try_within(share).await {
+                // Background work only while the window is less than half full,
+                // counting every process on the credential: the rest is there for the
+                // analyst, the inbox, `decide` and a colleague. A slot taken only when
+                // free now: waiting for one would hold it against an analyst call that
+                // arrives meanwhile.
+                let limit = self.settings.requests_per_second;
+                let share = if priority == Priority::Ahead { limit } else { limit / 2 };
+                match self.limiter.try_within(usize::try_from(share).unwrap_or(1)).await {
                     Ok(()) => return,
                     Err(free_in) => tokio::time::sleep(free_in).await,
                 }
@@ -538,5 +543,18 @@ mod tests {
         let before = tokio::time::Instant::now();
         http.wait_for_rate().await;
         assert_eq!(before.elapsed(), Duration::ZERO);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn prefetch_takes_the_whole_limit_once_no_analyst_call_waits() {
+        let settings = HttpSettings { requests_per_second: 4, ..HttpSettings::default() };
+        let Ok(http) = ProviderHttp::new(ProviderId::ComplyCube, "http://127.0.0.1:1/", vec![], settings) else {
+            panic!("client setup")
+        };
+        let start = tokio::time::Instant::now();
+        for _ in 0..4 {
+            with_priority(Priority::Ahead, http.wait_for_rate()).await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "four in the first window, not two");
     }
 }
