@@ -430,8 +430,7 @@ fn budget_name(provider: ProviderId, base: &Url, auth_headers: &HeaderMap) -> St
         digest.update(b"=");
         digest.update(value.as_bytes());
     }
-    let hex: String = digest.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("{provider}:{hex}")
+    format!("{provider}:{}", hex::encode(&digest.finalize()[..8]))
 }
 
 /// `Retry-After` is either delay-seconds or an HTTP date (RFC 9110 §10.2.3); a date in
@@ -556,5 +555,21 @@ mod tests {
             with_priority(Priority::Ahead, http.wait_for_rate()).await;
         }
         assert_eq!(start.elapsed(), Duration::ZERO, "four in the first window, not two");
+    }
+
+    #[test]
+    fn one_credential_is_one_budget_and_the_key_never_shows_in_its_name() {
+        let name = |key: &str| {
+            let http = ProviderHttp::new(
+                ProviderId::ComplyCube,
+                "https://api.complycube.com/v1",
+                vec![(reqwest::header::AUTHORIZATION, key.to_string())],
+                HttpSettings::default(),
+            );
+            http.map(|h| h.budget).unwrap_or_default()
+        };
+        assert_eq!(name("test_key_1"), name("test_key_1"));
+        assert_ne!(name("test_key_1"), name("test_key_2"));
+        assert!(name("test_key_1").starts_with("complycube:") && !name("test_key_1").contains("test_key"));
     }
 }
