@@ -171,6 +171,15 @@ pub struct Pushed {
     pub attempts: u32,
 }
 
+/// The newest entries of a measurement log: a demo left running for days stays small.
+fn keep_last<T>(log: &mut std::collections::VecDeque<T>, entry: T) {
+    const KEPT: usize = 100_000;
+    if log.len() == KEPT {
+        log.pop_front();
+    }
+    log.push_back(entry);
+}
+
 fn epoch_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -294,14 +303,14 @@ struct Inner {
     exchanges: Vec<Exchange>,
     decisions: Vec<Recorded>,
     /// Every provider request answered: when and how, for rate and speed measurements.
-    requests: Vec<Served>,
+    requests: std::collections::VecDeque<Served>,
     faults: Vec<Fault>,
     /// Webhooks not yet sent, oldest first.
     webhooks: std::collections::VecDeque<Webhook>,
     /// Set while webhooks wait for `/_emulator/webhooks/release`.
     webhooks_held: bool,
     /// Every webhook the inbox accepted: when it was first sent and when accepted.
-    pushes: Vec<Pushed>,
+    pushes: std::collections::VecDeque<Pushed>,
 }
 
 pub struct Emulator {
@@ -343,11 +352,11 @@ impl Emulator {
             frankieone: frankieone::FrankieOneEmu::new(seed, cases, at),
             exchanges: vec![],
             decisions: vec![],
-            requests: vec![],
+            requests: Default::default(),
             faults: vec![],
             webhooks,
             webhooks_held: options.hold_webhooks,
-            pushes: vec![],
+            pushes: Default::default(),
         }
     }
 
@@ -406,7 +415,7 @@ impl Emulator {
                                 accepted_ms: epoch_ms(),
                                 attempts,
                             };
-                            emu.lock().pushes.push(pushed);
+                            keep_last(&mut emu.lock().pushes, pushed);
                             return;
                         }
                         Ok(r) => tracing::warn!(
@@ -743,7 +752,7 @@ fn provider(name: &'static str) -> axum::routing::MethodRouter<Arc<Emulator>> {
                 let answer = provider_route(Arc::clone(&emu), name, rest, method, uri, headers, body).await;
                 let served =
                     Served { provider: name.into(), method: served_method, at_ms, status: answer.status().as_u16() };
-                emu.lock().requests.push(served);
+                keep_last(&mut emu.lock().requests, served);
                 tokio::time::sleep(latency).await;
                 answer
             })

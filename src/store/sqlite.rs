@@ -199,7 +199,8 @@ pub struct SqliteStore {
     pub(super) audit: AuditState,
     /// The providers' shared send log (`<store>.rates`): a file of its own, so the
     /// bookings of every request neither wait for the store's disk syncs nor wake every
-    /// reader of `data_version`. None when opened read-only.
+    /// reader of `data_version`. None when opened read-only, or when it cannot be opened:
+    /// the store's data never waits on it.
     rates: Option<Mutex<Connection>>,
 }
 
@@ -422,8 +423,12 @@ impl SqliteStore {
         rates_path.push(".rates");
         let rates_path = std::path::PathBuf::from(rates_path);
         crate::private_fs::ensure_file(&rates_path)?;
-        let rates = open_rates(Connection::open(&rates_path)?)?;
-        let store = Self::setup(Connection::open(path)?, Some(rates))?;
+        // A rate log that cannot be opened (damaged, say) leaves each process its own
+        // limiter, as before there was one; it never keeps the store from opening.
+        let rates = Connection::open(&rates_path).map_err(StoreError::from).and_then(open_rates);
+        let rates =
+            rates.inspect_err(|e| tracing::warn!(error = %e, "rate log unavailable; each process keeps its own")).ok();
+        let store = Self::setup(Connection::open(path)?, rates)?;
         for file in [path, rates_path.as_path()] {
             for suffix in ["-wal", "-shm", "-journal"] {
                 let mut companion = file.as_os_str().to_owned();
@@ -1267,7 +1272,9 @@ impl Store for SqliteStore {
 
     fn book_send(&self, budget: &str, limit: usize, window: Duration, only_if_free: bool) -> Result<Slot, StoreError> {
         let Some(rates) = &self.rates else {
-            return Err(StoreError::Corrupt("a store opened read-only keeps no rate log".into()));
+            return Err(StoreError::Corrupt(
+                "this store has no rate log (read-only, or it could not be opened)".into(),
+            ));
         };
         let mut conn = rates.lock().unwrap_or_else(|p| p.into_inner());
         let tx = Transaction::new(&mut conn, TransactionBehavior::Immediate)?;
@@ -1820,6 +1827,18 @@ mod tests {
             &std::fs::metadata(dir.path().join("store.sqlite3.rates"))?.permissions(),
         ) & 0o777;
         assert_eq!(mode, 0o600);
+        Ok(())
+    }
+
+    #[test]
+    fn a_damaged_rate_log_never_keeps_the_store_from_opening() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("store.sqlite3");
+        SqliteStore::open(&path)?.save_decision(&decision("a", Verdict::Verify), &Evidence::default())?;
+        std::fs::write(dir.path().join("store.sqlite3.rates"), b"not a database, not at all")?;
+        let s = SqliteStore::open(&path)?;
+        assert_eq!(s.outbox_counts()?.saved, 1, "the store's data is all there");
+        assert!(s.book_send("complycube:k", 5, Duration::from_secs(1), false).is_err(), "each process limits itself");
         Ok(())
     }
 
