@@ -166,15 +166,19 @@ impl Sender {
                 degraded = store::blocking(&self.store, |s| s.degraded()).await?;
             }
         }
-        let mut by_case: Vec<(CaseRef, Vec<OutboxRow>)> = vec![];
+        // Each case's rows in the order they came, cases in the order of their first.
+        let mut by_case: Vec<Vec<OutboxRow>> = vec![];
+        let mut position: HashMap<CaseRef, usize> = HashMap::new();
         for row in healthy {
-            match by_case.iter_mut().find(|(case_ref, _)| *case_ref == row.decision.case_ref) {
-                Some((_, rows)) => rows.push(row),
-                None => by_case.push((row.decision.case_ref.clone(), vec![row])),
+            let next = by_case.len();
+            let at = *position.entry(row.decision.case_ref.clone()).or_insert(next);
+            match by_case.get_mut(at) {
+                Some(rows) => rows.push(row),
+                None => by_case.push(vec![row]),
             }
         }
         let cases = futures::stream::iter(by_case)
-            .map(|(_, rows)| async move {
+            .map(|rows| async move {
                 let mut done = vec![];
                 for row in rows {
                     done.push(self.deliver(row, ignore_schedule).await);

@@ -218,30 +218,24 @@ fn no_picture(state: &State) -> Option<&'static str> {
 fn draw_picture(frame: &mut Frame<'_>, state: &State, picture: &Arc<Picture>, inner: Rect) {
     let area = Rect::new(inner.x, inner.y, picture.area.width.min(inner.width), picture.area.height.min(inner.height));
     frame.render_widget(ratatui_image::Image::new(&picture.protocol), area);
-    // Kitty and sixel put a whole picture's escape sequence in one cell. Measured as
-    // text it is thousands of columns wide, and ratatui's diff (ratatui-core 0.1.2)
-    // steps over that many cells: the rest of the frame would keep the previous
-    // case's text. It covers one cell; the others are marked skipped.
+    let buffer = frame.buffer_mut();
     for y in area.top()..area.bottom() {
         for x in area.left()..area.right() {
-            if let Some(cell) = frame.buffer_mut().cell_mut((x, y))
-                && cell.symbol().contains('\u{1b}')
-            {
+            let Some(cell) = buffer.cell_mut((x, y)) else { continue };
+            // Kitty and sixel put a whole picture's escape sequence in one cell.
+            // Measured as text it is thousands of columns wide, and ratatui's diff
+            // (ratatui-core 0.1.2) steps over that many cells: the rest of the frame
+            // would keep the previous case's text. It covers one cell; the others are
+            // marked skipped.
+            if cell.symbol().contains('\u{1b}') {
                 cell.set_diff_option(ratatui::buffer::CellDiffOption::ForcedWidth(std::num::NonZeroU16::MIN));
             }
-        }
-    }
-    if state.settings.low_bandwidth {
-        // Half blocks are two colours per cell; in the 256-colour palette each is a
-        // third of the bytes, and neighbours share one more often, so it is not resent.
-        // (Kitty and sixel cells carry no colours: they are left as they are.)
-        let buffer = frame.buffer_mut();
-        for y in area.top()..area.bottom() {
-            for x in area.left()..area.right() {
-                if let Some(cell) = buffer.cell_mut((x, y)) {
-                    cell.fg = super::theme::indexed(cell.fg);
-                    cell.bg = super::theme::indexed(cell.bg);
-                }
+            // Half blocks are two colours per cell; in the 256-colour palette each is
+            // a third of the bytes, and neighbours share one more often, so it is not
+            // resent. (Kitty and sixel cells carry no colours.)
+            if state.settings.low_bandwidth {
+                cell.fg = super::theme::indexed(cell.fg);
+                cell.bg = super::theme::indexed(cell.bg);
             }
         }
     }
